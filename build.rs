@@ -1,0 +1,19 @@
+//! Compiles `proto/` with a protoc binary shipped by a crate, so a fresh machine
+//! needs nothing from apt.
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let protoc = protoc_bin_vendored::protoc_bin_path()?;
+    // SAFETY: build scripts are single-threaded.
+    unsafe { std::env::set_var("PROTOC", protoc) };
+    let protos = [
+        "proto/mvccpb/kv.proto",
+        "proto/authpb/auth.proto",
+        "proto/etcdserverpb/rpc.proto",
+        "proto/v3lockpb/v3lock.proto",
+        "proto/v3electionpb/v3election.proto",
+    ];
+    tonic_build::configure().compile_protos(&protos, &["proto"])?;
+    for p in protos {
+        println!("cargo:rerun-if-changed={p}");
+    }
+    Ok(())
+}

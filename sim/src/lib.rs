@@ -1,0 +1,1 @@
+//! Simulation framework (grows in issue 3).

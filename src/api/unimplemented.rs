@@ -1,0 +1,223 @@
+//! Services (or the remaining RPCs of services) that oxcd does not serve
+//! yet. Each answers `UNIMPLEMENTED` with a message naming the RPC, so a
+//! client learns exactly what is missing. Generated once from `proto/` by a
+//! script; edit by hand as RPCs get built (and move them out of here).
+
+use futures::stream::BoxStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::pb::{etcdserverpb, v3electionpb, v3lockpb};
+
+/// Stream type of an RPC that never produces a stream.
+pub type Unsupported<T> = BoxStream<'static, Result<T, Status>>;
+
+pub fn unimplemented(rpc: &str) -> Status {
+    Status::unimplemented(format!("oxcd: {rpc} is not implemented yet"))
+}
+
+/// Watch, Lease, Auth, Lock and Election: not built yet.
+#[derive(Clone, Copy, Default)]
+pub struct Unimplemented;
+
+#[tonic::async_trait]
+impl etcdserverpb::watch_server::Watch for Unimplemented {
+    type WatchStream = Unsupported<etcdserverpb::WatchResponse>;
+    async fn watch(
+        &self,
+        _r: Request<Streaming<etcdserverpb::WatchRequest>>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        Err(unimplemented("etcdserverpb.Watch.Watch"))
+    }
+}
+
+#[tonic::async_trait]
+impl etcdserverpb::lease_server::Lease for Unimplemented {
+    async fn lease_grant(
+        &self,
+        _r: Request<etcdserverpb::LeaseGrantRequest>,
+    ) -> Result<Response<etcdserverpb::LeaseGrantResponse>, Status> {
+        Err(unimplemented("etcdserverpb.Lease.LeaseGrant"))
+    }
+    async fn lease_revoke(
+        &self,
+        _r: Request<etcdserverpb::LeaseRevokeRequest>,
+    ) -> Result<Response<etcdserverpb::LeaseRevokeResponse>, Status> {
+        Err(unimplemented("etcdserverpb.Lease.LeaseRevoke"))
+    }
+    type LeaseKeepAliveStream = Unsupported<etcdserverpb::LeaseKeepAliveResponse>;
+    async fn lease_keep_alive(
+        &self,
+        _r: Request<Streaming<etcdserverpb::LeaseKeepAliveRequest>>,
+    ) -> Result<Response<Self::LeaseKeepAliveStream>, Status> {
+        Err(unimplemented("etcdserverpb.Lease.LeaseKeepAlive"))
+    }
+    async fn lease_time_to_live(
+        &self,
+        _r: Request<etcdserverpb::LeaseTimeToLiveRequest>,
+    ) -> Result<Response<etcdserverpb::LeaseTimeToLiveResponse>, Status> {
+        Err(unimplemented("etcdserverpb.Lease.LeaseTimeToLive"))
+    }
+    async fn lease_leases(
+        &self,
+        _r: Request<etcdserverpb::LeaseLeasesRequest>,
+    ) -> Result<Response<etcdserverpb::LeaseLeasesResponse>, Status> {
+        Err(unimplemented("etcdserverpb.Lease.LeaseLeases"))
+    }
+}
+
+#[tonic::async_trait]
+impl etcdserverpb::auth_server::Auth for Unimplemented {
+    async fn auth_enable(
+        &self,
+        _r: Request<etcdserverpb::AuthEnableRequest>,
+    ) -> Result<Response<etcdserverpb::AuthEnableResponse>, Status> {
+        Err(unimplemented("etcdserverpb.Auth.AuthEnable"))
+    }
+    async fn auth_disable(
+        &self,
+        _r: Request<etcdserverpb::AuthDisableRequest>,
+    ) -> Result<Response<etcdserverpb::AuthDisableResponse>, Status> {
+        Err(unimplemented("etcdserverpb.Auth.AuthDisable"))
+    }
+    async fn auth_status(
+        &self,
+        _r: Request<etcdserverpb::AuthStatusRequest>,
+    ) -> Result<Response<etcdserverpb::AuthStatusResponse>, Status> {
+        Err(unimplemented("etcdserverpb.Auth.AuthStatus"))
+    }
+    async fn authenticate(
+        &self,
+        _r: Request<etcdserverpb::AuthenticateRequest>,
+    ) -> Result<Response<etcdserverpb::AuthenticateResponse>, Status> {
+        Err(unimplemented("etcdserverpb.Auth.Authenticate"))
+    }
+    async fn user_add(
+        &self,
+        _r: Request<etcdserverpb::AuthUserAddRequest>,
+    ) -> Result<Response<etcdserverpb::AuthUserAddResponse>, Status> {
+        Err(unimplemented("etcdserverpb.Auth.UserAdd"))
+    }
+    async fn user_get(
+        &self,
+        _r: Request<etcdserverpb::AuthUserGetRequest>,
+    ) -> Result<Response<etcdserverpb::AuthUserGetResponse>, Status> {
+        Err(unimplemented("etcdserverpb.Auth.UserGet"))
+    }
+    async fn user_list(
+        &self,
+        _r: Request<etcdserverpb::AuthUserListRequest>,
+    ) -> Result<Response<etcdserverpb::AuthUserListResponse>, Status> {
+        Err(unimplemented("etcdserverpb.Auth.UserList"))
+    }
+    async fn user_delete(
+        &self,
+        _r: Request<etcdserverpb::AuthUserDeleteRequest>,
+    ) -> Result<Response<etcdserverpb::AuthUserDeleteResponse>, Status> {
+        Err(unimplemented("etcdserverpb.Auth.UserDelete"))
+    }
+    async fn user_change_password(
+        &self,
+        _r: Request<etcdserverpb::AuthUserChangePasswordRequest>,
+    ) -> Result<Response<etcdserverpb::AuthUserChangePasswordResponse>, Status> {
+        Err(unimplemented("etcdserverpb.Auth.UserChangePassword"))
+    }
+    async fn user_grant_role(
+        &self,
+        _r: Request<etcdserverpb::AuthUserGrantRoleRequest>,
+    ) -> Result<Response<etcdserverpb::AuthUserGrantRoleResponse>, Status> {
+        Err(unimplemented("etcdserverpb.Auth.UserGrantRole"))
+    }
+    async fn user_revoke_role(
+        &self,
+        _r: Request<etcdserverpb::AuthUserRevokeRoleRequest>,
+    ) -> Result<Response<etcdserverpb::AuthUserRevokeRoleResponse>, Status> {
+        Err(unimplemented("etcdserverpb.Auth.UserRevokeRole"))
+    }
+    async fn role_add(
+        &self,
+        _r: Request<etcdserverpb::AuthRoleAddRequest>,
+    ) -> Result<Response<etcdserverpb::AuthRoleAddResponse>, Status> {
+        Err(unimplemented("etcdserverpb.Auth.RoleAdd"))
+    }
+    async fn role_get(
+        &self,
+        _r: Request<etcdserverpb::AuthRoleGetRequest>,
+    ) -> Result<Response<etcdserverpb::AuthRoleGetResponse>, Status> {
+        Err(unimplemented("etcdserverpb.Auth.RoleGet"))
+    }
+    async fn role_list(
+        &self,
+        _r: Request<etcdserverpb::AuthRoleListRequest>,
+    ) -> Result<Response<etcdserverpb::AuthRoleListResponse>, Status> {
+        Err(unimplemented("etcdserverpb.Auth.RoleList"))
+    }
+    async fn role_delete(
+        &self,
+        _r: Request<etcdserverpb::AuthRoleDeleteRequest>,
+    ) -> Result<Response<etcdserverpb::AuthRoleDeleteResponse>, Status> {
+        Err(unimplemented("etcdserverpb.Auth.RoleDelete"))
+    }
+    async fn role_grant_permission(
+        &self,
+        _r: Request<etcdserverpb::AuthRoleGrantPermissionRequest>,
+    ) -> Result<Response<etcdserverpb::AuthRoleGrantPermissionResponse>, Status> {
+        Err(unimplemented("etcdserverpb.Auth.RoleGrantPermission"))
+    }
+    async fn role_revoke_permission(
+        &self,
+        _r: Request<etcdserverpb::AuthRoleRevokePermissionRequest>,
+    ) -> Result<Response<etcdserverpb::AuthRoleRevokePermissionResponse>, Status> {
+        Err(unimplemented("etcdserverpb.Auth.RoleRevokePermission"))
+    }
+}
+
+#[tonic::async_trait]
+impl v3lockpb::lock_server::Lock for Unimplemented {
+    async fn lock(
+        &self,
+        _r: Request<v3lockpb::LockRequest>,
+    ) -> Result<Response<v3lockpb::LockResponse>, Status> {
+        Err(unimplemented("v3lockpb.Lock.Lock"))
+    }
+    async fn unlock(
+        &self,
+        _r: Request<v3lockpb::UnlockRequest>,
+    ) -> Result<Response<v3lockpb::UnlockResponse>, Status> {
+        Err(unimplemented("v3lockpb.Lock.Unlock"))
+    }
+}
+
+#[tonic::async_trait]
+impl v3electionpb::election_server::Election for Unimplemented {
+    async fn campaign(
+        &self,
+        _r: Request<v3electionpb::CampaignRequest>,
+    ) -> Result<Response<v3electionpb::CampaignResponse>, Status> {
+        Err(unimplemented("v3electionpb.Election.Campaign"))
+    }
+    async fn proclaim(
+        &self,
+        _r: Request<v3electionpb::ProclaimRequest>,
+    ) -> Result<Response<v3electionpb::ProclaimResponse>, Status> {
+        Err(unimplemented("v3electionpb.Election.Proclaim"))
+    }
+    async fn leader(
+        &self,
+        _r: Request<v3electionpb::LeaderRequest>,
+    ) -> Result<Response<v3electionpb::LeaderResponse>, Status> {
+        Err(unimplemented("v3electionpb.Election.Leader"))
+    }
+    type ObserveStream = Unsupported<v3electionpb::LeaderResponse>;
+    async fn observe(
+        &self,
+        _r: Request<v3electionpb::LeaderRequest>,
+    ) -> Result<Response<Self::ObserveStream>, Status> {
+        Err(unimplemented("v3electionpb.Election.Observe"))
+    }
+    async fn resign(
+        &self,
+        _r: Request<v3electionpb::ResignRequest>,
+    ) -> Result<Response<v3electionpb::ResignResponse>, Status> {
+        Err(unimplemented("v3electionpb.Election.Resign"))
+    }
+}

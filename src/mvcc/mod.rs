@@ -1,0 +1,12 @@
+//! Multi-version concurrency control: the key space and its history.
+//!
+//! Sans-IO: [`store::KvStore`] is a plain state machine. Writes produce
+//! [`store::BackendOp`]s that the caller persists (together with the raft
+//! index that caused them); nothing here touches a disk or a clock.
+
+pub mod key_index;
+pub mod revision;
+pub mod store;
+
+pub use revision::Revision;
+pub use store::{BackendOp, KvStore, MvccError};

@@ -1,0 +1,18 @@
+//! Generated protobuf types and gRPC stubs for etcd's v3 API (from `proto/`).
+#![allow(clippy::all, missing_docs, rustdoc::all)]
+
+pub mod mvccpb {
+    tonic::include_proto!("mvccpb");
+}
+pub mod authpb {
+    tonic::include_proto!("authpb");
+}
+pub mod etcdserverpb {
+    tonic::include_proto!("etcdserverpb");
+}
+pub mod v3lockpb {
+    tonic::include_proto!("v3lockpb");
+}
+pub mod v3electionpb {
+    tonic::include_proto!("v3electionpb");
+}

@@ -1,0 +1,331 @@
+//! The raft node driver: owns raft-rs's `RawNode`, the WAL and the applier,
+//! and runs the one Ready loop — persist (WAL append + fsync) → apply
+//! committed entries → answer waiters → advance.
+//!
+//! Every proposal that arrived while the previous batch was being persisted is
+//! taken in one go, so one fsync covers many requests (group commit).
+
+use std::collections::HashMap;
+use std::io;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use raft::eraftpb::{ConfState, Entry, EntryType};
+use raft::storage::MemStorage;
+use raft::{Config, RawNode, StateRole, Storage};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::apply::{apply_entry, ApplyResult};
+use crate::mvcc::KvStore;
+use crate::rt::disk::Disk;
+use crate::storage::backend::Backend;
+use crate::storage::wal::Wal;
+
+/// Most commands drained from the queue into one Ready cycle.
+const BATCH_COMMANDS_MAX: usize = 4096;
+/// Raft log entries kept in memory behind the applied index.
+const LOG_ENTRIES_RETAINED: u64 = 10_000;
+/// Backend batches between explicit flushes (sled also flushes on its own).
+const FLUSH_EVERY_BATCHES: u64 = 64;
+
+/// A request to the raft loop.
+pub enum RaftCmd {
+    /// Replicate `data` (an encoded `InternalRequest` with this `id`), apply
+    /// it, and answer with the result.
+    Propose {
+        id: u64,
+        data: Vec<u8>,
+        reply: oneshot::Sender<Result<ApplyResult, ProposeError>>,
+    },
+    /// Answer once the local state machine has caught up with the leader's
+    /// commit index as of now (raft ReadIndex): reads after that are linearizable.
+    ReadIndex { reply: oneshot::Sender<()> },
+}
+
+/// Why a proposal was not accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProposeError {
+    /// No leader to take it (raft dropped the proposal).
+    NoLeader,
+}
+
+/// Raft progress, published after every Ready cycle.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RaftStatus {
+    pub term: u64,
+    pub commit_index: u64,
+    pub applied_index: u64,
+    pub leader_id: u64,
+    pub is_leader: bool,
+}
+
+/// Static configuration of one node.
+pub struct NodeConfig {
+    pub id: u64,
+    pub voters: Vec<u64>,
+    pub tick_ms: u64,
+    pub election_ticks: usize,
+}
+
+pub struct RaftNode {
+    raw: RawNode<MemStorage>,
+    wal: Wal,
+    backend: Arc<dyn Backend>,
+    kv: Arc<Mutex<KvStore>>,
+    status: Arc<Mutex<RaftStatus>>,
+    applied: u64,
+    batches_since_flush: u64,
+    proposals: HashMap<u64, oneshot::Sender<Result<ApplyResult, ProposeError>>>,
+    read_seq: u64,
+    reads_pending: HashMap<u64, oneshot::Sender<()>>,
+    reads_ready: Vec<(u64, oneshot::Sender<()>)>,
+    tick: Duration,
+}
+
+impl RaftNode {
+    /// Recovers (or bootstraps) a node from its WAL directory and backend.
+    pub fn open(
+        cfg: &NodeConfig,
+        disk: Arc<dyn Disk>,
+        wal_dir: &Path,
+        backend: Arc<dyn Backend>,
+    ) -> io::Result<(RaftNode, Arc<Mutex<KvStore>>, Arc<Mutex<RaftStatus>>)> {
+        let (mut wal, st) = Wal::open(disk, wal_dir)?;
+        if st.truncated_bytes > 0 {
+            tracing::warn!(bytes = st.truncated_bytes, "cut a torn tail off the WAL");
+        }
+        let loaded = backend.load()?;
+        let consistent_index = loaded.consistent_index;
+        let kv = KvStore::restore(loaded.revs, loaded.compact_rev);
+
+        let storage = MemStorage::new();
+        let fresh = st.conf_state.is_none();
+        let last_index = st.entries.last().map_or(0, |e| e.index);
+        if consistent_index > last_index {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "backend applied index {consistent_index} is past the WAL's last entry {last_index}: the WAL lost synced data"
+                ),
+            ));
+        }
+        {
+            let mut w = storage.wl();
+            let cs = match &st.conf_state {
+                Some(cs) => cs.clone(),
+                None => {
+                    let cs = ConfState::from((cfg.voters.clone(), vec![]));
+                    wal.set_conf_state(&cs)?;
+                    wal.sync()?;
+                    cs
+                }
+            };
+            w.set_conf_state(cs);
+            w.append(&st.entries).map_err(io::Error::other)?;
+            let mut hs = st.hard_state.clone().unwrap_or_default();
+            // Entries are applied only once committed, so the backend's index
+            // proves a commit the WAL's hard state may not have recorded yet.
+            if hs.commit < consistent_index {
+                hs.commit = consistent_index;
+            }
+            w.set_hardstate(hs);
+        }
+
+        let config = Config {
+            id: cfg.id,
+            election_tick: cfg.election_ticks,
+            heartbeat_tick: 1,
+            applied: consistent_index,
+            max_size_per_msg: 1 << 20,
+            max_inflight_msgs: 256,
+            pre_vote: true,
+            check_quorum: true,
+            ..Default::default()
+        };
+        config.validate().map_err(io::Error::other)?;
+        let logger = slog::Logger::root(slog::Discard, slog::o!());
+        let mut raw = RawNode::new(&config, storage, &logger).map_err(io::Error::other)?;
+        if cfg.voters == [cfg.id] {
+            // A one-voter group needs no election timeout to start.
+            raw.campaign().map_err(io::Error::other)?;
+        }
+        let _ = fresh;
+        let kv = Arc::new(Mutex::new(kv));
+        let status = Arc::new(Mutex::new(RaftStatus {
+            applied_index: consistent_index,
+            ..Default::default()
+        }));
+        let node = RaftNode {
+            raw,
+            wal,
+            backend,
+            kv: kv.clone(),
+            status: status.clone(),
+            applied: consistent_index,
+            batches_since_flush: 0,
+            proposals: HashMap::new(),
+            read_seq: 0,
+            reads_pending: HashMap::new(),
+            reads_ready: Vec::new(),
+            tick: Duration::from_millis(cfg.tick_ms),
+        };
+        Ok((node, kv, status))
+    }
+
+    /// Runs the loop until every command sender is gone.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<RaftCmd>) -> io::Result<()> {
+        let mut tick = tokio::time::interval(self.tick);
+        self.on_ready()?;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => { self.raw.tick(); }
+                cmd = rx.recv() => {
+                    let Some(cmd) = cmd else { break };
+                    self.handle(cmd);
+                    for _ in 1..BATCH_COMMANDS_MAX {
+                        match rx.try_recv() {
+                            Ok(cmd) => self.handle(cmd),
+                            Err(_) => break,
+                        }
+                    }
+                }
+            }
+            self.on_ready()?;
+        }
+        self.backend.flush()
+    }
+
+    fn handle(&mut self, cmd: RaftCmd) {
+        match cmd {
+            RaftCmd::Propose { id, data, reply } => {
+                if self.raw.propose(vec![], data).is_err() {
+                    let _ = reply.send(Err(ProposeError::NoLeader));
+                } else {
+                    self.proposals.insert(id, reply);
+                }
+            }
+            RaftCmd::ReadIndex { reply } => {
+                self.read_seq += 1;
+                self.raw.read_index(self.read_seq.to_be_bytes().to_vec());
+                self.reads_pending.insert(self.read_seq, reply);
+            }
+        }
+    }
+
+    fn on_ready(&mut self) -> io::Result<()> {
+        if !self.raw.has_ready() {
+            return Ok(());
+        }
+        let mut rd = self.raw.ready();
+        assert!(
+            rd.snapshot().is_empty(),
+            "snapshots arrive with multi-node raft"
+        );
+        for rs in rd.take_read_states() {
+            let seq = u64::from_be_bytes(rs.request_ctx.as_slice().try_into().unwrap_or_default());
+            if let Some(reply) = self.reads_pending.remove(&seq) {
+                self.reads_ready.push((rs.index, reply));
+            }
+        }
+        // Persist before anything that depends on it is applied or answered.
+        if !rd.entries().is_empty() {
+            self.wal.append_entries(rd.entries())?;
+            self.raw
+                .store()
+                .wl()
+                .append(rd.entries())
+                .map_err(io::Error::other)?;
+        }
+        if let Some(hs) = rd.hs() {
+            self.wal.set_hard_state(hs)?;
+            self.raw.store().wl().set_hardstate(hs.clone());
+        }
+        self.wal.sync()?;
+        let committed = rd.take_committed_entries();
+        self.apply(committed)?;
+        let mut light = self.raw.advance(rd);
+        if let Some(commit) = light.commit_index() {
+            self.raw.store().wl().mut_hard_state().commit = commit;
+        }
+        let committed = light.take_committed_entries();
+        self.apply(committed)?;
+        self.raw.advance_apply();
+        self.release_reads();
+        self.publish_status();
+        Ok(())
+    }
+
+    fn apply(&mut self, entries: Vec<Entry>) -> io::Result<()> {
+        let Some(last) = entries.last().map(|e| e.index) else {
+            return Ok(());
+        };
+        let mut answers = Vec::new();
+        {
+            let mut kv = self.kv.lock().expect("kv lock");
+            for e in &entries {
+                if e.index <= self.applied {
+                    continue; // already in the backend: replay is idempotent
+                }
+                match e.get_entry_type() {
+                    EntryType::EntryNormal => {
+                        if let Some((id, res)) = apply_entry(&mut kv, &e.data) {
+                            answers.push((id, res));
+                        }
+                    }
+                    EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
+                        unreachable!("membership changes arrive with multi-node raft")
+                    }
+                }
+            }
+            let ops = kv.take_ops();
+            if last > self.applied {
+                self.backend.commit(&ops, last)?;
+                self.applied = last;
+            }
+        }
+        self.batches_since_flush += 1;
+        if self.batches_since_flush >= FLUSH_EVERY_BATCHES {
+            self.backend.flush()?;
+            self.batches_since_flush = 0;
+        }
+        for (id, res) in answers {
+            if let Some(reply) = self.proposals.remove(&id) {
+                let _ = reply.send(Ok(res));
+            }
+        }
+        let first = self.raw.store().first_index().map_err(io::Error::other)?;
+        if self.applied > first + 2 * LOG_ENTRIES_RETAINED {
+            let to = self.applied - LOG_ENTRIES_RETAINED;
+            self.raw
+                .store()
+                .wl()
+                .compact(to)
+                .map_err(io::Error::other)?;
+        }
+        Ok(())
+    }
+
+    fn release_reads(&mut self) {
+        let applied = self.applied;
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.reads_ready)
+            .into_iter()
+            .partition(|(index, _)| *index <= applied);
+        self.reads_ready = waiting;
+        for (_, reply) in ready {
+            let _ = reply.send(());
+        }
+    }
+
+    fn publish_status(&mut self) {
+        let r = &self.raw.raft;
+        let st = RaftStatus {
+            term: r.term,
+            commit_index: r.raft_log.committed,
+            applied_index: self.applied,
+            leader_id: r.leader_id,
+            is_leader: r.state == StateRole::Leader,
+        };
+        *self.status.lock().expect("status lock") = st;
+    }
+}

@@ -1,0 +1,259 @@
+//! The etcd server core: turns client requests into raft proposals (or
+//! ReadIndex-guarded local reads) and waits for their results.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use prost::Message;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::apply::{Applied, InternalRequest, Op};
+use crate::mvcc::{KvStore, MvccError};
+use crate::pb::etcdserverpb::{
+    CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, Member,
+    PutRequest, PutResponse, RangeRequest, RangeResponse, ResponseHeader, TxnRequest, TxnResponse,
+};
+use crate::raftnode::{ProposeError, RaftCmd, RaftStatus};
+use crate::storage::backend::Backend;
+
+/// etcd's default request timeout (5 s) plus two election timeouts.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(7);
+
+/// Server-level failures; `Display` is etcd's message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServerError {
+    Mvcc(MvccError),
+    /// `etcdserver: request timed out`
+    Timeout,
+    /// `etcdserver: no leader`
+    NoLeader,
+    /// `etcdserver: server stopped`
+    Stopped,
+}
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServerError::Mvcc(e) => e.fmt(f),
+            ServerError::Timeout => f.write_str("etcdserver: request timed out"),
+            ServerError::NoLeader => f.write_str("etcdserver: no leader"),
+            ServerError::Stopped => f.write_str("etcdserver: server stopped"),
+        }
+    }
+}
+
+impl From<MvccError> for ServerError {
+    fn from(e: MvccError) -> Self {
+        ServerError::Mvcc(e)
+    }
+}
+
+/// One member of the cluster, as etcd identifies it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberInfo {
+    pub id: u64,
+    pub name: String,
+    pub peer_urls: Vec<String>,
+    pub client_urls: Vec<String>,
+}
+
+/// etcd's member ID: the first 8 bytes of SHA-1 over the sorted peer URLs
+/// joined, then the cluster token (etcdserver/api/membership `computeMemberId`).
+pub fn compute_member_id(peer_urls: &[String], token: &str) -> u64 {
+    let mut urls = peer_urls.to_vec();
+    urls.sort();
+    let mut b = urls.concat().into_bytes();
+    b.extend_from_slice(token.as_bytes());
+    let d = sha1_smol::Sha1::from(b).digest().bytes();
+    u64::from_be_bytes(d[..8].try_into().expect("8 bytes"))
+}
+
+/// etcd's cluster ID: SHA-1 over the sorted member IDs, big-endian.
+pub fn compute_cluster_id(member_ids: &[u64]) -> u64 {
+    let mut ids = member_ids.to_vec();
+    ids.sort_unstable();
+    let b: Vec<u8> = ids.iter().flat_map(|id| id.to_be_bytes()).collect();
+    let d = sha1_smol::Sha1::from(b).digest().bytes();
+    u64::from_be_bytes(d[..8].try_into().expect("8 bytes"))
+}
+
+pub struct EtcdServer {
+    pub cluster_id: u64,
+    pub members: Vec<MemberInfo>,
+    pub member_id: u64,
+    pub version: &'static str,
+    tx: mpsc::Sender<RaftCmd>,
+    kv: Arc<Mutex<KvStore>>,
+    status: Arc<Mutex<RaftStatus>>,
+    backend: Arc<dyn Backend>,
+    next_id: AtomicU64,
+}
+
+/// etcd's server version, reported by `/version` and `Status`.
+pub const SERVER_VERSION: &str = "3.4.23";
+/// The cluster version reported by `/version`.
+pub const CLUSTER_VERSION: &str = "3.4.0";
+
+impl EtcdServer {
+    pub fn new(
+        cluster_id: u64,
+        member_id: u64,
+        members: Vec<MemberInfo>,
+        tx: mpsc::Sender<RaftCmd>,
+        kv: Arc<Mutex<KvStore>>,
+        status: Arc<Mutex<RaftStatus>>,
+        backend: Arc<dyn Backend>,
+        id_seed: u64,
+    ) -> Self {
+        EtcdServer {
+            cluster_id,
+            member_id,
+            members,
+            version: SERVER_VERSION,
+            tx,
+            kv,
+            status,
+            backend,
+            // Top 16 bits from the member, the rest a per-incarnation counter.
+            next_id: AtomicU64::new((member_id << 48) | (id_seed & 0xffff_ffff) << 16),
+        }
+    }
+
+    pub fn raft_status(&self) -> RaftStatus {
+        *self.status.lock().expect("status lock")
+    }
+
+    pub fn db_size(&self) -> u64 {
+        self.backend.size_bytes()
+    }
+
+    /// Fills the header fields the state machine does not know.
+    pub fn header(&self, h: &mut Option<ResponseHeader>) {
+        let h = h.get_or_insert_with(Default::default);
+        h.cluster_id = self.cluster_id;
+        h.member_id = self.member_id;
+        h.raft_term = self.raft_status().term;
+    }
+
+    pub fn current_revision(&self) -> i64 {
+        self.kv.lock().expect("kv lock").rev()
+    }
+
+    async fn propose(&self, op: Op) -> Result<Applied, ServerError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let data = InternalRequest { id, op: Some(op) }.encode_to_vec();
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(RaftCmd::Propose { id, data, reply })
+            .await
+            .map_err(|_| ServerError::Stopped)?;
+        match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
+            Err(_) => Err(ServerError::Timeout),
+            Ok(Err(_)) => Err(ServerError::Stopped),
+            Ok(Ok(Err(ProposeError::NoLeader))) => Err(ServerError::NoLeader),
+            Ok(Ok(Ok(res))) => Ok(res?),
+        }
+    }
+
+    /// Waits until a read here would be linearizable (raft ReadIndex).
+    pub async fn linearizable_barrier(&self) -> Result<(), ServerError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(RaftCmd::ReadIndex { reply })
+            .await
+            .map_err(|_| ServerError::Stopped)?;
+        match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
+            Err(_) => Err(ServerError::Timeout),
+            Ok(Err(_)) => Err(ServerError::Stopped),
+            Ok(Ok(())) => Ok(()),
+        }
+    }
+
+    pub async fn range(&self, req: RangeRequest) -> Result<RangeResponse, ServerError> {
+        if !req.serializable {
+            self.linearizable_barrier().await?;
+        }
+        let mut resp = self.kv.lock().expect("kv lock").range(&req)?;
+        self.header(&mut resp.header);
+        Ok(resp)
+    }
+
+    pub async fn put(&self, req: PutRequest) -> Result<PutResponse, ServerError> {
+        match self.propose(Op::Put(req)).await? {
+            Applied::Put(mut r) => {
+                self.header(&mut r.header);
+                Ok(r)
+            }
+            other => unreachable!("put answered with {other:?}"),
+        }
+    }
+
+    pub async fn delete_range(
+        &self,
+        req: DeleteRangeRequest,
+    ) -> Result<DeleteRangeResponse, ServerError> {
+        match self.propose(Op::DeleteRange(req)).await? {
+            Applied::DeleteRange(mut r) => {
+                self.header(&mut r.header);
+                Ok(r)
+            }
+            other => unreachable!("delete answered with {other:?}"),
+        }
+    }
+
+    pub async fn txn(&self, req: TxnRequest) -> Result<TxnResponse, ServerError> {
+        match self.propose(Op::Txn(req)).await? {
+            Applied::Txn(mut r) => {
+                self.header(&mut r.header);
+                Ok(r)
+            }
+            other => unreachable!("txn answered with {other:?}"),
+        }
+    }
+
+    pub async fn compact(&self, req: CompactionRequest) -> Result<CompactionResponse, ServerError> {
+        match self.propose(Op::Compaction(req)).await? {
+            Applied::Compaction(mut r) => {
+                self.header(&mut r.header);
+                Ok(r)
+            }
+            other => unreachable!("compaction answered with {other:?}"),
+        }
+    }
+
+    pub fn member_list(&self) -> Vec<Member> {
+        self.members
+            .iter()
+            .map(|m| Member {
+                id: m.id,
+                name: m.name.clone(),
+                peer_ur_ls: m.peer_urls.clone(),
+                client_ur_ls: m.client_urls.clone(),
+                is_learner: false,
+            })
+            .collect()
+    }
+
+    /// A digest of the KV history up to the current revision.
+    pub fn hash_kv(&self) -> (u32, i64, i64) {
+        let kv = self.kv.lock().expect("kv lock");
+        (kv.hash_kv(kv.rev()), kv.rev(), kv.compact_rev())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_match_etcd_defaults() {
+        // etcd with no flags: member 8e9e05c52164694d in cluster cdf818194e3a8c32.
+        let id = compute_member_id(&["http://localhost:2380".to_string()], "etcd-cluster");
+        assert_eq!(format!("{id:x}"), "8e9e05c52164694d");
+        assert_eq!(
+            format!("{:x}", compute_cluster_id(&[id])),
+            "cdf818194e3a8c32"
+        );
+    }
+}

@@ -1,0 +1,5 @@
+//! Durable state: the WAL (raft log, through the disk seam) and the backend
+//! (MVCC history + consistent index).
+
+pub mod backend;
+pub mod wal;

@@ -7,6 +7,10 @@
 
 pub mod api;
 pub mod apply;
+pub mod config;
+pub mod ctl;
+pub mod embed;
+pub mod logging;
 pub mod mvcc;
 pub mod pb;
 pub mod raftnode;

@@ -60,6 +60,14 @@ pub struct RaftStatus {
     pub is_leader: bool,
 }
 
+/// What the rest of the server shares with the raft loop.
+#[derive(Clone)]
+pub struct RaftHandle {
+    /// The applied state; read under the lock, written only by the loop.
+    pub kv: Arc<Mutex<KvStore>>,
+    pub status: Arc<Mutex<RaftStatus>>,
+}
+
 /// Static configuration of one node.
 pub struct NodeConfig {
     pub id: u64,
@@ -90,7 +98,7 @@ impl RaftNode {
         disk: Arc<dyn Disk>,
         wal_dir: &Path,
         backend: Arc<dyn Backend>,
-    ) -> io::Result<(RaftNode, Arc<Mutex<KvStore>>, Arc<Mutex<RaftStatus>>)> {
+    ) -> io::Result<(RaftNode, RaftHandle)> {
         let (mut wal, st) = Wal::open(disk, wal_dir)?;
         if st.truncated_bytes > 0 {
             tracing::warn!(bytes = st.truncated_bytes, "cut a torn tail off the WAL");
@@ -170,7 +178,7 @@ impl RaftNode {
             reads_ready: Vec::new(),
             tick: Duration::from_millis(cfg.tick_ms),
         };
-        Ok((node, kv, status))
+        Ok((node, RaftHandle { kv, status }))
     }
 
     /// Runs the loop until every command sender is gone.

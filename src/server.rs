@@ -14,7 +14,7 @@ use crate::pb::etcdserverpb::{
     CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, Member,
     PutRequest, PutResponse, RangeRequest, RangeResponse, ResponseHeader, TxnRequest, TxnResponse,
 };
-use crate::raftnode::{ProposeError, RaftCmd, RaftStatus};
+use crate::raftnode::{ProposeError, RaftCmd, RaftHandle, RaftStatus};
 use crate::storage::backend::Backend;
 
 /// etcd's default request timeout (5 s) plus two election timeouts.
@@ -101,11 +101,11 @@ impl EtcdServer {
         member_id: u64,
         members: Vec<MemberInfo>,
         tx: mpsc::Sender<RaftCmd>,
-        kv: Arc<Mutex<KvStore>>,
-        status: Arc<Mutex<RaftStatus>>,
+        handle: RaftHandle,
         backend: Arc<dyn Backend>,
         id_seed: u64,
     ) -> Self {
+        let RaftHandle { kv, status } = handle;
         EtcdServer {
             cluster_id,
             member_id,

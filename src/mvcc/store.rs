@@ -62,7 +62,6 @@ struct Stored {
 
 /// The store: current key index, every retained revision, and the pending
 /// backend operations produced by writes since the last [`KvStore::take_ops`].
-#[derive(Default)]
 pub struct KvStore {
     index: BTreeMap<Vec<u8>, KeyIndex>,
     revs: BTreeMap<Revision, Stored>,
@@ -111,6 +110,19 @@ impl<'a> KeyRange<'a> {
     }
 }
 
+impl Default for KvStore {
+    /// An empty store is at revision 1 and not compacted (etcd's `-1`).
+    fn default() -> Self {
+        KvStore {
+            index: BTreeMap::new(),
+            revs: BTreeMap::new(),
+            current_rev: 1,
+            compact_rev: -1,
+            ops: Vec::new(),
+        }
+    }
+}
+
 impl KvStore {
     pub fn new() -> Self {
         Self::default()
@@ -138,7 +150,7 @@ impl KvStore {
     ) -> Self {
         let mut s = KvStore {
             compact_rev,
-            current_rev: compact_rev,
+            current_rev: compact_rev.max(1),
             ..Default::default()
         };
         for (rev, tombstone, kv) in entries {

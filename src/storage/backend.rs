@@ -72,7 +72,10 @@ fn raw_writes(ops: &[BackendOp], consistent_index: u64) -> Vec<(Vec<u8>, Option<
 fn decode_all<'a>(items: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> io::Result<Loaded> {
     let bad =
         |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("backend: bad {what}"));
-    let mut l = Loaded::default();
+    let mut l = Loaded {
+        compact_rev: -1,
+        ..Default::default()
+    };
     for (k, v) in items {
         if k == META_CONSISTENT_INDEX {
             l.consistent_index = u64::from_be_bytes(v.try_into().map_err(|_| bad("index"))?);

@@ -153,11 +153,12 @@ mod tests {
     use crate::rt::disk::SimDisk;
 
     fn entry(term: u64, index: u64, data: &[u8]) -> Entry {
-        let mut e = Entry::default();
-        e.term = term;
-        e.index = index;
-        e.data = data.to_vec().into();
-        e
+        Entry {
+            term,
+            index,
+            data: data.to_vec().into(),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -169,8 +170,10 @@ mod tests {
             assert!(st.entries.is_empty());
             w.append_entries(&[entry(1, 1, b"a"), entry(1, 2, b"b")])
                 .unwrap();
-            let mut hs = HardState::default();
-            hs.commit = 2;
+            let hs = HardState {
+                commit: 2,
+                ..Default::default()
+            };
             w.set_hard_state(&hs).unwrap();
             w.sync().unwrap();
             w.append_entries(&[entry(1, 3, &[9; 2000])]).unwrap();

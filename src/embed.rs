@@ -1,0 +1,172 @@
+//! Assembles a running member from a [`Config`]: storage, raft node, server
+//! and client listener. Used by the `etcd` binary and by the simulator (which
+//! passes its own disk and backend).
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use crate::api::{self, Limits};
+use crate::config::{bind_addr, Config};
+use crate::raftnode::{NodeConfig, RaftNode};
+use crate::rt::disk::Disk;
+use crate::server::{compute_cluster_id, compute_member_id, EtcdServer, MemberInfo};
+use crate::storage::backend::Backend;
+
+/// Proposals waiting for the raft loop.
+const PROPOSAL_QUEUE_MAX: usize = 8192;
+
+/// The member's identity as derived from its configuration.
+pub struct Identity {
+    pub member_id: u64,
+    pub cluster_id: u64,
+    pub members: Vec<MemberInfo>,
+}
+
+/// Works out member and cluster IDs like etcd, refusing what it cannot serve.
+pub fn identity(cfg: &Config) -> Result<Identity, String> {
+    let mut by_name: Vec<(String, Vec<String>)> = Vec::new();
+    for (n, u) in &cfg.initial_cluster {
+        match by_name.iter_mut().find(|(m, _)| m == n) {
+            Some((_, urls)) => urls.push(u.clone()),
+            None => by_name.push((n.clone(), vec![u.clone()])),
+        }
+    }
+    let Some((_, own_urls)) = by_name.iter().find(|(n, _)| *n == cfg.name) else {
+        return Err(format!(
+            "couldn't find local name {:?} in the initial cluster configuration",
+            cfg.name
+        ));
+    };
+    let mut want = cfg.initial_advertise_peer_urls.clone();
+    let mut have = own_urls.clone();
+    want.sort();
+    have.sort();
+    if want != have {
+        return Err(format!(
+            "--initial-cluster has {}={} but missing from --initial-advertise-peer-urls={} (resolved urls: {:?} != {:?})",
+            cfg.name,
+            have.join(","),
+            cfg.initial_advertise_peer_urls.join(","),
+            have,
+            want
+        ));
+    }
+    if by_name.len() > 1 {
+        return Err(format!(
+            "oxcd: a {}-member --initial-cluster is not supported yet: only single-member clusters are built so far",
+            by_name.len()
+        ));
+    }
+    let members: Vec<MemberInfo> = by_name
+        .iter()
+        .map(|(n, urls)| MemberInfo {
+            id: compute_member_id(urls, &cfg.initial_cluster_token),
+            name: n.clone(),
+            peer_urls: urls.clone(),
+            client_urls: if *n == cfg.name {
+                cfg.advertise_client_urls.clone()
+            } else {
+                vec![]
+            },
+        })
+        .collect();
+    let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
+    let member_id = members
+        .iter()
+        .find(|m| m.name == cfg.name)
+        .expect("found above")
+        .id;
+    Ok(Identity {
+        member_id,
+        cluster_id: compute_cluster_id(&ids),
+        members,
+    })
+}
+
+/// Starts a member and serves until `shutdown` resolves; returns once the
+/// raft loop has flushed and stopped.
+pub async fn run(
+    cfg: &Config,
+    disk: Arc<dyn Disk>,
+    backend: Arc<dyn Backend>,
+    id_seed: u64,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let ident = identity(cfg).map_err(io::Error::other)?;
+    let addrs = cfg
+        .listen_client_urls
+        .iter()
+        .map(|u| bind_addr(u))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(io::Error::other)?;
+    let wal_dir = Path::new(&cfg.data_dir).join("member").join("wal");
+    let tick_ms = cfg.heartbeat_ms.max(1);
+    let node_cfg = NodeConfig {
+        id: ident.member_id,
+        voters: ident.members.iter().map(|m| m.id).collect(),
+        tick_ms,
+        election_ticks: (cfg.election_ms / tick_ms).max(2) as usize,
+    };
+    tracing::info!(
+        "starting member {:x} in cluster {:x}",
+        ident.member_id,
+        ident.cluster_id
+    );
+    let (node, handle) = RaftNode::open(&node_cfg, disk, &wal_dir, backend.clone())?;
+    let (tx, rx) = mpsc::channel(PROPOSAL_QUEUE_MAX);
+    let raft = tokio::spawn(node.run(rx));
+    let server = Arc::new(EtcdServer::new(
+        ident.cluster_id,
+        ident.member_id,
+        ident.members,
+        tx,
+        handle,
+        backend,
+        id_seed,
+    ));
+    let limits = Limits {
+        max_request_bytes: cfg.max_request_bytes as usize,
+        max_txn_ops: cfg.max_txn_ops as usize,
+    };
+    let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    let mut serving = Vec::new();
+    for addr in addrs {
+        let mut stop = stop_tx.subscribe();
+        let server = server.clone();
+        serving.push(tokio::spawn(async move {
+            api::serve(server, limits, addr, async move {
+                let _ = stop.recv().await;
+            })
+            .await
+        }));
+        tracing::info!("ready to serve client requests");
+        tracing::info!("serving insecure client requests on {addr}, this is strongly discouraged!");
+    }
+    // Stop on the signal, or as soon as a listener fails (e.g. port in use).
+    let failed = tokio::select! {
+        _ = shutdown => None,
+        (res, _, _) = futures::future::select_all(&mut serving) => Some(res),
+    };
+    let _ = stop_tx.send(());
+    for s in serving {
+        let _ = s.await;
+    }
+    let failure = match failed {
+        Some(Ok(Err(e))) => Some(e),
+        Some(Err(e)) => Some(io::Error::other(e)),
+        Some(Ok(Ok(()))) => Some(io::Error::other("client listener stopped")),
+        None => None,
+    };
+    drop(server);
+    let stopped = match raft.await {
+        Ok(r) => r,
+        Err(e) => Err(io::Error::other(e)),
+    };
+    match failure {
+        Some(e) => Err(e),
+        None => stopped,
+    }
+}

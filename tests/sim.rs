@@ -1,1 +1,27 @@
-fn main() {}
+//! `cargo test --features sim`: re-runs the simulation suite (the `oxcd-sim`
+//! crate's tests) under `--cfg madsim` in its own target dir, `target/sim`,
+//! because a cargo feature cannot set a rustc cfg for dependencies.
+//!
+//! Seeds: `MADSIM_TEST_NUM` (default 8 here) seeds starting at
+//! `MADSIM_TEST_SEED`; replay one with `MADSIM_TEST_SEED=<seed>
+//! MADSIM_TEST_NUM=1 cargo test --features sim`.
+
+use std::process::Command;
+
+fn main() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root)
+        .args(["test", "-p", "oxcd-sim", "--tests"])
+        .env("RUSTFLAGS", "--cfg madsim")
+        .env("CARGO_TARGET_DIR", format!("{root}/target/sim"))
+        .env_remove("CARGO_MANIFEST_DIR")
+        .env_remove("CARGO_PKG_NAME")
+        .env_remove("CARGO_PRIMARY_PACKAGE");
+    if std::env::var_os("MADSIM_TEST_NUM").is_none() {
+        cmd.env("MADSIM_TEST_NUM", "8");
+    }
+    let status = cmd.status().expect("run cargo for the simulation suite");
+    std::process::exit(status.code().unwrap_or(1));
+}

@@ -1,1 +1,9 @@
-//! Simulation framework (grows in issue 3).
+//! oxcd's simulation framework: runs the real server code as madsim nodes,
+//! with [`SimDisk`] and [`MemBackend`] that survive a node's kill and restart
+//! but lose what was not made durable.
+//!
+//! Only compiled into anything useful under `--cfg madsim`; `cargo test
+//! --features sim` at the workspace root arranges that (see `tests/sim.rs`).
+
+#[cfg(madsim)]
+pub mod cluster;

@@ -7,9 +7,6 @@ use std::time::Duration;
 
 use crate::server::{EtcdServer, CLUSTER_VERSION};
 
-/// Longest HTTP/1.1 request head we read.
-const HEAD_BYTES_MAX: usize = 8 * 1024;
-
 /// The body `/health` answers, given whether the member can serve.
 pub fn health_body(healthy: bool) -> String {
     format!("{{\"health\":\"{healthy}\"}}")
@@ -41,13 +38,17 @@ mod real {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
     use tokio::net::{TcpListener, TcpStream};
 
-    use super::{health_body, healthy, version_body, HEAD_BYTES_MAX};
+    use super::{health_body, healthy, version_body};
     use crate::server::EtcdServer;
 
     const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
+    /// Longest HTTP/1.1 request head we read.
+    const HEAD_BYTES_MAX: usize = 8 * 1024;
+    /// Buffer between a client socket and tonic, each way.
+    const PROXY_BUFFER_BYTES: usize = 256 * 1024;
     /// Connections waiting for tonic to pick them up.
     const PENDING_CONNECTIONS_MAX: usize = 1024;
 
@@ -58,7 +59,8 @@ mod real {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
         let listener = TcpListener::bind(addr).await?;
-        let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<TcpStream>>(PENDING_CONNECTIONS_MAX);
+        let (tx, rx) =
+            tokio::sync::mpsc::channel::<io::Result<DuplexStream>>(PENDING_CONNECTIONS_MAX);
         let incoming =
             futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|s| (s, rx)) });
         let mut grpc = tokio::spawn(router.serve_with_incoming_shutdown(incoming, shutdown));
@@ -77,7 +79,11 @@ mod real {
                     let server = server.clone();
                     tokio::spawn(async move {
                         if is_http2(&sock).await {
-                            let _ = tx.send(Ok(sock)).await;
+                            // Through the :authority shim (see authority.rs).
+                            let (ours, theirs) = tokio::io::duplex(PROXY_BUFFER_BYTES);
+                            if tx.send(Ok(theirs)).await.is_ok() {
+                                proxy(sock, ours).await;
+                            }
                         } else {
                             let _ = serve_http1(sock, &server).await;
                         }
@@ -85,6 +91,18 @@ mod real {
                 }
             }
         }
+    }
+
+    async fn proxy(sock: TcpStream, duplex: DuplexStream) {
+        let (sock_r, mut sock_w) = sock.into_split();
+        let (dup_r, dup_w) = tokio::io::split(duplex);
+        let up = crate::api::authority::client_to_server(sock_r, dup_w);
+        let mut dup_r = dup_r;
+        let down = async move {
+            let _ = tokio::io::copy(&mut dup_r, &mut sock_w).await;
+            let _ = sock_w.shutdown().await;
+        };
+        let _ = tokio::join!(up, down);
     }
 
     async fn is_http2(sock: &TcpStream) -> bool {

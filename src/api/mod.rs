@@ -1,6 +1,8 @@
 //! v3rpc: the gRPC face of the server. Thin: validate like etcd's
 //! `v3rpc/key.go`, call [`EtcdServer`], map errors to etcd's status codes.
 
+#[cfg(not(madsim))]
+pub mod authority;
 pub mod http;
 pub mod unimplemented;
 

@@ -460,6 +460,7 @@ fn is_etcd_error(desc: &str) -> bool {
 }
 
 fn uuid4() -> String {
+    #[allow(clippy::disallowed_methods)] // a client-side id, like clientv3's; no server state
     let mut b: [u8; 16] = rand::random();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
@@ -517,7 +518,7 @@ async fn connect(ctx: &Ctx) -> Result<(Channel, String), Fail> {
     let mut last = String::new();
     for ep in ctx.endpoints() {
         let url = endpoint_url(&ep);
-        let Ok(endpoint) = Channel::from_shared(url.clone()) else {
+        let Ok(endpoint) = tonic::transport::Endpoint::from_shared(url.clone()) else {
             last = format!("bad endpoint {ep:?}");
             continue;
         };
@@ -1195,7 +1196,7 @@ async fn endpoint_health(ctx: &Ctx, o: &mut Output) -> CmdResult {
         #[allow(clippy::disallowed_methods)] // measures the client's round trip
         let start = std::time::Instant::now();
         let res: Result<(), String> = async {
-            let ch = Channel::from_shared(url.clone())
+            let ch = tonic::transport::Endpoint::from_shared(url.clone())
                 .map_err(|e| e.to_string())?
                 .connect_timeout(ctx.timeout("dial-timeout"))
                 .connect()

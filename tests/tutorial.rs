@@ -1,0 +1,107 @@
+//! The etcd tutorial's first steps against a fresh `etcd`, with our etcdctl,
+//! plus the client port's HTTP endpoints and a clean SIGTERM stop.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use common::{free_port, stdout, temp_dir, Server};
+
+fn http_get(port: u16, path: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn tutorial_transcript() {
+    let dir = temp_dir("tutorial");
+    let port = free_port();
+    let mut srv = Server::start(&dir, port, &[]);
+
+    let o = srv.ctl(&["member", "list"]);
+    assert!(o.status.success());
+    assert_eq!(
+        stdout(&o),
+        format!("8e9e05c52164694d, started, default, http://localhost:2380, http://127.0.0.1:{port}, false\n")
+    );
+    let o = srv.ctl(&["put", "testkey", "hello world"]);
+    assert_eq!(stdout(&o), "OK\n");
+    let o = srv.ctl(&["get", "testkey"]);
+    assert_eq!(stdout(&o), "testkey\nhello world\n");
+    assert!(
+        dir.join("default.etcd/member/wal").is_dir(),
+        "etcd's data dir layout"
+    );
+
+    let v = http_get(port, "/version");
+    assert!(v.starts_with("HTTP/1.1 200 OK"), "{v}");
+    assert!(
+        v.ends_with("{\"etcdserver\":\"3.4.23\",\"etcdcluster\":\"3.4.0\"}"),
+        "{v}"
+    );
+    let h = http_get(port, "/health");
+    assert!(h.ends_with("{\"health\":\"true\"}"), "{h}");
+    assert!(http_get(port, "/nope").starts_with("HTTP/1.1 404"));
+
+    // A clean stop, then a restart that finds the data.
+    assert_eq!(srv.terminate(), Some(0));
+    let srv = Server::start(&dir, port, &[]);
+    assert_eq!(
+        stdout(&srv.ctl(&["get", "testkey"])),
+        "testkey\nhello world\n"
+    );
+    drop(srv);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn unimplemented_rpcs_name_themselves() {
+    let dir = temp_dir("unimpl");
+    let srv = Server::start(&dir, free_port(), &[]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let ep = srv.endpoint();
+    let st = rt.block_on(async move {
+        let mut c = oxcd::pb::etcdserverpb::lease_client::LeaseClient::connect(ep)
+            .await
+            .unwrap();
+        c.lease_grant(oxcd::pb::etcdserverpb::LeaseGrantRequest { ttl: 5, id: 0 })
+            .await
+            .unwrap_err()
+    });
+    assert_eq!(st.code(), tonic::Code::Unimplemented);
+    assert!(
+        st.message().contains("Lease.LeaseGrant"),
+        "{}",
+        st.message()
+    );
+    drop(srv);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_flags_are_refused_like_etcd() {
+    let o = std::process::Command::new(common::ETCD)
+        .arg("--bogus")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.starts_with("flag provided but not defined: -bogus\nUsage:\n"),
+        "{err}"
+    );
+    let o = std::process::Command::new(common::ETCD)
+        .arg("--max-request-bytes=lots")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .starts_with("invalid value \"lots\" for flag -max-request-bytes: parse error"));
+}

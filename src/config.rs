@@ -47,7 +47,7 @@ const FLAGS: &[(&str, Kind, &str, bool)] = &[
     ("log-level", Kind::Str, "info", true),
     ("logger", Kind::Str, "capnslog", true),
     ("log-outputs", Kind::Str, "default", true),
-    ("quota-backend-bytes", Kind::Int, "0", true),
+    ("quota-backend-bytes", Kind::Int, "0", false),
     ("max-request-bytes", Kind::Uint, "1572864", true),
     ("max-txn-ops", Kind::Uint, "128", true),
     ("heartbeat-interval", Kind::Uint, "100", true),

@@ -111,17 +111,34 @@ where
     }
 }
 
-/// Installs the logger for the `etcd` binary.
-pub fn init(logger: &str, level: &str) {
+/// Installs the logger for the `etcd` binary; `outputs` is `--log-outputs`
+/// (`default`/`stderr`, `stdout`, or a file path; the first one is used).
+pub fn init(logger: &str, level: &str, outputs: &[String]) {
     let level = match level {
         "debug" => Level::DEBUG,
         "warn" => Level::WARN,
         "error" | "panic" | "fatal" => Level::ERROR,
         _ => Level::INFO,
     };
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
+    let writer = match outputs.first().map(String::as_str) {
+        None | Some("default") | Some("stderr") => BoxMakeWriter::new(std::io::stderr),
+        Some("stdout") => BoxMakeWriter::new(std::io::stdout),
+        Some(path) => match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            Ok(f) => BoxMakeWriter::new(std::sync::Mutex::new(f)),
+            Err(e) => {
+                eprintln!("cannot open log output {path}: {e}; logging to stderr");
+                BoxMakeWriter::new(std::io::stderr)
+            }
+        },
+    };
     let _ = tracing_subscriber::fmt()
         .with_max_level(level)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .event_format(EtcdFormat {
             json: logger == "zap",
         })

@@ -80,6 +80,8 @@ enum Input {
     /// A `txn` script with no compares and `n` puts of distinct keys in the success
     /// branch (`\n` + `put many000 v\n` ... + `\n\n`).
     ManyPuts(usize),
+    /// `n` bytes of `x` (a value for `put <key>` from stdin).
+    Big(usize),
 }
 
 impl Input {
@@ -95,6 +97,7 @@ impl Input {
                 script.push_str("\n\n");
                 Some(script.into_bytes())
             }
+            Input::Big(n) => Some(vec![b'x'; n]),
         }
     }
 }
@@ -115,6 +118,13 @@ const fn run_with_stdin(args: &'static [&'static str], stdin: &'static str) -> C
     Case {
         args,
         input: Input::Text(stdin),
+    }
+}
+
+const fn run_big_stdin(args: &'static [&'static str], n: usize) -> Case {
+    Case {
+        args,
+        input: Input::Big(n),
     }
 }
 
@@ -276,6 +286,20 @@ fn cases() -> Vec<Case> {
         run(&["del", "--from-key", "t6", "--prev-kv"]), // 143
         run(&["get", "", "--prefix", "-w", "json"]), // 144
         run(&["endpoint", "status", "-w", "json"]), // 145
+        run_big_stdin(&["put", "bigkey"], 1_700_000), // 146: over --max-request-bytes
+        run_big_stdin(&["put", "bigkey"], 2_200_000), // 147: over the client's send limit
+        run(&["get", "bigkey"]), // 148
+        run_big_stdin(&["put", "okbig"], 1_000_000), // 149
+        run(&["get", "okbig", "--keys-only"]), // 150
+        run(&["del", "okbig"]), // 151
+        run(&["put", "k", "v", "--lease=1", "--ignore-lease"]), // 152
+        run(&["put", "k", "--ignore-value", "--ignore-lease"]), // 153
+        run(&["get", "", "--from-key", "--keys-only", "--limit=1"]), // 154
+        run(&["get", "a", "--prefix", "--from-key"]), // 155
+        run(&["del", "a", "b", "c"]), // 156
+        run(&["del", "--prefix", "a", "b"]), // 157
+        run(&["txn", "extra"]), // 158
+        run(&["compaction", "1", "2"]), // 159
     ]
 }
 
@@ -963,6 +987,9 @@ fn report(title: &str, case: &Case, left: (&str, &Outcome), right: (&str, &Outco
             for line in rendered_lines(stdin) {
                 let _ = writeln!(out, "      {line}");
             }
+        }
+        Input::Big(n) => {
+            let _ = writeln!(out, "  stdin: {n} bytes of 'x'");
         }
         Input::ManyPuts(n) => {
             let _ = writeln!(

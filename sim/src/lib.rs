@@ -5,5 +5,8 @@
 //! Only compiled into anything useful under `--cfg madsim`; `cargo test
 //! --features sim` at the workspace root arranges that (see `tests/sim.rs`).
 
+pub mod checker;
 #[cfg(madsim)]
 pub mod cluster;
+#[cfg(madsim)]
+pub mod workload;

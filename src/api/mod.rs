@@ -47,6 +47,10 @@ impl Default for Limits {
 /// `--max-request-bytes` before the transport itself refuses a message.
 pub const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
 
+/// The decoder's own hard bound; sizes between the configured limit and this
+/// are refused by [`Kv::check_size`] with grpc-go's message.
+pub const DECODE_BYTES_MAX: usize = 64 << 20;
+
 fn empty_key() -> Status {
     Status::invalid_argument("etcdserver: key is not provided")
 }
@@ -199,8 +203,17 @@ pub struct Kv {
 }
 
 impl Kv {
+    /// grpc-go refuses a message over `max + overhead` in the transport;
+    /// etcd then refuses a request over `max` before proposing it.
     fn check_size<M: prost::Message>(&self, m: &M) -> Result<(), Status> {
-        if m.encoded_len() > self.limits.max_request_bytes {
+        let len = m.encoded_len();
+        let transport_max = self.limits.max_request_bytes + GRPC_OVERHEAD_BYTES;
+        if len > transport_max {
+            return Err(Status::resource_exhausted(format!(
+                "grpc: received message larger than max ({len} vs. {transport_max})"
+            )));
+        }
+        if len > self.limits.max_request_bytes {
             return Err(too_large());
         }
         Ok(())
@@ -212,6 +225,7 @@ impl kv_server::Kv for Kv {
     async fn range(&self, r: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
         let r = r.into_inner();
         check_range(&r)?;
+        self.check_size(&r)?;
         let resp = self.server.range(r).await.map_err(to_status)?;
         Ok(Response::new(resp))
     }
@@ -416,7 +430,7 @@ pub async fn serve(
     addr: std::net::SocketAddr,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let max = limits.max_request_bytes + GRPC_OVERHEAD_BYTES;
+    let max = (limits.max_request_bytes + GRPC_OVERHEAD_BYTES).max(DECODE_BYTES_MAX);
     let kv = kv_server::KvServer::new(Kv {
         server: server.clone(),
         limits,

@@ -37,7 +37,7 @@ fn main() {
         }
         Parsed::Run(cfg) => cfg,
     };
-    oxcd::logging::init(&cfg.logger, &cfg.log_level);
+    oxcd::logging::init(&cfg.logger, &cfg.log_level, &cfg.log_outputs);
     for w in warnings {
         tracing::warn!("{w}");
     }

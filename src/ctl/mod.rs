@@ -532,6 +532,21 @@ async fn connect(ctx: &Ctx) -> Result<(Channel, String), Fail> {
     Err(Fail(EXIT_ERROR, "context deadline exceeded".into()))
 }
 
+/// clientv3's default `MaxCallSendMsgSize`.
+const CLIENT_SEND_BYTES_MAX: usize = 2 * 1024 * 1024;
+
+/// grpc-go refuses to send a message over the client's limit.
+fn check_send_size(ep: &str, m: &impl Message) -> Result<(), Fail> {
+    let len = m.encoded_len();
+    if len > CLIENT_SEND_BYTES_MAX {
+        let st = tonic::Status::resource_exhausted(format!(
+            "trying to send message larger than max ({len} vs. {CLIENT_SEND_BYTES_MAX})"
+        ));
+        return Err(rpc_failure(ep, &st));
+    }
+    Ok(())
+}
+
 /// Runs an RPC under `--command-timeout`, mapping failures to etcdctl's output.
 async fn call<T>(
     ctx: &Ctx,
@@ -873,6 +888,7 @@ async fn put(ctx: &Ctx, o: &mut Output, stdin: &mut dyn BufRead) -> CmdResult {
     check_format(ctx.format())?;
     let req = put_op(ctx, ctx.args(), Some(stdin))?;
     let (ch, ep) = connect(ctx).await?;
+    check_send_size(&ep, &req)?;
     let resp = call(ctx, &ep, KvClient::new(ch).put(req)).await?;
     print_put(ctx, o, &resp)
 }
@@ -1092,6 +1108,7 @@ async fn txn(ctx: &Ctx, o: &mut Output, stdin: &mut dyn BufRead) -> CmdResult {
         req.failure.push(parse_request(&l)?);
     }
     let (ch, ep) = connect(ctx).await?;
+    check_send_size(&ep, &req)?;
     let resp = call(ctx, &ep, KvClient::new(ch).txn(req)).await?;
     print_txn(ctx, o, &resp)
 }

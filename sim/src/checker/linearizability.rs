@@ -145,8 +145,10 @@ pub fn check<M: Model>(ops: &[Operation<M::Input, M::Output>], step_budget: u64)
         if steps > step_budget {
             return Verdict::Unknown;
         }
-        if entry == usize::MAX {
-            // Nothing more can go first: backtrack.
+        // At the end of the list, or at a return whose call is not
+        // linearized yet (every order from here would put that operation
+        // after its return): backtrack.
+        if entry == usize::MAX || !ev[entry].is_call {
             let Some((c, s)) = stack.pop() else {
                 return Verdict::Illegal((0..ops.len()).collect());
             };
@@ -157,32 +159,20 @@ pub fn check<M: Model>(ops: &[Operation<M::Input, M::Output>], step_budget: u64)
             continue;
         }
         let e = ev[entry];
-        if e.is_call {
-            let op = &ops[e.op];
-            if let Some(next) = M::step(&state, &op.input, op.output.as_ref()) {
-                let mut lin = linearized.clone();
-                lin[e.op / 64] |= 1 << (e.op % 64);
-                if cache.insert((lin.clone(), next.clone())) {
-                    stack.push((entry, state));
-                    state = next;
-                    linearized = lin;
-                    lift(&mut ev, entry);
-                    entry = ev[0].next;
-                    continue;
-                }
+        let op = &ops[e.op];
+        if let Some(next) = M::step(&state, &op.input, op.output.as_ref()) {
+            let mut lin = linearized.clone();
+            lin[e.op / 64] |= 1 << (e.op % 64);
+            if cache.insert((lin.clone(), next.clone())) {
+                stack.push((entry, state));
+                state = next;
+                linearized = lin;
+                lift(&mut ev, entry);
+                entry = ev[0].next;
+                continue;
             }
-            entry = e.next;
-        } else {
-            // A return whose call is not linearized yet: every order from
-            // here puts that operation after its return. Backtrack.
-            let Some((c, s)) = stack.pop() else {
-                return Verdict::Illegal((0..ops.len()).collect());
-            };
-            state = s;
-            linearized[ev[c].op / 64] &= !(1 << (ev[c].op % 64));
-            unlift(&mut ev, c);
-            entry = ev[c].next;
         }
+        entry = e.next;
     }
     Verdict::Ok
 }

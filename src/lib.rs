@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod apply;
+pub mod bugs;
 pub mod config;
 pub mod ctl;
 pub mod embed;

@@ -104,7 +104,11 @@ impl RaftNode {
             tracing::warn!(bytes = st.truncated_bytes, "cut a torn tail off the WAL");
         }
         let loaded = backend.load()?;
-        let consistent_index = loaded.consistent_index;
+        let consistent_index = if crate::bugs::active(crate::bugs::Bug::ForgetConsistentIndex) {
+            0
+        } else {
+            loaded.consistent_index
+        };
         let kv = KvStore::restore(loaded.revs, loaded.compact_rev);
 
         let storage = MemStorage::new();

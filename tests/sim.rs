@@ -1,6 +1,7 @@
 //! `cargo test --features sim`: re-runs the simulation suite (the `oxcd-sim`
 //! crate's tests) under `--cfg madsim` in its own target dir, `target/sim`,
-//! because a cargo feature cannot set a rustc cfg for dependencies.
+//! because a cargo feature cannot set a rustc cfg for dependencies. Then the
+//! bug-finding tests, with oxcd's deliberately wrong behaviours compiled in.
 //!
 //! Seeds: `MADSIM_TEST_NUM` (default 8 here) seeds starting at
 //! `MADSIM_TEST_SEED`; replay one with `MADSIM_TEST_SEED=<seed>
@@ -8,12 +9,19 @@
 
 use std::process::Command;
 
-fn main() {
-    let root = env!("CARGO_MANIFEST_DIR");
+/// The bug-finding test binaries (sim/tests/bug_*.rs).
+const BUG_TESTS: &[&str] = &[
+    "bug_ack_before_fsync",
+    "bug_forget_consistent_index",
+    "bug_stale_txn_compare",
+];
+
+fn cargo(root: &str, extra: &[&str]) -> i32 {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
-        .args(["test", "-p", "oxcd-sim", "--tests"])
+        .args(["test", "-p", "oxcd-sim"])
+        .args(extra)
         .env("RUSTFLAGS", "--cfg madsim")
         .env("CARGO_TARGET_DIR", format!("{root}/target/sim"))
         .env_remove("CARGO_MANIFEST_DIR")
@@ -23,5 +31,19 @@ fn main() {
         cmd.env("MADSIM_TEST_NUM", "8");
     }
     let status = cmd.status().expect("run cargo for the simulation suite");
-    std::process::exit(status.code().unwrap_or(1));
+    status.code().unwrap_or(1)
+}
+
+fn main() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let code = cargo(root, &["--tests"]);
+    if code != 0 {
+        std::process::exit(code);
+    }
+    let mut args = vec!["--features", "bugs"];
+    for t in BUG_TESTS {
+        args.extend(["--test", t]);
+    }
+    args.extend(["--", "--nocapture"]);
+    std::process::exit(cargo(root, &args));
 }

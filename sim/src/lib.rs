@@ -5,8 +5,12 @@
 //! Only compiled into anything useful under `--cfg madsim`; `cargo test
 //! --features sim` at the workspace root arranges that (see `tests/sim.rs`).
 
+#[cfg(all(madsim, feature = "bugs"))]
+pub mod bug_hunt;
 pub mod checker;
 #[cfg(madsim)]
 pub mod cluster;
+#[cfg(madsim)]
+pub mod scenario;
 #[cfg(madsim)]
 pub mod workload;

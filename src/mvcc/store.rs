@@ -315,7 +315,11 @@ impl KvStore {
     /// Applies a txn: compares, then one branch, all at one revision.
     pub fn txn(&mut self, req: &TxnRequest) -> Result<TxnResponse, MvccError> {
         let mut w = self.begin();
-        let succeeded = self.compares_hold(&req.compare, w.read_rev());
+        let mut compare_rev = w.read_rev();
+        if crate::bugs::active(crate::bugs::Bug::StaleTxnCompare) {
+            compare_rev -= 1;
+        }
+        let succeeded = self.compares_hold(&req.compare, compare_rev);
         // Check every op first so a failing txn changes nothing.
         self.check_ops(req, succeeded, w.read_rev())?;
         let resp = self.txn_in(&mut w, req, succeeded);

@@ -38,6 +38,8 @@ pub struct RegisterClient {
     pub history: SharedHistory,
     kv: Option<KvClient<Channel>>,
     next_value: u64,
+    /// The last value this client read or wrote per key: what its CAS expects.
+    last_seen: std::collections::BTreeMap<String, String>,
 }
 
 impl RegisterClient {
@@ -56,6 +58,7 @@ impl RegisterClient {
             history,
             kv: None,
             next_value: 0,
+            last_seen: Default::default(),
         }
     }
 
@@ -95,7 +98,7 @@ impl RegisterClient {
             0..=3 => Input::Get { key },
             4..=7 => Input::Put { key, value },
             _ => {
-                let expect = format!("c{}-{}", self.id, self.next_value.saturating_sub(2));
+                let expect = self.last_seen.get(&key).cloned().unwrap_or_default();
                 Input::Cas { key, expect, value }
             }
         };
@@ -112,6 +115,21 @@ impl RegisterClient {
                 (None, None)
             }
         };
+        match (&input, &output) {
+            (Input::Get { key }, Some(Output::Get { value: Some(v), .. })) => {
+                self.last_seen.insert(key.clone(), v.clone());
+            }
+            (Input::Put { key, value }, Some(_))
+            | (
+                Input::Cas { key, value, .. },
+                Some(Output::Cas {
+                    succeeded: true, ..
+                }),
+            ) => {
+                self.last_seen.insert(key.clone(), value.clone());
+            }
+            _ => {}
+        }
         if output.is_none() && matches!(input, Input::Get { .. }) {
             return; // a failed read constrains nothing
         }

@@ -1,0 +1,199 @@
+//! Scenarios: a workload, a nemesis schedule, checkers and a liveness phase.
+//! Each returns a one-line report, or why the run failed; the `#[madsim::test]`
+//! wrappers in `sim/tests/` turn a failure into a panic (madsim then prints
+//! the seed), and the bug-finding tests run them over seeds by hand.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use madsim::runtime::Handle;
+use madsim::time::Instant;
+use oxcd::pb::etcdserverpb::{kv_client::KvClient, PutRequest, RangeRequest};
+use rand::Rng;
+
+use crate::checker::linearizability::{check_partitioned, register::Register, Verdict};
+use crate::checker::revisions;
+use crate::cluster::{crash_and_restart, start_single};
+use crate::workload::register::{RegisterClient, SharedHistory};
+
+/// Power cuts during concurrent puts: every acknowledged put must survive.
+pub async fn acked_puts_survive_crashes() -> Result<String, String> {
+    const CLIENTS: usize = 4;
+    const CRASHES: usize = 5;
+    let handle = Handle::current();
+    let member = start_single(&handle);
+    let url = member.client_url();
+    let acked: Arc<Mutex<BTreeMap<String, String>>> = Arc::default();
+    let client_node = handle
+        .create_node()
+        .name("client")
+        .ip("10.0.0.100".parse().expect("ip"))
+        .build();
+    for round in 0..CRASHES {
+        madsim::time::sleep(Duration::from_millis(500)).await;
+        let mut tasks = Vec::new();
+        for c in 0..CLIENTS {
+            let (url, acked) = (url.clone(), acked.clone());
+            tasks.push(client_node.spawn(async move {
+                let Ok(mut kv) = KvClient::connect(url).await else {
+                    return;
+                };
+                for i in 0..20 {
+                    let key = format!("r{round}-c{c}-k{i}");
+                    let value = format!("v{}", madsim::rand::thread_rng().gen::<u32>());
+                    let req = PutRequest {
+                        key: key.clone().into_bytes(),
+                        value: value.clone().into_bytes(),
+                        ..Default::default()
+                    };
+                    if kv.put(req).await.is_ok() {
+                        acked.lock().expect("lock").insert(key, value);
+                    }
+                }
+            }));
+        }
+        let delay = madsim::rand::thread_rng().gen_range(1..200);
+        madsim::time::sleep(Duration::from_millis(delay)).await;
+        crash_and_restart(&handle, &member);
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+    madsim::time::sleep(Duration::from_secs(1)).await;
+    let want = acked.lock().expect("lock").clone();
+    let got = client_node
+        .spawn(async move {
+            let mut kv = KvClient::connect(url).await.map_err(|e| e.to_string())?;
+            let all = RangeRequest {
+                key: vec![0],
+                range_end: vec![0],
+                ..Default::default()
+            };
+            let resp = kv.range(all).await.map_err(|e| e.to_string())?.into_inner();
+            Ok::<_, String>(
+                resp.kvs
+                    .into_iter()
+                    .map(|kv| {
+                        (
+                            String::from_utf8_lossy(&kv.key).into_owned(),
+                            String::from_utf8_lossy(&kv.value).into_owned(),
+                        )
+                    })
+                    .collect::<BTreeMap<_, _>>(),
+            )
+        })
+        .await
+        .map_err(|e| format!("reader task: {e}"))?
+        .map_err(|e| format!("liveness: no answer after recovery: {e}"))?;
+    if want.is_empty() {
+        return Err("no put was ever acknowledged".into());
+    }
+    for (k, v) in &want {
+        if got.get(k) != Some(v) {
+            return Err(format!("acknowledged put {k}={v} lost after a crash"));
+        }
+    }
+    Ok(format!(
+        "acknowledged puts: {}, stored keys: {}, crashes: {CRASHES}",
+        want.len(),
+        got.len()
+    ))
+}
+
+/// The register workload against one member that is repeatedly power-cut;
+/// then a liveness phase. Checks linearizability per key and per-client
+/// revision monotonicity.
+pub async fn register_under_crashes() -> Result<String, String> {
+    const CLIENTS: usize = 5;
+    const OPS_PER_CLIENT: usize = 200;
+    const KEYS: usize = 3;
+    const CRASHES_MAX: usize = 12;
+    const STEP_BUDGET: u64 = 5_000_000;
+    let handle = Handle::current();
+    let member = start_single(&handle);
+    let url = member.client_url();
+    let history = SharedHistory::default();
+    #[allow(clippy::disallowed_methods)] // madsim's simulated clock
+    let start = Instant::now();
+    let client_node = handle
+        .create_node()
+        .name("clients")
+        .ip("10.0.0.100".parse().expect("ip"))
+        .build();
+    madsim::time::sleep(Duration::from_millis(300)).await;
+
+    let mut tasks = Vec::new();
+    for id in 0..CLIENTS {
+        let (url, history) = (url.clone(), history.clone());
+        tasks.push(client_node.spawn(async move {
+            RegisterClient::new(id, url, KEYS, start, history)
+                .run(OPS_PER_CLIENT)
+                .await;
+        }));
+    }
+    // Nemesis: power cuts at random moments while the clients run.
+    let mut crashes = 0;
+    while tasks.iter().any(|t| !t.is_finished()) && crashes < CRASHES_MAX {
+        let pause = madsim::rand::thread_rng().gen_range(50..800);
+        madsim::time::sleep(Duration::from_millis(pause)).await;
+        crash_and_restart(&handle, &member);
+        crashes += 1;
+    }
+    for t in tasks {
+        t.await.map_err(|e| format!("client task: {e}"))?;
+    }
+
+    // Liveness: with faults healed, operations complete again.
+    let (url2, h2) = (url.clone(), history.clone());
+    let live = client_node.spawn(async move {
+        madsim::time::sleep(Duration::from_secs(1)).await;
+        let before = h2.lock().expect("lock").ops.len();
+        let mut c = RegisterClient::new(CLIENTS, url2, KEYS, start, h2.clone());
+        for _ in 0..10 {
+            c.one().await;
+        }
+        let h = h2.lock().expect("lock");
+        h.ops[before..]
+            .iter()
+            .filter(|o| o.output.is_some())
+            .count()
+    });
+    let completed = tokio::time::timeout(Duration::from_secs(30), live)
+        .await
+        .map_err(|_| "liveness: no answer within 30 s of healing".to_string())?
+        .map_err(|e| format!("liveness task: {e}"))?;
+    if completed == 0 {
+        return Err("liveness: no operation completed after healing".into());
+    }
+
+    let h = history.lock().expect("lock");
+    let unknown = h.ops.iter().filter(|o| o.output.is_none()).count();
+    if let Err((a, b)) = revisions::check(&h.revisions) {
+        return Err(format!(
+            "client {} saw revision {} after {}",
+            b.client, b.revision, a.revision
+        ));
+    }
+    match check_partitioned::<Register, _>(&h.ops, |i| i.key().to_string(), STEP_BUDGET) {
+        Verdict::Ok => {}
+        Verdict::Unknown => return Err("linearizability search exceeded its budget".into()),
+        Verdict::Illegal(idx) => {
+            let excerpt: Vec<_> = idx
+                .iter()
+                .rev()
+                .take(30)
+                .rev()
+                .map(|&i| &h.ops[i])
+                .collect();
+            return Err(format!(
+                "history is not linearizable; last operations on the key:\n{excerpt:#?}"
+            ));
+        }
+    }
+    Ok(format!(
+        "register: {} ops ({unknown} unknown outcome), {crashes} crashes, {:.1} simulated s",
+        h.ops.len(),
+        start.elapsed().as_secs_f64()
+    ))
+}

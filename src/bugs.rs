@@ -1,0 +1,42 @@
+//! Deliberately wrong server behaviours, so the simulator's tests can show
+//! that they catch real bugs. With the `bugs` feature off (every normal
+//! build) [`active`] is a constant `false` and the checks compile away; with
+//! it on, a test process switches one bug on with [`inject`] before starting
+//! its cluster.
+
+/// A wrong behaviour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Bug {
+    /// The WAL writes records but never fsyncs them, so replies go out
+    /// before the data is durable.
+    AckBeforeFsync = 1,
+    /// Recovery forgets the backend's consistent index and re-applies the
+    /// whole WAL on top of the restored state.
+    ForgetConsistentIndex = 2,
+    /// Txn compares read the store as of the previous revision.
+    StaleTxnCompare = 3,
+}
+
+#[cfg(feature = "bugs")]
+static ACTIVE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Switches `bug` on for this process.
+#[cfg(feature = "bugs")]
+pub fn inject(bug: Bug) {
+    ACTIVE.store(bug as u8, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Whether `bug` is switched on.
+#[inline]
+pub fn active(bug: Bug) -> bool {
+    #[cfg(feature = "bugs")]
+    {
+        ACTIVE.load(std::sync::atomic::Ordering::Relaxed) == bug as u8
+    }
+    #[cfg(not(feature = "bugs"))]
+    {
+        let _ = bug;
+        false
+    }
+}

@@ -4,5 +4,8 @@
 
 #[test]
 fn caught() {
-    oxcd_sim::bug_hunt::expect_caught(oxcd::bugs::Bug::AckBeforeFsync, oxcd_sim::scenario::acked_puts_survive_crashes);
+    oxcd_sim::bug_hunt::expect_caught(
+        oxcd::bugs::Bug::AckBeforeFsync,
+        oxcd_sim::scenario::acked_puts_survive_crashes,
+    );
 }

@@ -4,5 +4,8 @@
 
 #[test]
 fn caught() {
-    oxcd_sim::bug_hunt::expect_caught(oxcd::bugs::Bug::ForgetConsistentIndex, oxcd_sim::scenario::register_under_crashes);
+    oxcd_sim::bug_hunt::expect_caught(
+        oxcd::bugs::Bug::ForgetConsistentIndex,
+        oxcd_sim::scenario::register_under_crashes,
+    );
 }

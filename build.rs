@@ -10,6 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/etcdserverpb/rpc.proto",
         "proto/v3lockpb/v3lock.proto",
         "proto/v3electionpb/v3election.proto",
+        "proto/oxcdpeer/peer.proto",
     ];
     tonic_build::configure().compile_protos(&protos, &["proto"])?;
     for p in protos {

@@ -54,12 +54,6 @@ pub fn identity(cfg: &Config) -> Result<Identity, String> {
             want
         ));
     }
-    if by_name.len() > 1 {
-        return Err(format!(
-            "oxcd: a {}-member --initial-cluster is not supported yet: only single-member clusters are built so far",
-            by_name.len()
-        ));
-    }
     let members: Vec<MemberInfo> = by_name
         .iter()
         .map(|(n, urls)| MemberInfo {
@@ -102,11 +96,25 @@ pub async fn run(
         .map(|u| bind_addr(u))
         .collect::<Result<Vec<_>, _>>()
         .map_err(io::Error::other)?;
+    let peer_addrs = cfg
+        .listen_peer_urls
+        .iter()
+        .map(|u| bind_addr(u))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(io::Error::other)?;
     let wal_dir = Path::new(&cfg.data_dir).join("member").join("wal");
     let tick_ms = cfg.heartbeat_ms.max(1);
+    let peers: Vec<(u64, String)> = ident
+        .members
+        .iter()
+        .filter(|m| m.id != ident.member_id)
+        .map(|m| (m.id, m.peer_urls[0].clone()))
+        .collect();
     let node_cfg = NodeConfig {
         id: ident.member_id,
         voters: ident.members.iter().map(|m| m.id).collect(),
+        peers: peers.clone(),
+        join_existing: cfg.initial_cluster_state == "existing",
         tick_ms,
         election_ticks: (cfg.election_ms / tick_ms).max(2) as usize,
     };
@@ -117,7 +125,7 @@ pub async fn run(
     );
     let (node, handle) = RaftNode::open(&node_cfg, disk, &wal_dir, backend.clone())?;
     let (tx, rx) = mpsc::channel(PROPOSAL_QUEUE_MAX);
-    let raft = tokio::spawn(node.run(rx));
+    let raft = tokio::spawn(node.run(rx, peers));
     let server = Arc::new(EtcdServer::new(
         ident.cluster_id,
         ident.member_id,
@@ -133,7 +141,47 @@ pub async fn run(
     };
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut serving = Vec::new();
-    for addr in addrs {
+    if node_cfg.voters.len() > 1 {
+        for addr in peer_addrs {
+            let mut stop = stop_tx.subscribe();
+            let raft_tx = server.raft_sender();
+            serving.push(tokio::spawn(async move {
+                crate::transport::serve_peers(raft_tx, addr, async move {
+                    let _ = stop.recv().await;
+                })
+                .await
+            }));
+            tracing::info!("listening for peers on {addr}");
+        }
+    }
+    // Like etcd, serve clients only once this member's attributes are in
+    // the replicated state (which needs a quorum).
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => {
+                stopping = true;
+                break;
+            }
+            res = server.publish() => match res {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::warn!("failed to publish local member to cluster through raft: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                }
+            }
+        }
+    }
+    if !stopping {
+        tracing::info!(
+            "published {{Name:{} ClientURLs:[{}]}} to cluster {:x}",
+            cfg.name,
+            cfg.advertise_client_urls.join(" "),
+            ident.cluster_id
+        );
+    }
+    for addr in addrs.into_iter().filter(|_| !stopping) {
         let mut stop = stop_tx.subscribe();
         let server = server.clone();
         serving.push(tokio::spawn(async move {
@@ -146,9 +194,13 @@ pub async fn run(
         tracing::info!("serving insecure client requests on {addr}, this is strongly discouraged!");
     }
     // Stop on the signal, or as soon as a listener fails (e.g. port in use).
-    let failed = tokio::select! {
-        _ = shutdown => None,
-        (res, _, _) = futures::future::select_all(&mut serving) => Some(res),
+    let failed = if stopping || serving.is_empty() {
+        None
+    } else {
+        tokio::select! {
+            _ = shutdown => None,
+            (res, _, _) = futures::future::select_all(&mut serving) => Some(res),
+        }
     };
     let _ = stop_tx.send(());
     for s in serving {

@@ -18,3 +18,4 @@ pub mod raftnode;
 pub mod rt;
 pub mod server;
 pub mod storage;
+pub mod transport;

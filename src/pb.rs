@@ -16,3 +16,6 @@ pub mod v3lockpb {
 pub mod v3electionpb {
     tonic::include_proto!("v3electionpb");
 }
+pub mod oxcdpeer {
+    tonic::include_proto!("oxcdpeer");
+}

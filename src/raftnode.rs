@@ -5,7 +5,7 @@
 //! Every proposal that arrived while the previous batch was being persisted is
 //! taken in one go, so one fsync covers many requests (group commit).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -16,11 +16,13 @@ use raft::storage::MemStorage;
 use raft::{Config, RawNode, StateRole, Storage};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::apply::{apply_entry, ApplyResult};
+use crate::apply::{apply_entry, ApplyResult, StateMachine};
 use crate::mvcc::KvStore;
+use crate::pb::etcdserverpb::Member;
 use crate::rt::disk::Disk;
 use crate::storage::backend::Backend;
 use crate::storage::wal::Wal;
+use crate::transport::Transport;
 
 /// Most commands drained from the queue into one Ready cycle.
 const BATCH_COMMANDS_MAX: usize = 4096;
@@ -41,6 +43,8 @@ pub enum RaftCmd {
     /// Answer once the local state machine has caught up with the leader's
     /// commit index as of now (raft ReadIndex): reads after that are linearizable.
     ReadIndex { reply: oneshot::Sender<()> },
+    /// A raft message from another member.
+    Step(Box<raft::eraftpb::Message>),
 }
 
 /// Why a proposal was not accepted.
@@ -66,12 +70,18 @@ pub struct RaftHandle {
     /// The applied state; read under the lock, written only by the loop.
     pub kv: Arc<Mutex<KvStore>>,
     pub status: Arc<Mutex<RaftStatus>>,
+    /// Members' published attributes, by member id.
+    pub members: Arc<Mutex<BTreeMap<u64, Member>>>,
 }
 
 /// Static configuration of one node.
 pub struct NodeConfig {
     pub id: u64,
     pub voters: Vec<u64>,
+    /// The other members: `(id, peer URL)`.
+    pub peers: Vec<(u64, String)>,
+    /// `--initial-cluster-state existing`: join rather than bootstrap.
+    pub join_existing: bool,
     pub tick_ms: u64,
     pub election_ticks: usize,
 }
@@ -81,6 +91,7 @@ pub struct RaftNode {
     wal: Wal,
     backend: Arc<dyn Backend>,
     kv: Arc<Mutex<KvStore>>,
+    members: Arc<Mutex<BTreeMap<u64, Member>>>,
     status: Arc<Mutex<RaftStatus>>,
     applied: u64,
     batches_since_flush: u64,
@@ -89,6 +100,10 @@ pub struct RaftNode {
     reads_pending: HashMap<u64, oneshot::Sender<()>>,
     reads_ready: Vec<(u64, oneshot::Sender<()>)>,
     tick: Duration,
+    transport: Option<Transport>,
+    /// Only a one-voter group may drop applied entries from memory: with
+    /// peers, a lagging follower needs them (snapshots are not built yet).
+    compact_log: bool,
 }
 
 impl RaftNode {
@@ -110,9 +125,16 @@ impl RaftNode {
             loaded.consistent_index
         };
         let kv = KvStore::restore(loaded.revs, loaded.compact_rev);
+        let members: BTreeMap<u64, Member> =
+            loaded.members.into_iter().map(|m| (m.id, m)).collect();
 
         let storage = MemStorage::new();
         let fresh = st.conf_state.is_none();
+        if fresh && cfg.join_existing {
+            return Err(io::Error::other(
+                "oxcd: joining an existing cluster (--initial-cluster-state=existing) needs `member add`, which is not built yet",
+            ));
+        }
         let last_index = st.entries.last().map_or(0, |e| e.index);
         if consistent_index > last_index {
             return Err(io::Error::new(
@@ -144,9 +166,21 @@ impl RaftNode {
             w.set_hardstate(hs);
         }
 
+        // raft-rs draws each randomized election timeout from
+        // `rand::thread_rng()`, which the simulator cannot seed. So the
+        // randomness comes from the runtime seam once per incarnation, and
+        // raft-rs's range is one tick wide.
+        let jitter = if cfg.voters.len() > 1 {
+            crate::rt::rand::gen_range(0..cfg.election_ticks as u64) as usize
+        } else {
+            0
+        };
+        let election_ticks = cfg.election_ticks + jitter;
         let config = Config {
             id: cfg.id,
             election_tick: cfg.election_ticks,
+            min_election_tick: election_ticks,
+            max_election_tick: election_ticks + 1,
             heartbeat_tick: 1,
             applied: consistent_index,
             max_size_per_msg: 1 << 20,
@@ -162,8 +196,8 @@ impl RaftNode {
             // A one-voter group needs no election timeout to start.
             raw.campaign().map_err(io::Error::other)?;
         }
-        let _ = fresh;
         let kv = Arc::new(Mutex::new(kv));
+        let members = Arc::new(Mutex::new(members));
         let status = Arc::new(Mutex::new(RaftStatus {
             applied_index: consistent_index,
             ..Default::default()
@@ -173,6 +207,7 @@ impl RaftNode {
             wal,
             backend,
             kv: kv.clone(),
+            members: members.clone(),
             status: status.clone(),
             applied: consistent_index,
             batches_since_flush: 0,
@@ -181,12 +216,29 @@ impl RaftNode {
             reads_pending: HashMap::new(),
             reads_ready: Vec::new(),
             tick: Duration::from_millis(cfg.tick_ms),
+            transport: None,
+            compact_log: cfg.voters.len() == 1,
         };
-        Ok((node, RaftHandle { kv, status }))
+        Ok((
+            node,
+            RaftHandle {
+                kv,
+                status,
+                members,
+            },
+        ))
     }
 
-    /// Runs the loop until every command sender is gone.
-    pub async fn run(mut self, mut rx: mpsc::Receiver<RaftCmd>) -> io::Result<()> {
+    /// Runs the loop until every command sender is gone; `peers` are the
+    /// other members to send raft messages to.
+    pub async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<RaftCmd>,
+        peers: Vec<(u64, String)>,
+    ) -> io::Result<()> {
+        if !peers.is_empty() {
+            self.transport = Some(Transport::start(peers));
+        }
         let mut tick = tokio::time::interval(self.tick);
         self.on_ready()?;
         loop {
@@ -222,6 +274,10 @@ impl RaftNode {
                 self.raw.read_index(self.read_seq.to_be_bytes().to_vec());
                 self.reads_pending.insert(self.read_seq, reply);
             }
+            RaftCmd::Step(m) => {
+                // Messages from unknown or removed peers are refused by raft.
+                let _ = self.raw.step(*m);
+            }
         }
     }
 
@@ -230,10 +286,9 @@ impl RaftNode {
             return Ok(());
         }
         let mut rd = self.raw.ready();
-        assert!(
-            rd.snapshot().is_empty(),
-            "snapshots arrive with multi-node raft"
-        );
+        assert!(rd.snapshot().is_empty(), "snapshots are not built yet");
+        // A leader may send before persisting (Raft §10.2.1).
+        self.send(rd.take_messages());
         for rs in rd.take_read_states() {
             let seq = u64::from_be_bytes(rs.request_ctx.as_slice().try_into().unwrap_or_default());
             if let Some(reply) = self.reads_pending.remove(&seq) {
@@ -254,12 +309,14 @@ impl RaftNode {
             self.raw.store().wl().set_hardstate(hs.clone());
         }
         self.wal.sync()?;
+        self.send(rd.take_persisted_messages());
         let committed = rd.take_committed_entries();
         self.apply(committed)?;
         let mut light = self.raw.advance(rd);
         if let Some(commit) = light.commit_index() {
             self.raw.store().wl().mut_hard_state().commit = commit;
         }
+        self.send(light.take_messages());
         let committed = light.take_committed_entries();
         self.apply(committed)?;
         self.raw.advance_apply();
@@ -275,13 +332,20 @@ impl RaftNode {
         let mut answers = Vec::new();
         {
             let mut kv = self.kv.lock().expect("kv lock");
+            let mut members = self.members.lock().expect("members lock");
+            let mut meta_ops = Vec::new();
+            let mut sm = StateMachine {
+                kv: &mut kv,
+                members: &mut members,
+                meta_ops: &mut meta_ops,
+            };
             for e in &entries {
                 if e.index <= self.applied {
                     continue; // already in the backend: replay is idempotent
                 }
                 match e.get_entry_type() {
                     EntryType::EntryNormal => {
-                        if let Some((id, res)) = apply_entry(&mut kv, &e.data) {
+                        if let Some((id, res)) = apply_entry(&mut sm, &e.data) {
                             answers.push((id, res));
                         }
                     }
@@ -290,7 +354,8 @@ impl RaftNode {
                     }
                 }
             }
-            let ops = kv.take_ops();
+            let mut ops = kv.take_ops();
+            ops.append(&mut meta_ops);
             if last > self.applied {
                 self.backend.commit(&ops, last)?;
                 self.applied = last;
@@ -307,7 +372,7 @@ impl RaftNode {
             }
         }
         let first = self.raw.store().first_index().map_err(io::Error::other)?;
-        if self.applied > first + 2 * LOG_ENTRIES_RETAINED {
+        if self.compact_log && self.applied > first + 2 * LOG_ENTRIES_RETAINED {
             let to = self.applied - LOG_ENTRIES_RETAINED;
             self.raw
                 .store()
@@ -316,6 +381,12 @@ impl RaftNode {
                 .map_err(io::Error::other)?;
         }
         Ok(())
+    }
+
+    fn send(&self, msgs: Vec<raft::eraftpb::Message>) {
+        if let Some(t) = &self.transport {
+            t.send(msgs);
+        }
     }
 
     fn release_reads(&mut self) {

@@ -1,6 +1,7 @@
 //! The etcd server core: turns client requests into raft proposals (or
 //! ReadIndex-guarded local reads) and waits for their results.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -86,6 +87,8 @@ pub struct EtcdServer {
     tx: mpsc::Sender<RaftCmd>,
     kv: Arc<Mutex<KvStore>>,
     status: Arc<Mutex<RaftStatus>>,
+    /// Attributes members published through raft (name, client URLs).
+    published: Arc<Mutex<BTreeMap<u64, Member>>>,
     backend: Arc<dyn Backend>,
     next_id: AtomicU64,
 }
@@ -105,7 +108,11 @@ impl EtcdServer {
         backend: Arc<dyn Backend>,
         id_seed: u64,
     ) -> Self {
-        let RaftHandle { kv, status } = handle;
+        let RaftHandle {
+            kv,
+            status,
+            members: published,
+        } = handle;
         EtcdServer {
             cluster_id,
             member_id,
@@ -114,10 +121,16 @@ impl EtcdServer {
             tx,
             kv,
             status,
+            published,
             backend,
             // Top 16 bits from the member, the rest a per-incarnation counter.
             next_id: AtomicU64::new((member_id << 48) | (id_seed & 0xffff_ffff) << 16),
         }
+    }
+
+    /// A handle for feeding the raft loop (the peer transport uses it).
+    pub fn raft_sender(&self) -> mpsc::Sender<RaftCmd> {
+        self.tx.clone()
     }
 
     pub fn raft_status(&self) -> RaftStatus {
@@ -222,17 +235,44 @@ impl EtcdServer {
         }
     }
 
+    /// Members as etcd lists them: peer URLs from the configuration, name
+    /// and client URLs once the member has published them ("unstarted" until then).
     pub fn member_list(&self) -> Vec<Member> {
-        self.members
+        let published = self.published.lock().expect("members lock");
+        let mut list: Vec<Member> = self
+            .members
             .iter()
-            .map(|m| Member {
-                id: m.id,
-                name: m.name.clone(),
-                peer_ur_ls: m.peer_urls.clone(),
-                client_ur_ls: m.client_urls.clone(),
-                is_learner: false,
+            .map(|m| {
+                let p = published.get(&m.id);
+                Member {
+                    id: m.id,
+                    name: p.map(|p| p.name.clone()).unwrap_or_default(),
+                    peer_ur_ls: m.peer_urls.clone(),
+                    client_ur_ls: p.map(|p| p.client_ur_ls.clone()).unwrap_or_default(),
+                    is_learner: false,
+                }
             })
-            .collect()
+            .collect();
+        list.sort_by_key(|m| m.id);
+        list
+    }
+
+    /// Announces this member's name and client URLs through raft (etcd's
+    /// `publish`); a member serves clients only once this has been applied.
+    pub async fn publish(&self) -> Result<(), ServerError> {
+        let me = self
+            .members
+            .iter()
+            .find(|m| m.id == self.member_id)
+            .expect("a member knows itself");
+        let attrs = Member {
+            id: me.id,
+            name: me.name.clone(),
+            peer_ur_ls: me.peer_urls.clone(),
+            client_ur_ls: me.client_urls.clone(),
+            is_learner: false,
+        };
+        self.propose(Op::Publish(attrs)).await.map(|_| ())
     }
 
     /// A digest of the KV history up to the current revision.

@@ -28,9 +28,10 @@ impl Member {
     }
 }
 
-/// Parses etcd flags for a simulated member.
-pub fn member_config(name: &str, ip: IpAddr) -> Config {
-    let args: Vec<String> = [
+/// Parses etcd flags for a simulated member of `initial_cluster`
+/// (`name=url,…`; empty for a one-member cluster).
+pub fn member_config(name: &str, ip: IpAddr, initial_cluster: &str) -> Config {
+    let mut args: Vec<String> = [
         format!("--name={name}"),
         format!("--data-dir=/{name}.etcd"),
         format!("--listen-client-urls=http://{ip}:{CLIENT_PORT}"),
@@ -39,6 +40,9 @@ pub fn member_config(name: &str, ip: IpAddr) -> Config {
         format!("--initial-advertise-peer-urls=http://{ip}:2380"),
     ]
     .into();
+    if !initial_cluster.is_empty() {
+        args.push(format!("--initial-cluster={initial_cluster}"));
+    }
     match config::parse(&args, &BTreeMap::new())
         .expect("valid flags")
         .0
@@ -50,11 +54,24 @@ pub fn member_config(name: &str, ip: IpAddr) -> Config {
 
 /// Starts a single-member cluster on a fresh simulated node.
 pub fn start_single(handle: &Handle) -> Member {
-    let name = "etcd1".to_string();
-    let ip: IpAddr = "10.0.0.1".parse().expect("ip");
+    start_member(handle, 1, "")
+}
+
+/// Starts an `n`-member cluster, members `etcd1..` at `10.0.0.1..`.
+pub fn start_cluster(handle: &Handle, n: usize) -> Vec<Member> {
+    let initial: Vec<String> = (1..=n)
+        .map(|i| format!("etcd{i}=http://10.0.0.{i}:2380"))
+        .collect();
+    let initial = initial.join(",");
+    (1..=n).map(|i| start_member(handle, i, &initial)).collect()
+}
+
+fn start_member(handle: &Handle, i: usize, initial_cluster: &str) -> Member {
+    let name = format!("etcd{i}");
+    let ip: IpAddr = format!("10.0.0.{i}").parse().expect("ip");
     let disk = SimDisk::new();
     let backend = MemBackend::new();
-    let cfg = member_config(&name, ip);
+    let cfg = member_config(&name, ip, initial_cluster);
     let (d, b) = (disk.clone(), backend.clone());
     let node = handle
         .create_node()

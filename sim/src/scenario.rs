@@ -127,7 +127,7 @@ pub async fn register_under_crashes() -> Result<String, String> {
     for id in 0..CLIENTS {
         let (url, history) = (url.clone(), history.clone());
         tasks.push(client_node.spawn(async move {
-            RegisterClient::new(id, url, KEYS, start, history)
+            RegisterClient::new(id, vec![url], KEYS, start, history)
                 .run(OPS_PER_CLIENT)
                 .await;
         }));
@@ -149,7 +149,7 @@ pub async fn register_under_crashes() -> Result<String, String> {
     let live = client_node.spawn(async move {
         madsim::time::sleep(Duration::from_secs(1)).await;
         let before = h2.lock().expect("lock").ops.len();
-        let mut c = RegisterClient::new(CLIENTS, url2, KEYS, start, h2.clone());
+        let mut c = RegisterClient::new(CLIENTS, vec![url2], KEYS, start, h2.clone());
         for _ in 0..10 {
             c.one().await;
         }
@@ -193,6 +193,103 @@ pub async fn register_under_crashes() -> Result<String, String> {
     }
     Ok(format!(
         "register: {} ops ({unknown} unknown outcome), {crashes} crashes, {:.1} simulated s",
+        h.ops.len(),
+        start.elapsed().as_secs_f64()
+    ))
+}
+
+/// The register workload against an `n`-member cluster while random members
+/// are crashed, partitioned away or paused; clients fail over between
+/// members. Then every fault is healed and the cluster must serve again.
+pub async fn register_in_cluster(n: usize) -> Result<String, String> {
+    const CLIENTS: usize = 5;
+    const OPS_PER_CLIENT: usize = 150;
+    const KEYS: usize = 3;
+    const FAULTS_MAX: usize = 10;
+    const STEP_BUDGET: u64 = 5_000_000;
+    let handle = Handle::current();
+    let members = crate::cluster::start_cluster(&handle, n);
+    let urls: Vec<String> = members.iter().map(|m| m.client_url()).collect();
+    let history = SharedHistory::default();
+    #[allow(clippy::disallowed_methods)] // madsim's simulated clock
+    let start = Instant::now();
+    let client_node = handle
+        .create_node()
+        .name("clients")
+        .ip("10.0.0.100".parse().expect("ip"))
+        .build();
+    // Let the members elect a leader.
+    madsim::time::sleep(Duration::from_secs(3)).await;
+
+    let mut tasks = Vec::new();
+    for id in 0..CLIENTS {
+        let (urls, history) = (urls.clone(), history.clone());
+        tasks.push(client_node.spawn(async move {
+            RegisterClient::new(id, urls, KEYS, start, history)
+                .run(OPS_PER_CLIENT)
+                .await;
+        }));
+    }
+    let mut faults = Vec::new();
+    while tasks.iter().any(|t| !t.is_finished()) && faults.len() < FAULTS_MAX {
+        let pause = madsim::rand::thread_rng().gen_range(200..1500);
+        madsim::time::sleep(Duration::from_millis(pause)).await;
+        faults.push(crate::nemesis::random_fault(&handle, &members).await);
+    }
+    for t in tasks {
+        t.await.map_err(|e| format!("client task: {e}"))?;
+    }
+
+    // Liveness: heal everything; the cluster must answer again.
+    crate::nemesis::partition::heal_all(&members);
+    let (urls2, h2) = (urls.clone(), history.clone());
+    let live = client_node.spawn(async move {
+        madsim::time::sleep(Duration::from_secs(3)).await;
+        let before = h2.lock().expect("lock").ops.len();
+        let mut c = RegisterClient::new(CLIENTS, urls2, KEYS, start, h2.clone());
+        for _ in 0..20 {
+            c.one().await;
+        }
+        let h = h2.lock().expect("lock");
+        h.ops[before..]
+            .iter()
+            .filter(|o| o.output.is_some())
+            .count()
+    });
+    let completed = tokio::time::timeout(Duration::from_secs(60), live)
+        .await
+        .map_err(|_| "liveness: no answer within 60 s of healing".to_string())?
+        .map_err(|e| format!("liveness task: {e}"))?;
+    if completed == 0 {
+        return Err("liveness: no operation completed after healing".into());
+    }
+
+    let h = history.lock().expect("lock");
+    let ok = h.ops.iter().filter(|o| o.output.is_some()).count();
+    if let Err((a, b)) = revisions::check(&h.revisions) {
+        return Err(format!(
+            "client {} saw revision {} after {}",
+            b.client, b.revision, a.revision
+        ));
+    }
+    match check_partitioned::<Register, _>(&h.ops, |i| i.key().to_string(), STEP_BUDGET) {
+        Verdict::Ok => {}
+        Verdict::Unknown => return Err("linearizability search exceeded its budget".into()),
+        Verdict::Illegal(idx) => {
+            let excerpt: Vec<_> = idx
+                .iter()
+                .rev()
+                .take(30)
+                .rev()
+                .map(|&i| &h.ops[i])
+                .collect();
+            return Err(format!(
+                "history is not linearizable; last operations on the key:\n{excerpt:#?}"
+            ));
+        }
+    }
+    Ok(format!(
+        "{n} members: {} ops ({ok} ok), faults {faults:?}, {:.1} simulated s",
         h.ops.len(),
         start.elapsed().as_secs_f64()
     ))

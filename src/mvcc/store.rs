@@ -52,6 +52,8 @@ pub enum BackendOp {
     DeleteRev { rev: Revision, tombstone: bool },
     /// The store is compacted up to this main revision.
     SetCompacted(i64),
+    /// A member's published attributes (not MVCC data; stored beside it).
+    SetMember(crate::pb::etcdserverpb::Member),
 }
 
 #[derive(Clone, Debug)]

@@ -3,3 +3,4 @@
 //! module, so the same code runs on real tokio and in madsim's simulator.
 
 pub mod disk;
+pub mod rand;

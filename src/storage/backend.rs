@@ -20,6 +20,7 @@ use crate::pb::mvccpb::KeyValue;
 const KEY_PREFIX: u8 = b'k';
 const META_CONSISTENT_INDEX: &[u8] = b"m/consistent_index";
 const META_COMPACT_REV: &[u8] = b"m/compact_rev";
+const META_MEMBER_PREFIX: &str = "m/member/";
 
 /// What a backend holds, read at startup.
 #[derive(Debug, Default)]
@@ -28,6 +29,8 @@ pub struct Loaded {
     pub revs: Vec<(Revision, bool, KeyValue)>,
     pub compact_rev: i64,
     pub consistent_index: u64,
+    /// Members' published attributes.
+    pub members: Vec<crate::pb::etcdserverpb::Member>,
 }
 
 /// A key-value batch store with an atomic commit.
@@ -60,6 +63,10 @@ fn raw_writes(ops: &[BackendOp], consistent_index: u64) -> Vec<(Vec<u8>, Option<
             BackendOp::SetCompacted(r) => {
                 w.push((META_COMPACT_REV.to_vec(), Some(r.to_be_bytes().to_vec())))
             }
+            BackendOp::SetMember(m) => {
+                let k = format!("{META_MEMBER_PREFIX}{:016x}", m.id).into_bytes();
+                w.push((k, Some(m.encode_to_vec())));
+            }
         }
     }
     w.push((
@@ -81,6 +88,9 @@ fn decode_all<'a>(items: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> io::Resu
             l.consistent_index = u64::from_be_bytes(v.try_into().map_err(|_| bad("index"))?);
         } else if k == META_COMPACT_REV {
             l.compact_rev = i64::from_be_bytes(v.try_into().map_err(|_| bad("compact rev"))?);
+        } else if k.starts_with(META_MEMBER_PREFIX.as_bytes()) {
+            let m = crate::pb::etcdserverpb::Member::decode(v).map_err(|_| bad("member"))?;
+            l.members.push(m);
         } else if k.first() == Some(&KEY_PREFIX) {
             let (rev, tomb) = Revision::from_bytes(&k[1..]).ok_or_else(|| bad("revision"))?;
             let kv = KeyValue::decode(v).map_err(|_| bad("key-value"))?;

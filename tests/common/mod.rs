@@ -42,8 +42,14 @@ pub struct Server {
 impl Server {
     /// Starts `etcd` in `dir` (the working directory, so `default.etcd` lands there).
     pub fn start(dir: &Path, port: u16, extra: &[&str]) -> Server {
+        let s = Server::spawn(dir, port, free_port(), extra);
+        s.wait_ready();
+        s
+    }
+
+    /// Starts `etcd` without waiting for it to serve.
+    pub fn spawn(dir: &Path, port: u16, peer: u16, extra: &[&str]) -> Server {
         let url = format!("http://127.0.0.1:{port}");
-        let peer = free_port();
         let log = std::fs::File::create(dir.join(format!("etcd-{port}.log"))).unwrap();
         let child = Command::new(ETCD)
             .current_dir(dir)
@@ -57,20 +63,18 @@ impl Server {
             .stderr(log)
             .spawn()
             .unwrap();
-        let s = Server {
+        Server {
             child,
             port,
             dir: dir.to_path_buf(),
-        };
-        s.wait_ready();
-        s
+        }
     }
 
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    fn wait_ready(&self) {
+    pub fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             let o = self.ctl(&["endpoint", "health"]);

@@ -32,7 +32,9 @@ pub type SharedHistory = Arc<Mutex<History>>;
 
 pub struct RegisterClient {
     pub id: usize,
-    pub url: String,
+    /// Members to talk to; the client moves to the next one after a failure.
+    pub urls: Vec<String>,
+    current: usize,
     pub keys: usize,
     pub start: Instant,
     pub history: SharedHistory,
@@ -45,14 +47,16 @@ pub struct RegisterClient {
 impl RegisterClient {
     pub fn new(
         id: usize,
-        url: String,
+        urls: Vec<String>,
         keys: usize,
         start: Instant,
         history: SharedHistory,
     ) -> Self {
+        assert!(!urls.is_empty(), "a client needs a member to talk to");
         RegisterClient {
             id,
-            url,
+            current: id % urls.len(),
+            urls,
             keys,
             start,
             history,
@@ -68,9 +72,11 @@ impl RegisterClient {
 
     async fn client(&mut self) -> Option<KvClient<Channel>> {
         if self.kv.is_none() {
-            let c = tokio::time::timeout(REQUEST_TIMEOUT, KvClient::connect(self.url.clone()));
-            if let Ok(Ok(c)) = c.await {
-                self.kv = Some(c);
+            let url = self.urls[self.current].clone();
+            let c = tokio::time::timeout(REQUEST_TIMEOUT, KvClient::connect(url));
+            match c.await {
+                Ok(Ok(c)) => self.kv = Some(c),
+                _ => self.current = (self.current + 1) % self.urls.len(),
             }
         }
         self.kv.clone()
@@ -111,7 +117,9 @@ impl RegisterClient {
         let (output, revision) = match res {
             Ok(Ok((o, rev))) => (Some(o), Some(rev)),
             _ => {
-                self.kv = None; // reconnect next time
+                // Reconnect next time, to the next member.
+                self.kv = None;
+                self.current = (self.current + 1) % self.urls.len();
                 (None, None)
             }
         };

@@ -1,0 +1,20 @@
+//! Multi-member scenarios: the register workload on 3 and 5 members under
+//! crashes, partitions and pauses, checked for linearizability and
+//! revision monotonicity, then a liveness phase.
+#![cfg(madsim)]
+
+#[madsim::test]
+async fn register_three_members() {
+    match oxcd_sim::scenario::register_in_cluster(3).await {
+        Ok(report) => println!("{report}"),
+        Err(why) => panic!("{why}"),
+    }
+}
+
+#[madsim::test]
+async fn register_five_members() {
+    match oxcd_sim::scenario::register_in_cluster(5).await {
+        Ok(report) => println!("{report}"),
+        Err(why) => panic!("{why}"),
+    }
+}

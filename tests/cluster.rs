@@ -1,0 +1,206 @@
+//! Three real `etcd` processes on loopback: the tutorial's cluster, leader
+//! loss under write load (with the availability gap measured), and a
+//! restarted member catching up.
+#![allow(clippy::disallowed_methods)] // real processes: real time
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{free_port, stdout, temp_dir, Server};
+use oxcd::pb::etcdserverpb::{kv_client::KvClient, PutRequest, RangeRequest};
+
+struct Cluster {
+    members: Vec<Option<Server>>,
+    client_ports: Vec<u16>,
+    peer_ports: Vec<u16>,
+    dir: std::path::PathBuf,
+    initial: String,
+}
+
+impl Cluster {
+    fn start(n: usize) -> Cluster {
+        let dir = temp_dir("cluster");
+        let client_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        let peer_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        let initial = (0..n)
+            .map(|i| format!("node{}=http://127.0.0.1:{}", i + 1, peer_ports[i]))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut c = Cluster {
+            members: Vec::new(),
+            client_ports,
+            peer_ports,
+            dir,
+            initial,
+        };
+        for i in 0..n {
+            let s = c.spawn(i);
+            c.members.push(Some(s));
+        }
+        for s in c.members.iter().flatten() {
+            s.wait_ready();
+        }
+        c
+    }
+
+    fn spawn(&self, i: usize) -> Server {
+        let name = format!("node{}", i + 1);
+        let peer = self.peer_ports[i];
+        Server::spawn(
+            &self.dir,
+            self.client_ports[i],
+            peer,
+            &[
+                &format!("--name={name}"),
+                &format!("--data-dir={}", self.dir.join(&name).display()),
+                &format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"),
+                &format!("--initial-cluster={}", self.initial),
+                "--initial-cluster-token=tkn",
+                "--initial-cluster-state=new",
+            ],
+        )
+    }
+
+    /// Index of the member that says it leads.
+    fn leader(&self) -> usize {
+        for _ in 0..100 {
+            for (i, s) in self.members.iter().enumerate() {
+                let Some(s) = s else { continue };
+                let o = s.ctl(&["endpoint", "status"]);
+                let line = stdout(&o);
+                if line.split(", ").nth(4) == Some("true") {
+                    return i;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("no leader");
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.members.clear();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn three_member_cluster_like_the_tutorial() {
+    let c = Cluster::start(3);
+    let s = c.members[0].as_ref().unwrap();
+    let o = s.ctl(&["member", "list"]);
+    let list = stdout(&o);
+    assert_eq!(list.lines().count(), 3, "{list}");
+    for line in list.lines() {
+        assert!(line.contains(", started, node"), "{line}");
+    }
+    for i in 0..3 {
+        let want = format!(
+            ", started, node{}, http://127.0.0.1:{}, http://127.0.0.1:{}, false",
+            i + 1,
+            c.peer_ports[i],
+            c.client_ports[i]
+        );
+        assert!(list.contains(&want), "missing {want} in\n{list}");
+    }
+    // The real etcdctl 3.4 reads the same list.
+    if std::path::Path::new("/usr/bin/etcdctl").exists() {
+        let o = std::process::Command::new("/usr/bin/etcdctl")
+            .env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints={}", s.endpoint()))
+            .args(["member", "list"])
+            .output()
+            .unwrap();
+        assert_eq!(stdout(&o), list);
+    }
+    // A write through one member is readable through every other.
+    assert_eq!(stdout(&s.ctl(&["put", "foo", "bar"])), "OK\n");
+    for m in c.members.iter().flatten() {
+        assert_eq!(stdout(&m.ctl(&["get", "foo"])), "foo\nbar\n");
+    }
+}
+
+#[test]
+fn writes_continue_after_the_leader_is_killed() {
+    let mut c = Cluster::start(3);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let leader = c.leader();
+    let others: Vec<String> = (0..3)
+        .filter(|&i| i != leader)
+        .map(|i| format!("http://127.0.0.1:{}", c.client_ports[i]))
+        .collect();
+    // Writers on the surviving members; the leader dies mid-load.
+    let killed_at = std::sync::Arc::new(std::sync::Mutex::new(None::<Instant>));
+    let successes = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Instant>::new()));
+    let mut tasks = Vec::new();
+    for (w, ep) in others.iter().enumerate() {
+        let (ep, successes) = (ep.clone(), successes.clone());
+        tasks.push(rt.spawn(async move {
+            let mut kv = KvClient::connect(ep).await.unwrap();
+            let deadline = Instant::now() + Duration::from_secs(6);
+            let mut i = 0;
+            while Instant::now() < deadline {
+                let req = PutRequest {
+                    key: format!("w{w}-{i}").into_bytes(),
+                    value: b"v".to_vec(),
+                    ..Default::default()
+                };
+                let put = tokio::time::timeout(Duration::from_secs(1), kv.put(req)).await;
+                if matches!(put, Ok(Ok(_))) {
+                    successes.lock().unwrap().push(Instant::now());
+                    i += 1;
+                } else {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    c.members[leader].as_mut().unwrap().kill9();
+    *killed_at.lock().unwrap() = Some(Instant::now());
+    for t in tasks {
+        rt.block_on(t).unwrap();
+    }
+    let killed = killed_at.lock().unwrap().unwrap();
+    let ok = successes.lock().unwrap().clone();
+    let before = ok.iter().filter(|t| **t < killed).count();
+    let first_after = ok.iter().filter(|t| **t >= killed).min().copied();
+    let last_before = ok.iter().filter(|t| **t < killed).max().copied();
+    let first_after = first_after.expect("no write succeeded after the leader was killed");
+    let gap = first_after - last_before.unwrap_or(killed);
+    eprintln!(
+        "leader kill: {before} writes before, {} after; availability gap {:?}",
+        ok.len() - before,
+        gap
+    );
+    assert!(before > 0);
+    assert!(gap < Duration::from_secs(5), "gap {gap:?}");
+
+    // The killed member restarts and catches up.
+    let s = c.spawn(leader);
+    s.wait_ready();
+    let ep = s.endpoint();
+    let n: i64 = rt.block_on(async move {
+        let mut kv = KvClient::connect(ep).await.unwrap();
+        let all = RangeRequest {
+            key: b"w".to_vec(),
+            range_end: b"x".to_vec(),
+            count_only: true,
+            ..Default::default()
+        };
+        kv.range(all).await.unwrap().into_inner().count
+    });
+    // Writes whose answer timed out may have landed too.
+    assert!(
+        n as usize >= ok.len(),
+        "restarted member sees {n} of {} acknowledged writes",
+        ok.len()
+    );
+    c.members[leader] = Some(s);
+}

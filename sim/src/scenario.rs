@@ -109,7 +109,6 @@ pub async fn register_under_crashes() -> Result<String, String> {
     const OPS_PER_CLIENT: usize = 200;
     const KEYS: usize = 3;
     const CRASHES_MAX: usize = 12;
-    const STEP_BUDGET: u64 = 5_000_000;
     let handle = Handle::current();
     let member = start_single(&handle);
     let url = member.client_url();
@@ -145,55 +144,18 @@ pub async fn register_under_crashes() -> Result<String, String> {
     }
 
     // Liveness: with faults healed, operations complete again.
-    let (url2, h2) = (url.clone(), history.clone());
-    let live = client_node.spawn(async move {
-        madsim::time::sleep(Duration::from_secs(1)).await;
-        let before = h2.lock().expect("lock").ops.len();
-        let mut c = RegisterClient::new(CLIENTS, vec![url2], KEYS, start, h2.clone());
-        for _ in 0..10 {
-            c.one().await;
-        }
-        let h = h2.lock().expect("lock");
-        h.ops[before..]
-            .iter()
-            .filter(|o| o.output.is_some())
-            .count()
-    });
-    let completed = tokio::time::timeout(Duration::from_secs(30), live)
-        .await
-        .map_err(|_| "liveness: no answer within 30 s of healing".to_string())?
-        .map_err(|e| format!("liveness task: {e}"))?;
-    if completed == 0 {
-        return Err("liveness: no operation completed after healing".into());
-    }
-
-    let h = history.lock().expect("lock");
-    let unknown = h.ops.iter().filter(|o| o.output.is_none()).count();
-    if let Err((a, b)) = revisions::check(&h.revisions) {
-        return Err(format!(
-            "client {} saw revision {} after {}",
-            b.client, b.revision, a.revision
-        ));
-    }
-    match check_partitioned::<Register, _>(&h.ops, |i| i.key().to_string(), STEP_BUDGET) {
-        Verdict::Ok => {}
-        Verdict::Unknown => return Err("linearizability search exceeded its budget".into()),
-        Verdict::Illegal(idx) => {
-            let excerpt: Vec<_> = idx
-                .iter()
-                .rev()
-                .take(30)
-                .rev()
-                .map(|&i| &h.ops[i])
-                .collect();
-            return Err(format!(
-                "history is not linearizable; last operations on the key:\n{excerpt:#?}"
-            ));
-        }
-    }
+    liveness(
+        &client_node,
+        vec![url],
+        start,
+        history.clone(),
+        Duration::from_secs(1),
+        Duration::from_secs(30),
+    )
+    .await?;
+    let (ops, unknown) = check_register_history(&history)?;
     Ok(format!(
-        "register: {} ops ({unknown} unknown outcome), {crashes} crashes, {:.1} simulated s",
-        h.ops.len(),
+        "register: {ops} ops ({unknown} unknown outcome), {crashes} crashes, {:.1} simulated s",
         start.elapsed().as_secs_f64()
     ))
 }
@@ -206,7 +168,6 @@ pub async fn register_in_cluster(n: usize) -> Result<String, String> {
     const OPS_PER_CLIENT: usize = 150;
     const KEYS: usize = 3;
     const FAULTS_MAX: usize = 10;
-    const STEP_BUDGET: u64 = 5_000_000;
     let handle = Handle::current();
     let members = crate::cluster::start_cluster(&handle, n);
     let urls: Vec<String> = members.iter().map(|m| m.client_url()).collect();
@@ -242,30 +203,63 @@ pub async fn register_in_cluster(n: usize) -> Result<String, String> {
 
     // Liveness: heal everything; the cluster must answer again.
     crate::nemesis::partition::heal_all(&members);
-    let (urls2, h2) = (urls.clone(), history.clone());
+    liveness(
+        &client_node,
+        urls,
+        start,
+        history.clone(),
+        Duration::from_secs(3),
+        Duration::from_secs(60),
+    )
+    .await?;
+    let (ops, unknown) = check_register_history(&history)?;
+    Ok(format!(
+        "{n} members: {ops} ops ({unknown} unknown outcome), faults {faults:?}, {:.1} simulated s",
+        start.elapsed().as_secs_f64()
+    ))
+}
+
+/// Liveness phase: after `settle`, a fresh client runs `ops` operations
+/// against `urls`; at least one must complete within `bound`.
+async fn liveness(
+    client_node: &madsim::runtime::NodeHandle,
+    urls: Vec<String>,
+    start: Instant,
+    history: SharedHistory,
+    settle: Duration,
+    bound: Duration,
+) -> Result<(), String> {
+    const CLIENT_ID: usize = 1000;
+    const OPS: usize = 20;
     let live = client_node.spawn(async move {
-        madsim::time::sleep(Duration::from_secs(3)).await;
-        let before = h2.lock().expect("lock").ops.len();
-        let mut c = RegisterClient::new(CLIENTS, urls2, KEYS, start, h2.clone());
-        for _ in 0..20 {
+        madsim::time::sleep(settle).await;
+        let before = history.lock().expect("lock").ops.len();
+        let mut c = RegisterClient::new(CLIENT_ID, urls, 3, start, history.clone());
+        for _ in 0..OPS {
             c.one().await;
         }
-        let h = h2.lock().expect("lock");
+        let h = history.lock().expect("lock");
         h.ops[before..]
             .iter()
             .filter(|o| o.output.is_some())
             .count()
     });
-    let completed = tokio::time::timeout(Duration::from_secs(60), live)
+    let completed = tokio::time::timeout(settle + bound, live)
         .await
-        .map_err(|_| "liveness: no answer within 60 s of healing".to_string())?
+        .map_err(|_| format!("liveness: no answer within {bound:?} of healing"))?
         .map_err(|e| format!("liveness task: {e}"))?;
     if completed == 0 {
         return Err("liveness: no operation completed after healing".into());
     }
+    Ok(())
+}
 
+/// Runs the checkers on a register history: revision monotonicity per
+/// client, then linearizability per key. Returns `(ops, unknown outcomes)`.
+fn check_register_history(history: &SharedHistory) -> Result<(usize, usize), String> {
+    const STEP_BUDGET: u64 = 5_000_000;
     let h = history.lock().expect("lock");
-    let ok = h.ops.iter().filter(|o| o.output.is_some()).count();
+    let unknown = h.ops.iter().filter(|o| o.output.is_none()).count();
     if let Err((a, b)) = revisions::check(&h.revisions) {
         return Err(format!(
             "client {} saw revision {} after {}",
@@ -273,8 +267,8 @@ pub async fn register_in_cluster(n: usize) -> Result<String, String> {
         ));
     }
     match check_partitioned::<Register, _>(&h.ops, |i| i.key().to_string(), STEP_BUDGET) {
-        Verdict::Ok => {}
-        Verdict::Unknown => return Err("linearizability search exceeded its budget".into()),
+        Verdict::Ok => Ok((h.ops.len(), unknown)),
+        Verdict::Unknown => Err("linearizability search exceeded its budget".into()),
         Verdict::Illegal(idx) => {
             let excerpt: Vec<_> = idx
                 .iter()
@@ -283,14 +277,9 @@ pub async fn register_in_cluster(n: usize) -> Result<String, String> {
                 .rev()
                 .map(|&i| &h.ops[i])
                 .collect();
-            return Err(format!(
+            Err(format!(
                 "history is not linearizable; last operations on the key:\n{excerpt:#?}"
-            ));
+            ))
         }
     }
-    Ok(format!(
-        "{n} members: {} ops ({ok} ok), faults {faults:?}, {:.1} simulated s",
-        h.ops.len(),
-        start.elapsed().as_secs_f64()
-    ))
 }

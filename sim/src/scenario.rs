@@ -203,6 +203,7 @@ pub async fn register_in_cluster(n: usize) -> Result<String, String> {
 
     // Liveness: heal everything; the cluster must answer again.
     crate::nemesis::partition::heal_all(&members);
+    crate::nemesis::lossy::heal();
     liveness(
         &client_node,
         urls,

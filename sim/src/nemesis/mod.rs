@@ -1,6 +1,7 @@
 //! Nemeses: fault injectors, one file each, composed by scenarios.
 
 pub mod kill;
+pub mod lossy;
 pub mod partition;
 pub mod pause;
 
@@ -15,7 +16,7 @@ pub async fn random_fault(handle: &Handle, members: &[Member]) -> &'static str {
     let (which, victim, ms) = {
         let mut rng = madsim::rand::thread_rng();
         (
-            rng.gen_range(0..3),
+            rng.gen_range(0..4),
             rng.gen_range(0..members.len()),
             rng.gen_range(300..3000),
         )
@@ -31,9 +32,13 @@ pub async fn random_fault(handle: &Handle, members: &[Member]) -> &'static str {
             partition::isolate_for(m, d).await;
             "partition"
         }
-        _ => {
+        2 => {
             pause::pause_for(handle, m, d).await;
             "pause"
+        }
+        _ => {
+            lossy::degrade_for(0.05, 50, d).await;
+            "lossy"
         }
     }
 }

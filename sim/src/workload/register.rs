@@ -20,6 +20,9 @@ use crate::checker::revisions::Observed;
 /// Every request gives up after this long (its outcome is then unknown).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Pause after a failed connect before the next attempt.
+pub const CONNECT_BACKOFF: Duration = Duration::from_millis(100);
+
 /// A recorded history.
 #[derive(Default)]
 pub struct History {
@@ -76,7 +79,11 @@ impl RegisterClient {
             let c = tokio::time::timeout(REQUEST_TIMEOUT, KvClient::connect(url));
             match c.await {
                 Ok(Ok(c)) => self.kv = Some(c),
-                _ => self.current = (self.current + 1) % self.urls.len(),
+                _ => {
+                    // Back off a little, then try the next member.
+                    self.current = (self.current + 1) % self.urls.len();
+                    madsim::time::sleep(CONNECT_BACKOFF).await;
+                }
             }
         }
         self.kv.clone()

@@ -17,6 +17,53 @@ use crate::checker::revisions;
 use crate::cluster::{crash_and_restart, start_single};
 use crate::workload::register::{RegisterClient, SharedHistory};
 
+/// A scenario's outcome: a one-line report, or why it failed.
+pub type Outcome = Result<String, String>;
+/// A boxed scenario run.
+pub type Run = std::pin::Pin<Box<dyn std::future::Future<Output = Outcome>>>;
+
+/// Every scenario the explorer and the regression replay know, by name.
+pub const NAMES: &[&str] = &[
+    "acked_puts_survive_crashes",
+    "register_under_crashes",
+    "register_3_members",
+    "register_5_members",
+];
+
+/// Starts the scenario called `name`.
+pub fn by_name(name: &str) -> Option<Run> {
+    Some(match name {
+        "acked_puts_survive_crashes" => Box::pin(acked_puts_survive_crashes()),
+        "register_under_crashes" => Box::pin(register_under_crashes()),
+        "register_3_members" => Box::pin(register_in_cluster(3)),
+        "register_5_members" => Box::pin(register_in_cluster(5)),
+        _ => return None,
+    })
+}
+
+/// Runs scenario `name` at `seed` in a fresh simulator; a panic counts as a failure.
+pub fn run_seed(name: &str, seed: u64) -> Outcome {
+    let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.block_on(async move {
+            match by_name(name) {
+                Some(run) => run.await,
+                None => Err(format!("no scenario named {name:?}")),
+            }
+        })
+    }));
+    match run {
+        Ok(outcome) => outcome,
+        Err(p) => Err(format!(
+            "panicked: {}",
+            p.downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default()
+        )),
+    }
+}
+
 /// Power cuts during concurrent puts: every acknowledged put must survive.
 pub async fn acked_puts_survive_crashes() -> Result<String, String> {
     const CLIENTS: usize = 4;

@@ -1,0 +1,91 @@
+//! The seed explorer, for nightly use: runs every scenario over fresh seeds
+//! until a seed or time budget is spent, and appends each failing
+//! `<scenario> <seed>` to `sim/regressions/seeds.txt`, which every test pass
+//! replays. Build it under the simulator:
+//!
+//! ```text
+//! RUSTFLAGS="--cfg madsim" CARGO_TARGET_DIR=target/sim \
+//!     cargo run -p oxcd-sim --bin explore -- [--seeds N] [--minutes M] [--first-seed S]
+//! ```
+//!
+//! `--replay <scenario> <seed>` reruns one failure exactly and prints it whole.
+#![allow(clippy::disallowed_methods)] // the explorer's own budget is wall time
+
+#[cfg(madsim)]
+fn main() {
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = args.iter().position(|a| a == "--replay") {
+        // `--replay <scenario> <seed>`: one run, the whole failure printed.
+        let name = args.get(i + 1).expect("--replay <scenario> <seed>");
+        let seed: u64 = args
+            .get(i + 2)
+            .and_then(|s| s.parse().ok())
+            .expect("a seed");
+        match oxcd_sim::scenario::run_seed(name, seed) {
+            Ok(report) => println!("ok {name} {seed}: {report}"),
+            Err(why) => {
+                println!("FAIL {name} {seed}: {why}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .map(|v| v.parse::<u64>().expect("a number"))
+    };
+    let seeds = arg("--seeds");
+    let minutes = arg("--minutes");
+    let first = arg("--first-seed").unwrap_or(1_000_000);
+    let (seeds, minutes) = match (seeds, minutes) {
+        (None, None) => (Some(100), None),
+        other => other,
+    };
+    let deadline = minutes.map(|m| Instant::now() + Duration::from_secs(m * 60));
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/regressions/seeds.txt");
+    let start = Instant::now();
+    let (mut runs, mut failures) = (0u64, 0u64);
+    let mut seed = first;
+    loop {
+        if seeds.is_some_and(|n| seed >= first + n) || deadline.is_some_and(|d| Instant::now() > d)
+        {
+            break;
+        }
+        for name in oxcd_sim::scenario::NAMES {
+            runs += 1;
+            if let Err(why) = oxcd_sim::scenario::run_seed(name, seed) {
+                failures += 1;
+                let first_line = why.lines().next().unwrap_or("");
+                println!("FAIL {name} {seed}: {first_line}");
+                println!(
+                    "  replay: RUSTFLAGS=\"--cfg madsim\" CARGO_TARGET_DIR=target/sim cargo run -p oxcd-sim --bin explore -- --replay {name} {seed}"
+                );
+                let mut f = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(file)
+                    .expect("open sim/regressions/seeds.txt");
+                writeln!(f, "{name} {seed}").expect("append a regression seed");
+            }
+        }
+        seed += 1;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "explored seeds {first}..{seed}: {runs} runs, {failures} failures, {secs:.1} s ({:.0} runs/min)",
+        runs as f64 / secs * 60.0
+    );
+    if failures > 0 {
+        std::process::exit(1);
+    }
+}
+
+#[cfg(not(madsim))]
+fn main() {
+    eprintln!("build the explorer under the simulator: RUSTFLAGS=\"--cfg madsim\" CARGO_TARGET_DIR=target/sim cargo run -p oxcd-sim --bin explore");
+    std::process::exit(2);
+}

@@ -112,6 +112,7 @@ pub async fn run(
         .collect();
     let node_cfg = NodeConfig {
         id: ident.member_id,
+        cluster_id: ident.cluster_id,
         voters: ident.members.iter().map(|m| m.id).collect(),
         peers: peers.clone(),
         join_existing: cfg.initial_cluster_state == "existing",

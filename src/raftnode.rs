@@ -77,6 +77,7 @@ pub struct RaftHandle {
 /// Static configuration of one node.
 pub struct NodeConfig {
     pub id: u64,
+    pub cluster_id: u64,
     pub voters: Vec<u64>,
     /// The other members: `(id, peer URL)`.
     pub peers: Vec<(u64, String)>,
@@ -130,6 +131,14 @@ impl RaftNode {
 
         let storage = MemStorage::new();
         let fresh = st.conf_state.is_none();
+        if let Some((member, cluster)) = st.metadata {
+            if (member, cluster) != (cfg.id, cfg.cluster_id) {
+                return Err(io::Error::other(format!(
+                    "data dir belongs to member {member:x} of cluster {cluster:x}, but the flags describe member {:x} of cluster {:x}: start it with its original --name, --initial-advertise-peer-urls, --initial-cluster and --initial-cluster-token, or use a fresh --data-dir",
+                    cfg.id, cfg.cluster_id
+                )));
+            }
+        }
         if fresh && cfg.join_existing {
             return Err(io::Error::other(
                 "oxcd: joining an existing cluster (--initial-cluster-state=existing) needs `member add`, which is not built yet",
@@ -150,6 +159,7 @@ impl RaftNode {
                 Some(cs) => cs.clone(),
                 None => {
                     let cs = ConfState::from((cfg.voters.clone(), vec![]));
+                    wal.set_metadata(cfg.id, cfg.cluster_id);
                     wal.set_conf_state(&cs)?;
                     wal.sync()?;
                     cs

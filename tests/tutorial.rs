@@ -105,3 +105,28 @@ fn bad_flags_are_refused_like_etcd() {
     assert!(String::from_utf8_lossy(&o.stderr)
         .starts_with("invalid value \"lots\" for flag -max-request-bytes: parse error"));
 }
+
+#[test]
+fn a_data_dir_of_another_cluster_is_refused() {
+    let dir = temp_dir("otherdir");
+    let port = free_port();
+    let data = dir.join("d");
+    let data_flag = format!("--data-dir={}", data.display());
+    let mut srv = Server::start(&dir, port, &[&data_flag, "--initial-cluster-token=one"]);
+    assert_eq!(srv.terminate(), Some(0));
+    let o = std::process::Command::new(common::ETCD)
+        .current_dir(&dir)
+        .args([
+            data_flag.as_str(),
+            "--initial-cluster-token=two",
+            &format!("--listen-client-urls=http://127.0.0.1:{port}"),
+            &format!("--advertise-client-urls=http://127.0.0.1:{port}"),
+            &format!("--listen-peer-urls=http://127.0.0.1:{}", free_port()),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("data dir belongs to member"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

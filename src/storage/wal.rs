@@ -5,6 +5,7 @@
 //! ```text
 //! record = len:u32le  crc32(kind ‖ payload):u32le  kind:u8  payload[len]
 //! kind   = 1 entry (raft Entry) | 2 hard state | 3 conf state
+//!        | 4 metadata (member id, cluster id: u64 big-endian each)
 //! ```
 //!
 //! Replay reads records in order; an entry whose index is not past the
@@ -25,6 +26,7 @@ use crate::rt::disk::Disk;
 const KIND_ENTRY: u8 = 1;
 const KIND_HARD_STATE: u8 = 2;
 const KIND_CONF_STATE: u8 = 3;
+const KIND_METADATA: u8 = 4;
 const HEADER_BYTES: usize = 9;
 /// A record larger than this is corruption, not data (requests are capped far lower).
 const RECORD_BYTES_MAX: usize = 64 << 20;
@@ -34,6 +36,8 @@ const RECORD_BYTES_MAX: usize = 64 << 20;
 pub struct WalState {
     pub hard_state: Option<HardState>,
     pub conf_state: Option<ConfState>,
+    /// `(member id, cluster id)` this log was created for.
+    pub metadata: Option<(u64, u64)>,
     pub entries: Vec<Entry>,
     /// Bytes cut off the tail (a torn or unsynced write).
     pub truncated_bytes: u64,
@@ -90,6 +94,13 @@ impl Wal {
         Ok(())
     }
 
+    /// Records which member of which cluster this log belongs to.
+    pub fn set_metadata(&mut self, member_id: u64, cluster_id: u64) {
+        let mut b = member_id.to_be_bytes().to_vec();
+        b.extend_from_slice(&cluster_id.to_be_bytes());
+        self.record(KIND_METADATA, &b);
+    }
+
     pub fn set_conf_state(&mut self, cs: &ConfState) -> io::Result<()> {
         let b = cs.write_to_bytes().map_err(io::Error::other)?;
         self.record(KIND_CONF_STATE, &b);
@@ -142,6 +153,10 @@ fn replay(data: &[u8]) -> io::Result<(WalState, usize)> {
             }
             KIND_CONF_STATE => {
                 st.conf_state = Some(ConfState::parse_from_bytes(payload).map_err(bad)?)
+            }
+            KIND_METADATA if payload.len() == 16 => {
+                let id = |b: &[u8]| u64::from_be_bytes(b.try_into().expect("8 bytes"));
+                st.metadata = Some((id(&payload[..8]), id(&payload[8..])));
             }
             _ => break,
         }

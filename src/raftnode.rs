@@ -28,6 +28,8 @@ use crate::transport::Transport;
 const BATCH_COMMANDS_MAX: usize = 4096;
 /// Raft log entries kept in memory behind the applied index.
 const LOG_ENTRIES_RETAINED: u64 = 10_000;
+/// ReadIndex requests outstanding before abandoned ones are swept.
+const READS_PENDING_MAX: usize = 4096;
 /// Backend batches between explicit flushes (sled also flushes on its own).
 const FLUSH_EVERY_BATCHES: u64 = 64;
 
@@ -280,8 +282,16 @@ impl RaftNode {
                 }
             }
             RaftCmd::ReadIndex { reply } => {
+                // The leader keys pending reads by context, so it must be
+                // unique across members: member id, then a sequence number.
                 self.read_seq += 1;
-                self.raw.read_index(self.read_seq.to_be_bytes().to_vec());
+                let mut ctx = self.raw.raft.id.to_be_bytes().to_vec();
+                ctx.extend_from_slice(&self.read_seq.to_be_bytes());
+                self.raw.read_index(ctx);
+                if self.reads_pending.len() >= READS_PENDING_MAX {
+                    // Callers that gave up (raft may drop a read silently).
+                    self.reads_pending.retain(|_, r| !r.is_closed());
+                }
                 self.reads_pending.insert(self.read_seq, reply);
             }
             RaftCmd::Step(m) => {
@@ -300,7 +310,9 @@ impl RaftNode {
         // A leader may send before persisting (Raft §10.2.1).
         self.send(rd.take_messages());
         for rs in rd.take_read_states() {
-            let seq = u64::from_be_bytes(rs.request_ctx.as_slice().try_into().unwrap_or_default());
+            let Some(seq) = self.own_read_seq(&rs.request_ctx) else {
+                continue;
+            };
             if let Some(reply) = self.reads_pending.remove(&seq) {
                 self.reads_ready.push((rs.index, reply));
             }
@@ -391,6 +403,15 @@ impl RaftNode {
                 .map_err(io::Error::other)?;
         }
         Ok(())
+    }
+
+    /// The sequence number in a read context this member issued.
+    fn own_read_seq(&self, ctx: &[u8]) -> Option<u64> {
+        let (id, seq) = ctx.split_at_checked(8)?;
+        if id != self.raw.raft.id.to_be_bytes() {
+            return None;
+        }
+        Some(u64::from_be_bytes(seq.try_into().ok()?))
     }
 
     fn send(&self, msgs: Vec<raft::eraftpb::Message>) {

@@ -20,6 +20,8 @@ use crate::storage::backend::Backend;
 
 /// etcd's default request timeout (5 s) plus two election timeouts.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(7);
+/// One ReadIndex attempt; raft may drop a read, so it is retried.
+const READ_INDEX_ATTEMPT: Duration = Duration::from_millis(500);
 
 /// Server-level failures; `Display` is etcd's message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -170,16 +172,26 @@ impl EtcdServer {
     }
 
     /// Waits until a read here would be linearizable (raft ReadIndex).
+    ///
+    /// raft-rs drops a read request silently when there is no leader or the
+    /// leader has not yet committed an entry in its term, so each attempt
+    /// has a short timeout and is retried until the request timeout.
     pub async fn linearizable_barrier(&self) -> Result<(), ServerError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(RaftCmd::ReadIndex { reply })
-            .await
-            .map_err(|_| ServerError::Stopped)?;
-        match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
-            Err(_) => Err(ServerError::Timeout),
-            Ok(Err(_)) => Err(ServerError::Stopped),
-            Ok(Ok(())) => Ok(()),
+        let deadline = tokio::time::Instant::now() + REQUEST_TIMEOUT;
+        loop {
+            let (reply, rx) = oneshot::channel();
+            self.tx
+                .send(RaftCmd::ReadIndex { reply })
+                .await
+                .map_err(|_| ServerError::Stopped)?;
+            match tokio::time::timeout(READ_INDEX_ATTEMPT, rx).await {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(_)) => return Err(ServerError::Stopped),
+                Err(_) if tokio::time::Instant::now() >= deadline => {
+                    return Err(ServerError::Timeout)
+                }
+                Err(_) => {}
+            }
         }
     }
 
@@ -276,9 +288,18 @@ impl EtcdServer {
     }
 
     /// A digest of the KV history up to the current revision.
-    pub fn hash_kv(&self) -> (u32, i64, i64) {
+    /// A digest of the KV history up to `rev` (0: the current revision), with
+    /// the current and compacted revisions: `(hash, current, compacted)`.
+    pub fn hash_kv(&self, rev: i64) -> Result<(u32, i64, i64), ServerError> {
         let kv = self.kv.lock().expect("kv lock");
-        (kv.hash_kv(kv.rev()), kv.rev(), kv.compact_rev())
+        let at = if rev <= 0 { kv.rev() } else { rev };
+        if at > kv.rev() {
+            return Err(MvccError::FutureRev.into());
+        }
+        if at < kv.compact_rev() {
+            return Err(MvccError::Compacted.into());
+        }
+        Ok((kv.hash_kv(at), kv.rev(), kv.compact_rev()))
     }
 }
 

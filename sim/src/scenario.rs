@@ -251,6 +251,7 @@ pub async fn register_in_cluster(n: usize) -> Result<String, String> {
     // Liveness: heal everything; the cluster must answer again.
     crate::nemesis::partition::heal_all(&members);
     crate::nemesis::lossy::heal();
+    let urls_all = urls.clone();
     liveness(
         &client_node,
         urls,
@@ -261,6 +262,7 @@ pub async fn register_in_cluster(n: usize) -> Result<String, String> {
     )
     .await?;
     let (ops, unknown) = check_register_history(&history)?;
+    replicas_agree(&client_node, &urls_all).await?;
     Ok(format!(
         "{n} members: {ops} ops ({unknown} unknown outcome), faults {faults:?}, {:.1} simulated s",
         start.elapsed().as_secs_f64()
@@ -330,4 +332,62 @@ fn check_register_history(history: &SharedHistory) -> Result<(usize, usize), Str
             ))
         }
     }
+}
+
+/// Replica agreement at the end of a run: once every member has applied the
+/// same revision, their `HashKV` at that revision must match.
+async fn replicas_agree(
+    client_node: &madsim::runtime::NodeHandle,
+    urls: &[String],
+) -> Result<(), String> {
+    use crate::checker::replicas::{check, MemberHash};
+    use oxcd::pb::etcdserverpb::{maintenance_client::MaintenanceClient, HashKvRequest};
+    const ATTEMPTS: usize = 60;
+    let urls = urls.to_vec();
+    client_node
+        .spawn(async move {
+            for _ in 0..ATTEMPTS {
+                madsim::time::sleep(Duration::from_millis(500)).await;
+                // Each member's current revision, then the hash at the lowest.
+                let mut revs = Vec::new();
+                for u in &urls {
+                    let Ok(Ok(mut m)) = tokio::time::timeout(
+                        Duration::from_secs(1),
+                        MaintenanceClient::connect(u.clone()),
+                    )
+                    .await
+                    else {
+                        break;
+                    };
+                    let r = m.hash_kv(HashKvRequest { revision: 0 }).await;
+                    let Ok(r) = r else { break };
+                    revs.push(r.into_inner().header.map_or(0, |h| h.revision));
+                }
+                if revs.len() != urls.len() || revs.iter().any(|r| *r != revs[0]) {
+                    continue; // someone is still catching up
+                }
+                let mut hashes = Vec::new();
+                for (i, u) in urls.iter().enumerate() {
+                    let mut m = MaintenanceClient::connect(u.clone())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let r = m
+                        .hash_kv(HashKvRequest { revision: revs[0] })
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .into_inner();
+                    hashes.push(MemberHash {
+                        member: i,
+                        hash: r.hash,
+                        compact_revision: r.compact_revision,
+                    });
+                }
+                return check(&hashes).map_err(|(a, b)| {
+                    format!("replicas diverge at revision {}: {a:?} vs {b:?}", revs[0])
+                });
+            }
+            Err("replica agreement: members never reached the same revision".to_string())
+        })
+        .await
+        .map_err(|e| format!("replica check task: {e}"))?
 }

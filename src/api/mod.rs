@@ -316,7 +316,7 @@ impl maintenance_server::Maintenance for Maintenance {
     }
 
     async fn hash(&self, _r: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
-        let (hash, rev, _) = self.server.hash_kv();
+        let (hash, rev, _) = self.server.hash_kv(0).map_err(to_status)?;
         let mut resp = HashResponse {
             hash,
             ..Default::default()
@@ -326,11 +326,9 @@ impl maintenance_server::Maintenance for Maintenance {
         Ok(Response::new(resp))
     }
 
-    async fn hash_kv(
-        &self,
-        _r: Request<HashKvRequest>,
-    ) -> Result<Response<HashKvResponse>, Status> {
-        let (hash, rev, compact) = self.server.hash_kv();
+    async fn hash_kv(&self, r: Request<HashKvRequest>) -> Result<Response<HashKvResponse>, Status> {
+        let at = r.into_inner().revision;
+        let (hash, rev, compact) = self.server.hash_kv(at).map_err(to_status)?;
         let mut resp = HashKvResponse {
             hash,
             compact_revision: compact,

@@ -1,4 +1,5 @@
 //! Checkers: one file per property, each citing its source.
 
 pub mod linearizability;
+pub mod replicas;
 pub mod revisions;

@@ -177,8 +177,8 @@ impl EtcdServer {
     /// leader has not yet committed an entry in its term, so each attempt
     /// has a short timeout and is retried until the request timeout.
     pub async fn linearizable_barrier(&self) -> Result<(), ServerError> {
-        let deadline = tokio::time::Instant::now() + REQUEST_TIMEOUT;
-        loop {
+        let attempts = REQUEST_TIMEOUT.as_millis() / READ_INDEX_ATTEMPT.as_millis();
+        for _ in 0..attempts {
             let (reply, rx) = oneshot::channel();
             self.tx
                 .send(RaftCmd::ReadIndex { reply })
@@ -187,12 +187,10 @@ impl EtcdServer {
             match tokio::time::timeout(READ_INDEX_ATTEMPT, rx).await {
                 Ok(Ok(())) => return Ok(()),
                 Ok(Err(_)) => return Err(ServerError::Stopped),
-                Err(_) if tokio::time::Instant::now() >= deadline => {
-                    return Err(ServerError::Timeout)
-                }
                 Err(_) => {}
             }
         }
+        Err(ServerError::Timeout)
     }
 
     pub async fn range(&self, req: RangeRequest) -> Result<RangeResponse, ServerError> {

@@ -115,6 +115,23 @@ fn three_member_cluster_like_the_tutorial() {
             .unwrap();
         assert_eq!(stdout(&o), list);
     }
+    // `endpoint status --cluster` visits every member and finds one leader.
+    let o = s.ctl(&["endpoint", "status", "--cluster"]);
+    let status = stdout(&o);
+    assert_eq!(status.lines().count(), 3, "{status}");
+    let leaders = status
+        .lines()
+        .filter(|l| l.split(", ").nth(4) == Some("true"))
+        .count();
+    assert_eq!(leaders, 1, "{status}");
+    let o = s.ctl(&["endpoint", "health", "--cluster"]);
+    assert!(o.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr)
+            .matches("is healthy")
+            .count(),
+        3
+    );
     // A write through one member is readable through every other.
     assert_eq!(stdout(&s.ctl(&["put", "foo", "bar"])), "OK\n");
     for m in c.members.iter().flatten() {

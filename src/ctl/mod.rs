@@ -1204,11 +1204,33 @@ async fn member_list(ctx: &Ctx, o: &mut Output) -> CmdResult {
     Ok(())
 }
 
+/// The endpoints an `endpoint` command visits: `--endpoints`, or with
+/// `--cluster` every client URL in the member list.
+async fn endpoint_targets(ctx: &Ctx) -> Result<Vec<String>, Fail> {
+    if !ctx.bool("cluster") {
+        return Ok(ctx.endpoints());
+    }
+    let (ch, ep) = connect(ctx).await?;
+    let resp = call(
+        ctx,
+        &ep,
+        ClusterClient::new(ch).member_list(MemberListRequest {
+            linearizable: false,
+        }),
+    )
+    .await?;
+    Ok(resp
+        .members
+        .iter()
+        .flat_map(|m| m.client_ur_ls.iter().cloned())
+        .collect())
+}
+
 async fn endpoint_health(ctx: &Ctx, o: &mut Output) -> CmdResult {
     check_format(ctx.format())?;
     let mut rows = Vec::new();
     let mut all_ok = true;
-    for ep in ctx.endpoints() {
+    for ep in endpoint_targets(ctx).await? {
         let url = endpoint_url(&ep);
         #[allow(clippy::disallowed_methods)] // measures the client's round trip
         let start = std::time::Instant::now();
@@ -1298,9 +1320,10 @@ async fn endpoint_health(ctx: &Ctx, o: &mut Output) -> CmdResult {
 
 async fn endpoint_status(ctx: &Ctx, o: &mut Output) -> CmdResult {
     check_format(ctx.format())?;
+    let targets = endpoint_targets(ctx).await?;
     let mut rows = Vec::new();
-    for ep in ctx.endpoints() {
-        let url = endpoint_url(&ep);
+    for ep in &targets {
+        let url = endpoint_url(ep);
         let one = Ctx {
             p: Parsed {
                 values: [("endpoints".to_string(), ep.clone())]
@@ -1399,7 +1422,7 @@ async fn endpoint_status(ctx: &Ctx, o: &mut Output) -> CmdResult {
             }
         }
     }
-    if rows.len() < ctx.endpoints().len() {
+    if rows.len() < targets.len() {
         o.code = EXIT_ERROR;
     }
     Ok(())

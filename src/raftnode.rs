@@ -47,6 +47,18 @@ pub enum RaftCmd {
     ReadIndex { reply: oneshot::Sender<()> },
     /// A raft message from another member.
     Step(Box<raft::eraftpb::Message>),
+    /// Hand leadership to `target` (answered once it leads).
+    TransferLeader {
+        target: u64,
+        reply: oneshot::Sender<Result<(), TransferError>>,
+    },
+}
+
+/// Why a leadership transfer was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransferError {
+    NotLeader,
+    BadTransferee,
 }
 
 /// Why a proposal was not accepted.
@@ -104,6 +116,8 @@ pub struct RaftNode {
     reads_ready: Vec<(u64, oneshot::Sender<()>)>,
     tick: Duration,
     transport: Option<Transport>,
+    /// Leadership transfers waiting for their target to lead.
+    transfers: Vec<(u64, oneshot::Sender<Result<(), TransferError>>)>,
     /// Only a one-voter group may drop applied entries from memory: with
     /// peers, a lagging follower needs them (snapshots are not built yet).
     compact_log: bool,
@@ -229,6 +243,7 @@ impl RaftNode {
             reads_ready: Vec::new(),
             tick: Duration::from_millis(cfg.tick_ms),
             transport: None,
+            transfers: Vec::new(),
             compact_log: cfg.voters.len() == 1,
         };
         Ok((
@@ -298,6 +313,18 @@ impl RaftNode {
                 // Messages from unknown or removed peers are refused by raft.
                 let _ = self.raw.step(*m);
             }
+            RaftCmd::TransferLeader { target, reply } => {
+                if self.raw.raft.state != StateRole::Leader {
+                    let _ = reply.send(Err(TransferError::NotLeader));
+                } else if !self.raw.raft.prs().conf().voters().contains(target) {
+                    let _ = reply.send(Err(TransferError::BadTransferee));
+                } else if target == self.raw.raft.id {
+                    let _ = reply.send(Ok(()));
+                } else {
+                    self.raw.transfer_leader(target);
+                    self.transfers.push((target, reply));
+                }
+            }
         }
     }
 
@@ -343,6 +370,14 @@ impl RaftNode {
         self.apply(committed)?;
         self.raw.advance_apply();
         self.release_reads();
+        let leader = self.raw.raft.leader_id;
+        let (done, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.transfers)
+            .into_iter()
+            .partition(|(target, _)| *target == leader);
+        self.transfers = waiting;
+        for (_, reply) in done {
+            let _ = reply.send(Ok(()));
+        }
         self.publish_status();
         Ok(())
     }

@@ -15,7 +15,7 @@ use crate::pb::etcdserverpb::{
     CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, Member,
     PutRequest, PutResponse, RangeRequest, RangeResponse, ResponseHeader, TxnRequest, TxnResponse,
 };
-use crate::raftnode::{ProposeError, RaftCmd, RaftHandle, RaftStatus};
+use crate::raftnode::{ProposeError, RaftCmd, RaftHandle, RaftStatus, TransferError};
 use crate::storage::backend::Backend;
 
 /// etcd's default request timeout (5 s) plus two election timeouts.
@@ -33,6 +33,12 @@ pub enum ServerError {
     NoLeader,
     /// `etcdserver: server stopped`
     Stopped,
+    /// `etcdserver: not leader`
+    NotLeader,
+    /// `etcdserver: bad leader transferee`
+    BadLeaderTransferee,
+    /// `etcdserver: request timed out, leader transfer took too long`
+    TimeoutLeaderTransfer,
 }
 
 impl std::fmt::Display for ServerError {
@@ -42,6 +48,11 @@ impl std::fmt::Display for ServerError {
             ServerError::Timeout => f.write_str("etcdserver: request timed out"),
             ServerError::NoLeader => f.write_str("etcdserver: no leader"),
             ServerError::Stopped => f.write_str("etcdserver: server stopped"),
+            ServerError::NotLeader => f.write_str("etcdserver: not leader"),
+            ServerError::BadLeaderTransferee => f.write_str("etcdserver: bad leader transferee"),
+            ServerError::TimeoutLeaderTransfer => {
+                f.write_str("etcdserver: request timed out, leader transfer took too long")
+            }
         }
     }
 }
@@ -127,6 +138,22 @@ impl EtcdServer {
             backend,
             // Top 16 bits from the member, the rest a per-incarnation counter.
             next_id: AtomicU64::new((member_id << 48) | (id_seed & 0xffff_ffff) << 16),
+        }
+    }
+
+    /// Moves leadership to `target` (etcd's MoveLeader); only the leader may.
+    pub async fn move_leader(&self, target: u64) -> Result<(), ServerError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(RaftCmd::TransferLeader { target, reply })
+            .await
+            .map_err(|_| ServerError::Stopped)?;
+        match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
+            Err(_) => Err(ServerError::TimeoutLeaderTransfer),
+            Ok(Err(_)) => Err(ServerError::Stopped),
+            Ok(Ok(Err(TransferError::NotLeader))) => Err(ServerError::NotLeader),
+            Ok(Ok(Err(TransferError::BadTransferee))) => Err(ServerError::BadLeaderTransferee),
+            Ok(Ok(Ok(()))) => Ok(()),
         }
     }
 

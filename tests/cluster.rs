@@ -132,6 +132,35 @@ fn three_member_cluster_like_the_tutorial() {
             .count(),
         3
     );
+    // move-leader hands leadership to a follower.
+    let ids: Vec<String> = list
+        .lines()
+        .map(|l| l.split(", ").next().unwrap().to_string())
+        .collect();
+    let leader_line = status
+        .lines()
+        .find(|l| l.split(", ").nth(4) == Some("true"))
+        .unwrap();
+    let leader_id = leader_line.split(", ").nth(1).unwrap().to_string();
+    let target = ids.iter().find(|id| **id != leader_id).unwrap();
+    let all = (0..3)
+        .map(|i| format!("http://127.0.0.1:{}", c.client_ports[i]))
+        .collect::<Vec<_>>()
+        .join(",");
+    let o = common::ctl(&all, &["move-leader", target], None);
+    assert_eq!(
+        stdout(&o),
+        format!("Leadership transferred from {leader_id} to {target}\n"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = s.ctl(&["endpoint", "status", "--cluster"]);
+    let now_leading: Vec<_> = stdout(&o)
+        .lines()
+        .filter(|l| l.split(", ").nth(4) == Some("true"))
+        .map(|l| l.split(", ").nth(1).unwrap().to_string())
+        .collect();
+    assert_eq!(now_leading, vec![target.clone()]);
     // A write through one member is readable through every other.
     assert_eq!(stdout(&s.ctl(&["put", "foo", "bar"])), "OK\n");
     for m in c.members.iter().flatten() {

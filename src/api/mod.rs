@@ -67,8 +67,12 @@ pub fn to_status(e: ServerError) -> Status {
         }
         ServerError::Mvcc(MvccError::KeyNotFound) => Status::invalid_argument(e.to_string()),
         ServerError::Mvcc(MvccError::LeaseNotFound) => Status::not_found(e.to_string()),
-        ServerError::Timeout | ServerError::NoLeader | ServerError::Stopped => {
-            Status::unavailable(e.to_string())
+        ServerError::Timeout
+        | ServerError::NoLeader
+        | ServerError::Stopped
+        | ServerError::TimeoutLeaderTransfer => Status::unavailable(e.to_string()),
+        ServerError::NotLeader | ServerError::BadLeaderTransferee => {
+            Status::failed_precondition(e.to_string())
         }
     }
 }
@@ -350,11 +354,15 @@ impl maintenance_server::Maintenance for Maintenance {
     }
     async fn move_leader(
         &self,
-        _r: Request<MoveLeaderRequest>,
+        r: Request<MoveLeaderRequest>,
     ) -> Result<Response<MoveLeaderResponse>, Status> {
-        Err(unimplemented::unimplemented(
-            "etcdserverpb.Maintenance.MoveLeader",
-        ))
+        self.server
+            .move_leader(r.into_inner().target_id)
+            .await
+            .map_err(to_status)?;
+        let mut resp = MoveLeaderResponse::default();
+        self.server.header(&mut resp.header);
+        Ok(Response::new(resp))
     }
     async fn downgrade(
         &self,

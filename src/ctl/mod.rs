@@ -241,6 +241,7 @@ const COMMANDS: &[Command] = &[
     Command { path: "txn", short: "Txn processes all the requests in one transaction", use_line: "etcdctl txn [options] [flags]", description: None, flags: TXN_FLAGS, help_for: "txn" },
     Command { path: "compaction", short: "Compacts the event history in etcd", use_line: "etcdctl compaction [options] <revision> [flags]", description: None, flags: COMPACTION_FLAGS, help_for: "compaction" },
     Command { path: "version", short: "Prints the version of etcdctl", use_line: "etcdctl version [flags]", description: None, flags: &[], help_for: "version" },
+    Command { path: "move-leader", short: "Transfers leadership to another etcd cluster member.", use_line: "etcdctl move-leader <transferee-member-id> [flags]", description: None, flags: &[], help_for: "move-leader" },
     Command { path: "member list", short: "Lists all members in the cluster", use_line: "etcdctl member list [flags]", description: Some("When --write-out is set to simple, this command prints out comma-separated member lists for each endpoint.\nThe items in the lists are ID, Status, Name, Peer Addrs, Client Addrs, Is Learner.\n"), flags: &[], help_for: "list" },
     Command { path: "endpoint health", short: "Checks the healthiness of endpoints specified in `--endpoints` flag", use_line: "etcdctl endpoint health [flags]", description: None, flags: ENDPOINT_FLAGS, help_for: "health" },
     Command { path: "endpoint status", short: "Prints out the status of endpoints specified in `--endpoints` flag", use_line: "etcdctl endpoint status [flags]", description: Some("When --write-out is set to simple, this command prints out comma-separated status lists for each endpoint.\nThe items in the lists are endpoint, ID, version, db size, is leader, is learner, raft term, raft index, raft applied index, errors.\n"), flags: ENDPOINT_FLAGS, help_for: "status" },
@@ -350,6 +351,7 @@ pub async fn run(
         "txn" => txn(&ctx, &mut o, stdin).await,
         "compaction" => compaction(&ctx, &mut o).await,
         "member list" => member_list(&ctx, &mut o).await,
+        "move-leader" => move_leader(&ctx, &mut o).await,
         "endpoint health" => endpoint_health(&ctx, &mut o).await,
         "endpoint status" => endpoint_status(&ctx, &mut o).await,
         _ => unreachable!("listed command"),
@@ -1111,6 +1113,61 @@ async fn txn(ctx: &Ctx, o: &mut Output, stdin: &mut dyn BufRead) -> CmdResult {
     check_send_size(&ep, &req)?;
     let resp = call(ctx, &ep, KvClient::new(ch).txn(req)).await?;
     print_txn(ctx, o, &resp)
+}
+
+/// etcdctl's `move-leader`: find the leader among `--endpoints`, ask it to
+/// hand over to the target.
+async fn move_leader(ctx: &Ctx, o: &mut Output) -> CmdResult {
+    use crate::pb::etcdserverpb::MoveLeaderRequest;
+    if ctx.args().len() != 1 {
+        return Err(bad_args("move-leader command needs 1 argument"));
+    }
+    let raw = &ctx.args()[0];
+    let target = u64::from_str_radix(raw, 16).map_err(|_| {
+        bad_args(format!(
+            "failed to parse member ID (strconv.ParseUint: parsing {raw:?}: invalid syntax)"
+        ))
+    })?;
+    let eps = ctx.endpoints();
+    for ep in &eps {
+        let one = Ctx {
+            p: Parsed {
+                values: [("endpoints".to_string(), ep.clone())]
+                    .into_iter()
+                    .chain(
+                        ctx.p
+                            .values
+                            .clone()
+                            .into_iter()
+                            .filter(|(k, _)| k != "endpoints"),
+                    )
+                    .collect(),
+                args: vec![],
+            },
+            flags: ctx.flags,
+        };
+        let (ch, ep) = connect(&one).await?;
+        let st = call(
+            &one,
+            &ep,
+            MaintenanceClient::new(ch.clone()).status(StatusRequest {}),
+        )
+        .await?;
+        let me = st.header.as_ref().map_or(0, |h| h.member_id);
+        if me != st.leader {
+            continue;
+        }
+        let req = MoveLeaderRequest { target_id: target };
+        call(&one, &ep, MaintenanceClient::new(ch).move_leader(req)).await?;
+        o.out(format!(
+            "Leadership transferred from {me:x} to {target:x}\n"
+        ));
+        return Ok(());
+    }
+    Err(bad_args(format!(
+        "no leader endpoint given at [{}]",
+        eps.join(" ")
+    )))
 }
 
 async fn member_list(ctx: &Ctx, o: &mut Output) -> CmdResult {

@@ -388,6 +388,19 @@ impl Ctx {
     fn args(&self) -> &[String] {
         &self.p.args
     }
+    /// The same command context, aimed at one endpoint.
+    fn with_endpoint(&self, ep: &str) -> Ctx {
+        let mut values = self.p.values.clone();
+        values.insert("endpoints".to_string(), ep.to_string());
+        Ctx {
+            p: Parsed {
+                values,
+                args: vec![],
+            },
+            flags: self.flags,
+        }
+    }
+
     fn format(&self) -> &str {
         self.get("write-out")
     }
@@ -1130,22 +1143,7 @@ async fn move_leader(ctx: &Ctx, o: &mut Output) -> CmdResult {
     })?;
     let eps = ctx.endpoints();
     for ep in &eps {
-        let one = Ctx {
-            p: Parsed {
-                values: [("endpoints".to_string(), ep.clone())]
-                    .into_iter()
-                    .chain(
-                        ctx.p
-                            .values
-                            .clone()
-                            .into_iter()
-                            .filter(|(k, _)| k != "endpoints"),
-                    )
-                    .collect(),
-                args: vec![],
-            },
-            flags: ctx.flags,
-        };
+        let one = ctx.with_endpoint(ep);
         let (ch, ep) = connect(&one).await?;
         let st = call(
             &one,
@@ -1381,22 +1379,7 @@ async fn endpoint_status(ctx: &Ctx, o: &mut Output) -> CmdResult {
     let mut rows = Vec::new();
     for ep in &targets {
         let url = endpoint_url(ep);
-        let one = Ctx {
-            p: Parsed {
-                values: [("endpoints".to_string(), ep.clone())]
-                    .into_iter()
-                    .chain(
-                        ctx.p
-                            .values
-                            .clone()
-                            .into_iter()
-                            .filter(|(k, _)| k != "endpoints"),
-                    )
-                    .collect(),
-                args: vec![],
-            },
-            flags: ctx.flags,
-        };
+        let one = ctx.with_endpoint(ep);
         let st = async {
             let (ch, ep) = connect(&one).await?;
             call(

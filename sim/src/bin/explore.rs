@@ -17,6 +17,16 @@ fn main() {
     use std::time::{Duration, Instant};
 
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // `--bug <name>` (with the `bugs` feature): explore a deliberately broken
+    // server, to see the whole find-and-replay loop work.
+    let bug_flag = match args.iter().position(|a| a == "--bug") {
+        Some(i) => {
+            let name = args.get(i + 1).expect("--bug <name>");
+            inject_bug(name);
+            format!(" --bug {name}")
+        }
+        None => String::new(),
+    };
     if let Some(i) = args.iter().position(|a| a == "--replay") {
         // `--replay <scenario> <seed>`: one run, the whole failure printed.
         let name = args.get(i + 1).expect("--replay <scenario> <seed>");
@@ -25,9 +35,9 @@ fn main() {
             .and_then(|s| s.parse().ok())
             .expect("a seed");
         match oxcd_sim::scenario::run_seed(name, seed) {
-            Ok(report) => println!("ok {name} {seed}: {report}"),
+            Ok(report) => println!("ok {name} {seed}{bug_flag}: {report}"),
             Err(why) => {
-                println!("FAIL {name} {seed}: {why}");
+                println!("FAIL {name} {seed}{bug_flag}: {why}");
                 std::process::exit(1);
             }
         }
@@ -63,8 +73,12 @@ fn main() {
                 let first_line = why.lines().next().unwrap_or("");
                 println!("FAIL {name} {seed}: {first_line}");
                 println!(
-                    "  replay: RUSTFLAGS=\"--cfg madsim\" CARGO_TARGET_DIR=target/sim cargo run -p oxcd-sim --bin explore -- --replay {name} {seed}"
+                    "  replay: RUSTFLAGS=\"--cfg madsim\" CARGO_TARGET_DIR=target/sim cargo run -p oxcd-sim{} --bin explore -- --replay {name} {seed}{bug_flag}",
+                    if bug_flag.is_empty() { "" } else { " --features bugs" }
                 );
+                if !bug_flag.is_empty() {
+                    continue; // a planted bug is not a regression to keep
+                }
                 let mut f = std::fs::OpenOptions::new()
                     .append(true)
                     .open(file)
@@ -82,6 +96,23 @@ fn main() {
     if failures > 0 {
         std::process::exit(1);
     }
+}
+
+#[cfg(all(madsim, feature = "bugs"))]
+fn inject_bug(name: &str) {
+    use oxcd::bugs::Bug;
+    let bug = match name {
+        "AckBeforeFsync" => Bug::AckBeforeFsync,
+        "ForgetConsistentIndex" => Bug::ForgetConsistentIndex,
+        "StaleTxnCompare" => Bug::StaleTxnCompare,
+        other => panic!("no bug named {other:?}"),
+    };
+    oxcd::bugs::inject(bug);
+}
+
+#[cfg(all(madsim, not(feature = "bugs")))]
+fn inject_bug(_: &str) {
+    panic!("--bug needs the explorer built with --features bugs");
 }
 
 #[cfg(not(madsim))]

@@ -16,7 +16,7 @@ pub async fn random_fault(handle: &Handle, members: &[Member]) -> &'static str {
     let (which, victim, ms) = {
         let mut rng = madsim::rand::thread_rng();
         (
-            rng.gen_range(0..4),
+            rng.gen_range(0..6),
             rng.gen_range(0..members.len()),
             rng.gen_range(300..3000),
         )
@@ -35,6 +35,14 @@ pub async fn random_fault(handle: &Handle, members: &[Member]) -> &'static str {
         2 => {
             pause::pause_for(handle, m, d).await;
             "pause"
+        }
+        3 => {
+            partition::random_halves_for(members, d).await;
+            "halves"
+        }
+        4 => {
+            partition::bridge_for(members, d).await;
+            "bridge"
         }
         _ => {
             lossy::degrade_for(0.05, 50, d).await;

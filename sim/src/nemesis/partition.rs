@@ -1,5 +1,8 @@
-//! Network partition: cut one member off from everyone (clients included),
-//! then heal. With a majority elsewhere, the cluster must keep serving.
+//! Network partitions, healed after a while: isolate one member (from
+//! clients too); split the members into two random halves; or a *bridge*
+//! (Jepsen's name): two halves that cannot talk to each other, plus one
+//! member that talks to both. With a majority connected somewhere, the
+//! cluster must keep serving.
 
 use std::time::Duration;
 
@@ -21,4 +24,43 @@ pub fn heal_all(members: &[Member]) {
     for m in members {
         net.unclog_node(m.node.id());
     }
+}
+
+/// Cuts every link between `a` and `b` (both ways) for `d`, then heals.
+async fn cut_for(a: &[&Member], b: &[&Member], d: Duration) {
+    let net = NetSim::current();
+    let each = |f: &dyn Fn(madsim::task::NodeId, madsim::task::NodeId)| {
+        for x in a {
+            for y in b {
+                f(x.node.id(), y.node.id());
+                f(y.node.id(), x.node.id());
+            }
+        }
+    };
+    each(&|s, t| net.clog_link(s, t));
+    madsim::time::sleep(d).await;
+    each(&|s, t| net.unclog_link(s, t));
+}
+
+/// Splits the members into two random halves for `d`.
+pub async fn random_halves_for(members: &[Member], d: Duration) {
+    use rand::seq::SliceRandom;
+    let mut order: Vec<&Member> = members.iter().collect();
+    order.shuffle(&mut madsim::rand::thread_rng());
+    let (a, b) = order.split_at(members.len() / 2);
+    cut_for(a, b, d).await;
+}
+
+/// A bridge for `d`: the members split in two groups that only reach each
+/// other through one member in the middle.
+pub async fn bridge_for(members: &[Member], d: Duration) {
+    use rand::seq::SliceRandom;
+    if members.len() < 3 {
+        return;
+    }
+    let mut order: Vec<&Member> = members.iter().collect();
+    order.shuffle(&mut madsim::rand::thread_rng());
+    let rest = &order[1..]; // order[0] is the bridge
+    let (a, b) = rest.split_at(rest.len() / 2);
+    cut_for(a, b, d).await;
 }

@@ -24,7 +24,13 @@ started=$(ctl etcd1 member list | grep -c ', started, ')
 
 echo "== one member stopped: writes still succeed"
 compose stop etcd2
-out=$(ctl etcd1 put foo bar)
+# If etcd2 led, the others need an election (about 1-2 s) before a write
+# can commit: retry like a client would, for a bounded time.
+out=""
+for _ in $(seq 1 20); do
+    out=$(ctl etcd1 put foo bar 2>&1) && break
+    sleep 1
+done
 [ "$out" = OK ] || { echo "FAIL: put answered '$out'"; compose logs; exit 1; }
 out=$(ctl etcd3 get foo --print-value-only)
 [ "$out" = bar ] || { echo "FAIL: get answered '$out'"; exit 1; }

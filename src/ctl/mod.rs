@@ -788,107 +788,81 @@ fn check_format(f: &str) -> Result<(), Fail> {
     }
 }
 
-fn print_range(ctx: &Ctx, o: &mut Output, r: &RangeResponse) -> CmdResult {
+/// The formats every KV response shares: json, fields, protobuf, and
+/// "table" (which etcdctl refuses for KV commands); anything else is simple.
+fn print_response<M: Message>(
+    ctx: &Ctx,
+    o: &mut Output,
+    r: &M,
+    json: fn(&M) -> String,
+    fields: fn(&mut Fields, &M),
+    simple: fn(&Ctx, &mut Output, &M),
+) -> CmdResult {
     match ctx.format() {
-        "json" => o.out(format!("{}\n", print::range_json(r))),
+        "json" => o.out(format!("{}\n", json(r))),
         "fields" => {
             let mut f = Fields(String::new());
-            f.range(r);
+            fields(&mut f, r);
             o.out(f.0);
         }
         "protobuf" => o.out(r.encode_to_vec()),
         "table" => return Err(table_unsupported()),
-        _ => {
-            for kv in &r.kvs {
-                print_kv(o, ctx.bool("hex"), ctx.bool("print-value-only"), kv);
-            }
-        }
+        _ => simple(ctx, o, r),
     }
     Ok(())
+}
+
+fn simple_range(ctx: &Ctx, o: &mut Output, r: &RangeResponse) {
+    for kv in &r.kvs {
+        print_kv(o, ctx.bool("hex"), ctx.bool("print-value-only"), kv);
+    }
+}
+
+fn simple_put(ctx: &Ctx, o: &mut Output, r: &PutResponse) {
+    o.out("OK\n");
+    if let Some(p) = &r.prev_kv {
+        print_kv(o, ctx.bool("hex"), false, p);
+    }
+}
+
+fn simple_del(ctx: &Ctx, o: &mut Output, r: &DeleteRangeResponse) {
+    o.out(format!("{}\n", r.deleted));
+    for kv in &r.prev_kvs {
+        print_kv(o, ctx.bool("hex"), false, kv);
+    }
+}
+
+fn simple_txn(ctx: &Ctx, o: &mut Output, r: &TxnResponse) {
+    o.out(if r.succeeded {
+        "SUCCESS\n"
+    } else {
+        "FAILURE\n"
+    });
+    for op in &r.responses {
+        o.out("\n");
+        match &op.response {
+            Some(response_op::Response::ResponseRange(x)) => simple_range(ctx, o, x),
+            Some(response_op::Response::ResponsePut(x)) => simple_put(ctx, o, x),
+            Some(response_op::Response::ResponseDeleteRange(x)) => simple_del(ctx, o, x),
+            _ => o.out(format!("unexpected response {op:?}\n")),
+        }
+    }
+}
+
+fn print_range(ctx: &Ctx, o: &mut Output, r: &RangeResponse) -> CmdResult {
+    print_response(ctx, o, r, print::range_json, Fields::range, simple_range)
 }
 
 fn print_put(ctx: &Ctx, o: &mut Output, r: &PutResponse) -> CmdResult {
-    match ctx.format() {
-        "json" => o.out(format!("{}\n", print::put_json(r))),
-        "fields" => {
-            let mut f = Fields(String::new());
-            f.put(r);
-            o.out(f.0);
-        }
-        "protobuf" => o.out(r.encode_to_vec()),
-        "table" => return Err(table_unsupported()),
-        _ => {
-            o.out("OK\n");
-            if let Some(p) = &r.prev_kv {
-                print_kv(o, ctx.bool("hex"), false, p);
-            }
-        }
-    }
-    Ok(())
+    print_response(ctx, o, r, print::put_json, Fields::put, simple_put)
 }
 
 fn print_del(ctx: &Ctx, o: &mut Output, r: &DeleteRangeResponse) -> CmdResult {
-    match ctx.format() {
-        "json" => o.out(format!("{}\n", print::del_json(r))),
-        "fields" => {
-            let mut f = Fields(String::new());
-            f.del(r);
-            o.out(f.0);
-        }
-        "protobuf" => o.out(r.encode_to_vec()),
-        "table" => return Err(table_unsupported()),
-        _ => {
-            o.out(format!("{}\n", r.deleted));
-            for kv in &r.prev_kvs {
-                print_kv(o, ctx.bool("hex"), false, kv);
-            }
-        }
-    }
-    Ok(())
+    print_response(ctx, o, r, print::del_json, Fields::del, simple_del)
 }
 
 fn print_txn(ctx: &Ctx, o: &mut Output, r: &TxnResponse) -> CmdResult {
-    match ctx.format() {
-        "json" => o.out(format!("{}\n", print::txn_json(r))),
-        "fields" => {
-            let mut f = Fields(String::new());
-            f.txn(r);
-            o.out(f.0);
-        }
-        "protobuf" => o.out(r.encode_to_vec()),
-        "table" => return Err(table_unsupported()),
-        _ => {
-            o.out(if r.succeeded {
-                "SUCCESS\n"
-            } else {
-                "FAILURE\n"
-            });
-            for op in &r.responses {
-                o.out("\n");
-                match &op.response {
-                    Some(response_op::Response::ResponseRange(x)) => {
-                        for kv in &x.kvs {
-                            print_kv(o, ctx.bool("hex"), false, kv);
-                        }
-                    }
-                    Some(response_op::Response::ResponsePut(x)) => {
-                        o.out("OK\n");
-                        if let Some(p) = &x.prev_kv {
-                            print_kv(o, ctx.bool("hex"), false, p);
-                        }
-                    }
-                    Some(response_op::Response::ResponseDeleteRange(x)) => {
-                        o.out(format!("{}\n", x.deleted));
-                        for kv in &x.prev_kvs {
-                            print_kv(o, ctx.bool("hex"), false, kv);
-                        }
-                    }
-                    _ => o.out(format!("unexpected response {op:?}\n")),
-                }
-            }
-        }
-    }
-    Ok(())
+    print_response(ctx, o, r, print::txn_json, Fields::txn, simple_txn)
 }
 
 async fn get(ctx: &Ctx, o: &mut Output) -> CmdResult {

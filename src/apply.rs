@@ -20,7 +20,7 @@ pub struct InternalRequest {
     /// Proposer-chosen id, unique per proposer, used to find the waiting caller.
     #[prost(uint64, tag = "1")]
     pub id: u64,
-    #[prost(oneof = "Op", tags = "3, 4, 5, 6, 7")]
+    #[prost(oneof = "Op", tags = "3, 4, 5, 6, 7, 8")]
     pub op: Option<Op>,
 }
 
@@ -37,6 +37,9 @@ pub enum Op {
     /// A member announces its name and client URLs (etcd's `publish`).
     #[prost(message, tag = "7")]
     Publish(Member),
+    /// New peer URLs for a member (etcd's MemberUpdate).
+    #[prost(message, tag = "8")]
+    UpdateMember(Member),
 }
 
 /// What applying one request produced.
@@ -47,9 +50,78 @@ pub enum Applied {
     Txn(TxnResponse),
     Compaction(CompactionResponse),
     Published,
+    /// A membership change took effect; the members afterwards.
+    Members(Vec<Member>),
 }
 
-pub type ApplyResult = Result<Applied, MvccError>;
+pub type ApplyResult = Result<Applied, ApplyError>;
+
+/// Why applying a request failed (the request changed nothing).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApplyError {
+    Mvcc(MvccError),
+    Member(MemberError),
+}
+
+impl From<MvccError> for ApplyError {
+    fn from(e: MvccError) -> Self {
+        ApplyError::Mvcc(e)
+    }
+}
+
+impl From<MemberError> for ApplyError {
+    fn from(e: MemberError) -> Self {
+        ApplyError::Member(e)
+    }
+}
+
+/// A refused membership change; `Display` is etcd's message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemberError {
+    NotFound,
+    Exists,
+    PeerUrlExists,
+    NotLearner,
+    TooManyLearners,
+    LearnerNotReady,
+    NotEnoughStarted,
+    Unhealthy,
+    BadUrls,
+}
+
+impl MemberError {
+    pub const ALL: [MemberError; 9] = [
+        MemberError::NotFound,
+        MemberError::Exists,
+        MemberError::PeerUrlExists,
+        MemberError::NotLearner,
+        MemberError::TooManyLearners,
+        MemberError::LearnerNotReady,
+        MemberError::NotEnoughStarted,
+        MemberError::Unhealthy,
+        MemberError::BadUrls,
+    ];
+}
+
+impl std::fmt::Display for MemberError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MemberError::NotFound => "etcdserver: member not found",
+            MemberError::Exists => "etcdserver: member ID already exist",
+            MemberError::PeerUrlExists => "etcdserver: Peer URLs already exists",
+            MemberError::NotLearner => "etcdserver: can only promote a learner member",
+            MemberError::TooManyLearners => "etcdserver: too many learner members in cluster",
+            MemberError::LearnerNotReady => {
+                "etcdserver: can only promote a learner member which is in sync with leader"
+            }
+            MemberError::NotEnoughStarted => {
+                "etcdserver: re-configuration failed due to not enough started members"
+            }
+            MemberError::Unhealthy => "etcdserver: unhealthy cluster",
+            MemberError::BadUrls => "etcdserver: given member URLs are invalid",
+        })
+    }
+}
 
 /// The replicated state: the key space and the members' published attributes.
 pub struct StateMachine<'a> {
@@ -70,11 +142,94 @@ pub fn apply(sm: &mut StateMachine<'_>, op: &Op) -> ApplyResult {
             header: Some(kv.compact(r.revision)?),
         }),
         Op::Publish(m) => {
-            sm.members.insert(m.id, m.clone());
-            sm.meta_ops.push(BackendOp::SetMember(m.clone()));
+            // A removed member's late announcement changes nothing.
+            if let Some(cur) = sm.members.get_mut(&m.id) {
+                cur.name = m.name.clone();
+                cur.client_ur_ls = m.client_ur_ls.clone();
+                sm.meta_ops.push(BackendOp::SetMember(cur.clone()));
+            }
             Applied::Published
         }
+        Op::UpdateMember(m) => {
+            let Some(cur) = sm.members.get_mut(&m.id) else {
+                return Err(MemberError::NotFound.into());
+            };
+            cur.peer_ur_ls = m.peer_ur_ls.clone();
+            sm.meta_ops.push(BackendOp::SetMember(cur.clone()));
+            Applied::Members(sm.members.values().cloned().collect())
+        }
     })
+}
+
+/// A membership change carried by a raft conf change entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemberChange {
+    AddVoter,
+    AddLearner,
+    Remove,
+}
+
+/// Checks a membership change against the current members (etcd's
+/// `ValidateConfigurationChange`): every member applies the same check to
+/// the same state, so all accept or all refuse it.
+pub fn validate_member_change(
+    members: &BTreeMap<u64, Member>,
+    change: MemberChange,
+    m: &Member,
+) -> Result<(), MemberError> {
+    match change {
+        MemberChange::AddVoter | MemberChange::AddLearner => {
+            if let Some(cur) = members.get(&m.id) {
+                // Adding a learner as a voter promotes it.
+                if change == MemberChange::AddVoter && cur.is_learner {
+                    return Ok(());
+                }
+                return Err(if change == MemberChange::AddVoter {
+                    MemberError::NotLearner
+                } else {
+                    MemberError::Exists
+                });
+            }
+            let taken = members
+                .values()
+                .flat_map(|x| x.peer_ur_ls.iter())
+                .any(|u| m.peer_ur_ls.contains(u));
+            if taken {
+                return Err(MemberError::PeerUrlExists);
+            }
+            if change == MemberChange::AddLearner
+                && members.values().filter(|x| x.is_learner).count() >= MAX_LEARNERS
+            {
+                return Err(MemberError::TooManyLearners);
+            }
+            Ok(())
+        }
+        MemberChange::Remove => {
+            if members.contains_key(&m.id) {
+                Ok(())
+            } else {
+                Err(MemberError::NotFound)
+            }
+        }
+    }
+}
+
+/// etcd allows one learner at a time.
+pub const MAX_LEARNERS: usize = 1;
+
+/// Applies a validated membership change to the member table.
+pub fn apply_member_change(sm: &mut StateMachine<'_>, change: MemberChange, m: &Member) {
+    match change {
+        MemberChange::AddVoter | MemberChange::AddLearner => {
+            let e = sm.members.entry(m.id).or_insert_with(|| m.clone());
+            e.is_learner = change == MemberChange::AddLearner;
+            sm.meta_ops.push(BackendOp::SetMember(e.clone()));
+        }
+        MemberChange::Remove => {
+            sm.members.remove(&m.id);
+            sm.meta_ops.push(BackendOp::DeleteMember(m.id));
+        }
+    }
 }
 
 /// Decodes and applies a raft entry payload; returns the request id and result.

@@ -52,7 +52,7 @@ const FLAGS: &[(&str, Kind, &str, bool)] = &[
     ("max-txn-ops", Kind::Uint, "128", true),
     ("heartbeat-interval", Kind::Uint, "100", true),
     ("election-timeout", Kind::Uint, "1000", true),
-    ("snapshot-count", Kind::Uint, "100000", false),
+    ("snapshot-count", Kind::Uint, "100000", true),
     ("config-file", Kind::Str, "", true),
     ("debug", Kind::Bool, "false", true),
     ("enable-v2", Kind::Bool, "false", false),
@@ -109,6 +109,8 @@ pub struct Config {
     pub max_txn_ops: u64,
     pub heartbeat_ms: u64,
     pub election_ms: u64,
+    /// `--snapshot-count`: applied entries between log compactions.
+    pub snapshot_count: u64,
     /// Flags given that oxcd accepts but does not act on yet.
     pub ignored: Vec<String>,
 }
@@ -310,6 +312,7 @@ fn build(set: &BTreeMap<String, String>) -> Result<Config, FlagError> {
         max_txn_ops: num("max-txn-ops"),
         heartbeat_ms: num("heartbeat-interval"),
         election_ms: num("election-timeout"),
+        snapshot_count: num("snapshot-count"),
         ignored,
     })
 }

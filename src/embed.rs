@@ -10,10 +10,13 @@ use tokio::sync::mpsc;
 
 use crate::api::{self, Limits};
 use crate::config::{bind_addr, Config};
+use crate::pb::etcdserverpb::Member;
+use crate::pb::oxcdpeer::MembersResponse;
 use crate::raftnode::{NodeConfig, RaftNode};
 use crate::rt::disk::Disk;
-use crate::server::{compute_cluster_id, compute_member_id, EtcdServer, MemberInfo};
+use crate::server::{compute_cluster_id, compute_member_id, EtcdServer, MemberInfo, ServerError};
 use crate::storage::backend::Backend;
+use crate::transport::PeerHost;
 
 /// Proposals waiting for the raft loop.
 const PROPOSAL_QUEUE_MAX: usize = 8192;
@@ -104,33 +107,57 @@ pub async fn run(
         .map_err(io::Error::other)?;
     let wal_dir = Path::new(&cfg.data_dir).join("member").join("wal");
     let tick_ms = cfg.heartbeat_ms.max(1);
-    let peers: Vec<(u64, String)> = ident
+    let join_existing = cfg.initial_cluster_state == "existing";
+    let me_flags = ident
         .members
         .iter()
-        .filter(|m| m.id != ident.member_id)
-        .map(|m| (m.id, m.peer_urls[0].clone()))
-        .collect();
+        .find(|m| m.id == ident.member_id)
+        .expect("identity finds this member")
+        .clone();
+    let recorded = crate::storage::wal::Wal::read_metadata(&*disk, &wal_dir)?;
+    // A new cluster's IDs come from the flags; a member that joined an
+    // existing cluster gets them from the cluster, and keeps them in its WAL.
+    let (member_id, cluster_id, peers) = match (recorded, join_existing) {
+        (Some((m, c)), true) => (m, c, vec![]),
+        (None, true) => join_cluster(cfg, &ident).await?,
+        (_, false) => {
+            let peers = ident
+                .members
+                .iter()
+                .filter(|m| m.id != ident.member_id)
+                .map(|m| (m.id, m.peer_urls[0].clone()))
+                .collect();
+            (ident.member_id, ident.cluster_id, peers)
+        }
+    };
     let node_cfg = NodeConfig {
-        id: ident.member_id,
-        cluster_id: ident.cluster_id,
-        voters: ident.members.iter().map(|m| m.id).collect(),
-        peers: peers.clone(),
-        join_existing: cfg.initial_cluster_state == "existing",
+        id: member_id,
+        cluster_id,
+        initial_members: ident
+            .members
+            .iter()
+            .map(|m| Member {
+                id: m.id,
+                peer_ur_ls: m.peer_urls.clone(),
+                ..Default::default()
+            })
+            .collect(),
+        peers,
+        join_existing,
         tick_ms,
         election_ticks: (cfg.election_ms / tick_ms).max(2) as usize,
+        snapshot_count: cfg.snapshot_count.max(1),
     };
-    tracing::info!(
-        "starting member {:x} in cluster {:x}",
-        ident.member_id,
-        ident.cluster_id
-    );
+    tracing::info!("starting member {member_id:x} in cluster {cluster_id:x}");
     let (node, handle) = RaftNode::open(&node_cfg, disk, &wal_dir, backend.clone())?;
     let (tx, rx) = mpsc::channel(PROPOSAL_QUEUE_MAX);
-    let raft = tokio::spawn(node.run(rx, peers));
+    let mut raft = tokio::spawn(node.run(rx, tx.clone()));
     let server = Arc::new(EtcdServer::new(
-        ident.cluster_id,
-        ident.member_id,
-        ident.members,
+        cluster_id,
+        MemberInfo {
+            id: member_id,
+            ..me_flags
+        },
         tx,
         handle,
         backend,
@@ -142,26 +169,32 @@ pub async fn run(
     };
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut serving = Vec::new();
-    if node_cfg.voters.len() > 1 {
-        for addr in peer_addrs {
-            let mut stop = stop_tx.subscribe();
-            let raft_tx = server.raft_sender();
-            serving.push(tokio::spawn(async move {
-                crate::transport::serve_peers(raft_tx, addr, async move {
-                    let _ = stop.recv().await;
-                })
-                .await
-            }));
-            tracing::info!("listening for peers on {addr}");
-        }
+    for addr in peer_addrs {
+        let mut stop = stop_tx.subscribe();
+        let raft_tx = server.raft_sender();
+        let host: Arc<dyn PeerHost> = server.clone();
+        serving.push(tokio::spawn(async move {
+            crate::transport::serve_peers(raft_tx, host, addr, async move {
+                let _ = stop.recv().await;
+            })
+            .await
+        }));
+        tracing::info!("listening for peers on {addr}");
     }
     // Like etcd, serve clients only once this member's attributes are in
     // the replicated state (which needs a quorum).
     let mut shutdown = std::pin::pin!(shutdown);
     let mut stopping = false;
+    // The raft loop ends early when this member is removed from the cluster.
+    let mut raft_done = None;
     loop {
         tokio::select! {
             _ = &mut shutdown => {
+                stopping = true;
+                break;
+            }
+            r = &mut raft, if raft_done.is_none() => {
+                raft_done = Some(r);
                 stopping = true;
                 break;
             }
@@ -179,7 +212,7 @@ pub async fn run(
             "published {{Name:{} ClientURLs:[{}]}} to cluster {:x}",
             cfg.name,
             cfg.advertise_client_urls.join(" "),
-            ident.cluster_id
+            cluster_id
         );
     }
     for addr in addrs.into_iter().filter(|_| !stopping) {
@@ -200,6 +233,10 @@ pub async fn run(
     } else {
         tokio::select! {
             _ = shutdown => None,
+            r = &mut raft, if raft_done.is_none() => {
+                raft_done = Some(r);
+                None
+            }
             (res, _, _) = futures::future::select_all(&mut serving) => Some(res),
         }
     };
@@ -214,12 +251,79 @@ pub async fn run(
         None => None,
     };
     drop(server);
-    let stopped = match raft.await {
+    let raft_result = match raft_done {
+        Some(r) => r,
+        None => raft.await,
+    };
+    let stopped = match raft_result {
         Ok(r) => r,
         Err(e) => Err(io::Error::other(e)),
     };
     match failure {
         Some(e) => Err(e),
         None => stopped,
+    }
+}
+
+/// `--initial-cluster-state existing` with a fresh data dir: asks the other
+/// members in `--initial-cluster` for the cluster, and finds this member in
+/// it by its peer URLs (it must have been added with `etcdctl member add`).
+async fn join_cluster(
+    cfg: &Config,
+    ident: &Identity,
+) -> io::Result<(u64, u64, Vec<(u64, String)>)> {
+    let mut own = cfg.initial_advertise_peer_urls.clone();
+    own.sort();
+    let urls: Vec<&String> = ident
+        .members
+        .iter()
+        .filter(|m| m.id != ident.member_id)
+        .flat_map(|m| m.peer_urls.iter())
+        .collect();
+    for url in &urls {
+        let Some(resp) = crate::transport::fetch_members(url).await else {
+            continue;
+        };
+        let found = resp.members.iter().find(|m| {
+            let mut p = m.peer_ur_ls.clone();
+            p.sort();
+            p == own
+        });
+        let Some(me) = found else {
+            return Err(io::Error::other(format!(
+                "error validating peerURLs: cluster {:x} has no member with peer URLs {} (add it first with `etcdctl member add`)",
+                resp.cluster_id,
+                own.join(",")
+            )));
+        };
+        let peers = resp
+            .members
+            .iter()
+            .filter(|m| m.id != me.id)
+            .filter_map(|m| Some((m.id, m.peer_ur_ls.first()?.clone())))
+            .collect();
+        return Ok((me.id, resp.cluster_id, peers));
+    }
+    Err(io::Error::other(format!(
+        "cannot fetch cluster info from peer urls: could not retrieve cluster information from the given URLs ({})",
+        urls.iter().map(|u| u.as_str()).collect::<Vec<_>>().join(",")
+    )))
+}
+
+#[tonic::async_trait]
+impl PeerHost for EtcdServer {
+    fn members(&self) -> MembersResponse {
+        MembersResponse {
+            cluster_id: self.cluster_id,
+            members: self.member_list(),
+        }
+    }
+
+    async fn promote(&self, id: u64) -> Result<(), String> {
+        match self.member_promote(id).await {
+            Ok(_) => Ok(()),
+            Err(ServerError::Member(e)) => Err(e.to_string()),
+            Err(e) => Err(e.to_string()),
+        }
     }
 }

@@ -4,6 +4,26 @@
 //!
 //! Every proposal that arrived while the previous batch was being persisted is
 //! taken in one go, so one fsync covers many requests (group commit).
+//!
+//! **Bootstrap** is etcd's: a new cluster's log starts with one committed
+//! `ConfChangeAddNode` entry per initial member (term 1), so every member —
+//! and any member that joins later and replays the log — builds the member
+//! table by applying entries.
+//!
+//! **Snapshots and compaction.** Every `--snapshot-count` applied entries the
+//! backend is flushed and the log (in memory and in the WAL) is cut to the
+//! last [`SNAPSHOT_CATCHUP_ENTRIES`] entries. A follower that needs
+//! entries from before the cut gets a snapshot instead: the backend's
+//! pairs at the leader's applied index, built on demand
+//! ([`crate::storage::logstore`]) and streamed in chunks by the transport.
+//! The receiver replaces its backend (durably, with a marker), then records
+//! the new log start in its WAL. Recovery trusts the backend's marker if the
+//! WAL record was lost.
+//!
+//! **Membership** changes are raft conf changes carrying the etcd `Member`
+//! in their context; each member validates them against the same table, so
+//! all accept or all refuse one, and persists the new `ConfState` with the
+//! applied index in one backend batch.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -11,23 +31,31 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use raft::eraftpb::{ConfState, Entry, EntryType};
-use raft::storage::MemStorage;
-use raft::{Config, RawNode, StateRole, Storage};
+use prost::Message as _;
+use protobuf::Message as _;
+use raft::eraftpb::{ConfChange, ConfChangeType, ConfState, Entry, EntryType, HardState, Snapshot};
+use raft::{Config, RawNode, SnapshotStatus, StateRole};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::apply::{apply_entry, ApplyResult, StateMachine};
-use crate::mvcc::KvStore;
+use crate::apply::{
+    apply_entry, apply_member_change, validate_member_change, Applied, ApplyResult, MemberChange,
+    StateMachine,
+};
+use crate::mvcc::{BackendOp, KvStore};
 use crate::pb::etcdserverpb::Member;
 use crate::rt::disk::Disk;
-use crate::storage::backend::Backend;
+use crate::storage::backend::{Backend, SnapshotData};
+use crate::storage::logstore::LogStore;
 use crate::storage::wal::Wal;
-use crate::transport::Transport;
+use crate::transport::{Reachable, Transport};
 
 /// Most commands drained from the queue into one Ready cycle.
 const BATCH_COMMANDS_MAX: usize = 4096;
-/// Raft log entries kept in memory behind the applied index.
-const LOG_ENTRIES_RETAINED: u64 = 10_000;
+/// Entries kept behind a compaction for slow followers (etcd's
+/// `SnapshotCatchUpEntries`), unless `--snapshot-count` is smaller.
+pub const SNAPSHOT_CATCHUP_ENTRIES: u64 = 5000;
+/// A learner is in sync when it has this share of the leader's log (etcd).
+const LEARNER_READY_PERCENT: f64 = 0.9;
 /// ReadIndex requests outstanding before abandoned ones are swept.
 const READS_PENDING_MAX: usize = 4096;
 /// Backend batches between explicit flushes (sled also flushes on its own).
@@ -52,6 +80,18 @@ pub enum RaftCmd {
         target: u64,
         reply: oneshot::Sender<Result<(), TransferError>>,
     },
+    /// Replicate a membership change (its `id` finds the caller).
+    ProposeConfChange {
+        cc: ConfChange,
+        reply: oneshot::Sender<Result<ApplyResult, ProposeError>>,
+    },
+    /// How sending a snapshot to `to` went.
+    ReportSnapshot { to: u64, ok: bool },
+    /// Whether learner `id` has caught up with this leader's log.
+    LearnerReady {
+        id: u64,
+        reply: oneshot::Sender<Result<bool, TransferError>>,
+    },
 }
 
 /// Why a leadership transfer was refused.
@@ -66,6 +106,8 @@ pub enum TransferError {
 pub enum ProposeError {
     /// No leader to take it (raft dropped the proposal).
     NoLeader,
+    /// Another membership change is still being applied.
+    ConfChangePending,
 }
 
 /// Raft progress, published after every Ready cycle.
@@ -84,25 +126,31 @@ pub struct RaftHandle {
     /// The applied state; read under the lock, written only by the loop.
     pub kv: Arc<Mutex<KvStore>>,
     pub status: Arc<Mutex<RaftStatus>>,
-    /// Members' published attributes, by member id.
+    /// The member table, by member id.
     pub members: Arc<Mutex<BTreeMap<u64, Member>>>,
+    /// Peers the transport reached lately.
+    pub reachable: Reachable,
 }
 
 /// Static configuration of one node.
 pub struct NodeConfig {
     pub id: u64,
     pub cluster_id: u64,
-    pub voters: Vec<u64>,
-    /// The other members: `(id, peer URL)`.
+    /// The members a new cluster starts with (ignored on restart or join).
+    pub initial_members: Vec<Member>,
+    /// Peers to talk to before the member table says otherwise:
+    /// `(id, peer URL)`.
     pub peers: Vec<(u64, String)>,
     /// `--initial-cluster-state existing`: join rather than bootstrap.
     pub join_existing: bool,
     pub tick_ms: u64,
     pub election_ticks: usize,
+    /// `--snapshot-count`: applied entries between compactions.
+    pub snapshot_count: u64,
 }
 
 pub struct RaftNode {
-    raw: RawNode<MemStorage>,
+    raw: RawNode<LogStore>,
     wal: Wal,
     backend: Arc<dyn Backend>,
     kv: Arc<Mutex<KvStore>>,
@@ -118,9 +166,14 @@ pub struct RaftNode {
     transport: Option<Transport>,
     /// Leadership transfers waiting for their target to lead.
     transfers: Vec<(u64, oneshot::Sender<Result<(), TransferError>>)>,
-    /// Only a one-voter group may drop applied entries from memory: with
-    /// peers, a lagging follower needs them (snapshots are not built yet).
-    compact_log: bool,
+    reachable: Reachable,
+    initial_peers: Vec<(u64, String)>,
+    snapshot_count: u64,
+    /// Applied index at the last compaction.
+    compacted_at: u64,
+    /// This member applied its own removal.
+    removed: bool,
+    campaign_at_start: bool,
 }
 
 impl RaftNode {
@@ -145,7 +198,7 @@ impl RaftNode {
         let members: BTreeMap<u64, Member> =
             loaded.members.into_iter().map(|m| (m.id, m)).collect();
 
-        let storage = MemStorage::new();
+        let mut st = st;
         let fresh = st.conf_state.is_none();
         if let Some((member, cluster)) = st.metadata {
             if (member, cluster) != (cfg.id, cfg.cluster_id) {
@@ -155,12 +208,34 @@ impl RaftNode {
                 )));
             }
         }
-        if fresh && cfg.join_existing {
-            return Err(io::Error::other(
-                "oxcd: joining an existing cluster (--initial-cluster-state=existing) needs `member add`, which is not built yet",
-            ));
+        if fresh {
+            wal.set_metadata(cfg.id, cfg.cluster_id);
+            if cfg.join_existing {
+                // The log, member table and configuration come from the leader.
+                wal.set_conf_state(&ConfState::default())?;
+                st.conf_state = Some(ConfState::default());
+            } else {
+                let (cs, entries, hs) = bootstrap_log(&cfg.initial_members)?;
+                wal.set_conf_state(&cs)?;
+                wal.append_entries(&entries)?;
+                wal.set_hard_state(&hs)?;
+                st.conf_state = Some(cs);
+                st.entries = entries;
+                st.hard_state = Some(hs);
+            }
+            wal.sync()?;
         }
-        let last_index = st.entries.last().map_or(0, |e| e.index);
+        // The log starts after the WAL's log start, or after a snapshot the
+        // backend installed whose WAL record a crash took.
+        let mut start = st.log_start.unwrap_or((0, 0));
+        let mut entries = st.entries;
+        if let Some(snap) = loaded.snapshot {
+            if snap.0 > start.0 {
+                start = snap;
+                entries.clear();
+            }
+        }
+        let last_index = entries.last().map_or(start.0, |e| e.index);
         if consistent_index > last_index {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -169,34 +244,38 @@ impl RaftNode {
                 ),
             ));
         }
-        {
-            let mut w = storage.wl();
-            let cs = match &st.conf_state {
-                Some(cs) => cs.clone(),
-                None => {
-                    let cs = ConfState::from((cfg.voters.clone(), vec![]));
-                    wal.set_metadata(cfg.id, cfg.cluster_id);
-                    wal.set_conf_state(&cs)?;
-                    wal.sync()?;
-                    cs
-                }
-            };
-            w.set_conf_state(cs);
-            w.append(&st.entries).map_err(io::Error::other)?;
-            let mut hs = st.hard_state.clone().unwrap_or_default();
-            // Entries are applied only once committed, so the backend's index
-            // proves a commit the WAL's hard state may not have recorded yet.
-            if hs.commit < consistent_index {
-                hs.commit = consistent_index;
-            }
-            w.set_hardstate(hs);
+        if consistent_index < start.0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "backend applied index {consistent_index} is before the WAL's first entry {}: the backend lost flushed data",
+                    start.0 + 1
+                ),
+            ));
         }
+        // The configuration as of the backend's index; later conf changes
+        // are applied again from the log.
+        let conf_state = match &loaded.conf_state {
+            Some(b) => ConfState::parse_from_bytes(b).map_err(io::Error::other)?,
+            None => st.conf_state.clone().unwrap_or_default(),
+        };
+        let storage = LogStore::new();
+        storage.set_start(start.0, start.1);
+        storage.append(&entries);
+        storage.set_conf_state(conf_state.clone());
+        let mut hs = st.hard_state.clone().unwrap_or_default();
+        // Entries are applied only once committed, so the backend's index
+        // proves a commit the WAL's hard state may not have recorded yet.
+        hs.commit = hs.commit.min(last_index).max(consistent_index);
+        hs.term = hs.term.max(start.1);
+        storage.set_hard_state(hs);
+        let voters = conf_state.voters.clone();
 
         // raft-rs draws each randomized election timeout from
         // `rand::thread_rng()`, which the simulator cannot seed. So the
         // randomness comes from the runtime seam once per incarnation, and
         // raft-rs's range is one tick wide.
-        let jitter = if cfg.voters.len() > 1 {
+        let jitter = if voters.len() != 1 {
             crate::rt::rand::gen_range(0..cfg.election_ticks as u64) as usize
         } else {
             0
@@ -217,13 +296,10 @@ impl RaftNode {
         };
         config.validate().map_err(io::Error::other)?;
         let logger = slog::Logger::root(slog::Discard, slog::o!());
-        let mut raw = RawNode::new(&config, storage, &logger).map_err(io::Error::other)?;
-        if cfg.voters == [cfg.id] {
-            // A one-voter group needs no election timeout to start.
-            raw.campaign().map_err(io::Error::other)?;
-        }
+        let raw = RawNode::new(&config, storage, &logger).map_err(io::Error::other)?;
         let kv = Arc::new(Mutex::new(kv));
         let members = Arc::new(Mutex::new(members));
+        let reachable = Reachable::default();
         let status = Arc::new(Mutex::new(RaftStatus {
             applied_index: consistent_index,
             ..Default::default()
@@ -244,7 +320,13 @@ impl RaftNode {
             tick: Duration::from_millis(cfg.tick_ms),
             transport: None,
             transfers: Vec::new(),
-            compact_log: cfg.voters.len() == 1,
+            reachable: reachable.clone(),
+            initial_peers: cfg.peers.clone(),
+            snapshot_count: cfg.snapshot_count.max(1),
+            compacted_at: consistent_index,
+            removed: false,
+            // A one-voter group needs no election timeout to start.
+            campaign_at_start: voters == [cfg.id],
         };
         Ok((
             node,
@@ -252,22 +334,42 @@ impl RaftNode {
                 kv,
                 status,
                 members,
+                reachable,
             },
         ))
     }
 
-    /// Runs the loop until every command sender is gone; `peers` are the
-    /// other members to send raft messages to.
+    /// Runs the loop until every command sender is gone, or this member is
+    /// removed from the cluster; `tx` feeds `rx` (the transport reports
+    /// snapshot outcomes through it).
     pub async fn run(
         mut self,
         mut rx: mpsc::Receiver<RaftCmd>,
-        peers: Vec<(u64, String)>,
+        tx: mpsc::Sender<RaftCmd>,
     ) -> io::Result<()> {
-        if !peers.is_empty() {
-            self.transport = Some(Transport::start(peers));
+        let mut transport = Transport::new(tx.downgrade(), self.reachable.clone());
+        let known: Vec<(u64, String)> = {
+            let members = self.members.lock().expect("members lock");
+            members
+                .values()
+                .filter_map(|m| Some((m.id, m.peer_ur_ls.first()?.clone())))
+                .collect()
+        };
+        for (id, url) in self.initial_peers.iter().chain(known.iter()) {
+            if *id != self.raw.raft.id {
+                transport.add(*id, url);
+            }
         }
+        self.transport = Some(transport);
+        drop(tx);
         let mut tick = tokio::time::interval(self.tick);
+        // Apply what is committed first: raft refuses to campaign while a
+        // committed conf change (the bootstrap entries) is unapplied.
         self.on_ready()?;
+        if self.campaign_at_start {
+            self.raw.campaign().map_err(io::Error::other)?;
+            self.on_ready()?;
+        }
         loop {
             tokio::select! {
                 _ = tick.tick() => { self.raw.tick(); }
@@ -283,6 +385,12 @@ impl RaftNode {
                 }
             }
             self.on_ready()?;
+            if self.removed {
+                self.backend.flush()?;
+                return Err(io::Error::other(
+                    "the member has been permanently removed from the cluster",
+                ));
+            }
         }
         self.backend.flush()
     }
@@ -295,6 +403,38 @@ impl RaftNode {
                 } else {
                     self.proposals.insert(id, reply);
                 }
+            }
+            RaftCmd::ProposeConfChange { cc, reply } => {
+                // raft-rs would turn a second pending change into a no-op.
+                if self.raw.raft.has_pending_conf() {
+                    let _ = reply.send(Err(ProposeError::ConfChangePending));
+                    return;
+                }
+                let id = cc.id;
+                if self.raw.propose_conf_change(vec![], cc).is_err() {
+                    let _ = reply.send(Err(ProposeError::NoLeader));
+                } else {
+                    self.proposals.insert(id, reply);
+                }
+            }
+            RaftCmd::ReportSnapshot { to, ok } => {
+                let status = if ok {
+                    SnapshotStatus::Finish
+                } else {
+                    SnapshotStatus::Failure
+                };
+                self.raw.report_snapshot(to, status);
+            }
+            RaftCmd::LearnerReady { id, reply } => {
+                let r = &self.raw.raft;
+                if r.state != StateRole::Leader {
+                    let _ = reply.send(Err(TransferError::NotLeader));
+                    return;
+                }
+                let leader = r.prs().get(r.id).map_or(0, |p| p.matched);
+                let learner = r.prs().get(id).map_or(0, |p| p.matched);
+                let ready = learner as f64 >= leader as f64 * LEARNER_READY_PERCENT;
+                let _ = reply.send(Ok(ready));
             }
             RaftCmd::ReadIndex { reply } => {
                 // The leader keys pending reads by context, so it must be
@@ -333,7 +473,9 @@ impl RaftNode {
             return Ok(());
         }
         let mut rd = self.raw.ready();
-        assert!(rd.snapshot().is_empty(), "snapshots are not built yet");
+        if !rd.snapshot().is_empty() {
+            self.install_snapshot(rd.snapshot())?;
+        }
         // A leader may send before persisting (Raft §10.2.1).
         self.send(rd.take_messages());
         for rs in rd.take_read_states() {
@@ -347,15 +489,11 @@ impl RaftNode {
         // Persist before anything that depends on it is applied or answered.
         if !rd.entries().is_empty() {
             self.wal.append_entries(rd.entries())?;
-            self.raw
-                .store()
-                .wl()
-                .append(rd.entries())
-                .map_err(io::Error::other)?;
+            self.raw.store().append(rd.entries());
         }
         if let Some(hs) = rd.hs() {
             self.wal.set_hard_state(hs)?;
-            self.raw.store().wl().set_hardstate(hs.clone());
+            self.raw.store().set_hard_state(hs.clone());
         }
         self.wal.sync()?;
         self.send(rd.take_persisted_messages());
@@ -363,7 +501,7 @@ impl RaftNode {
         self.apply(committed)?;
         let mut light = self.raw.advance(rd);
         if let Some(commit) = light.commit_index() {
-            self.raw.store().wl().mut_hard_state().commit = commit;
+            self.raw.store().set_commit(commit);
         }
         self.send(light.take_messages());
         let committed = light.take_committed_entries();
@@ -378,7 +516,83 @@ impl RaftNode {
         for (_, reply) in done {
             let _ = reply.send(Ok(()));
         }
+        if self.applied >= self.compacted_at + self.snapshot_count {
+            self.compact()?;
+        }
+        if self.raw.store().take_snapshot_wanted() {
+            self.make_snapshot()?;
+        }
         self.publish_status();
+        Ok(())
+    }
+
+    /// Serialises the backend at the applied index into a snapshot raft can
+    /// send to followers whose entries were compacted away.
+    fn make_snapshot(&mut self) -> io::Result<()> {
+        let pairs = self.backend.dump()?;
+        let mut snap = Snapshot {
+            data: SnapshotData { pairs }.encode_to_vec().into(),
+            ..Default::default()
+        };
+        let meta = snap.mut_metadata();
+        meta.index = self.applied;
+        meta.term = self.raw.store().term_of(self.applied).ok_or_else(|| {
+            io::Error::other(format!("no term for applied index {}", self.applied))
+        })?;
+        meta.set_conf_state(self.raw.raft.prs().conf().to_conf_state());
+        tracing::info!(
+            index = self.applied,
+            bytes = snap.data.len(),
+            "made a snapshot for a lagging follower"
+        );
+        self.raw.store().set_latest_snapshot(snap);
+        Ok(())
+    }
+
+    /// Installs a snapshot from the leader: backend first (durably, with a
+    /// marker), then the in-memory state, then the WAL's log start.
+    fn install_snapshot(&mut self, snap: &Snapshot) -> io::Result<()> {
+        let meta = snap.get_metadata();
+        let data = SnapshotData::decode(&snap.data[..]).map_err(io::Error::other)?;
+        tracing::info!(
+            index = meta.index,
+            term = meta.term,
+            "installing a snapshot from the leader"
+        );
+        self.backend
+            .install_snapshot(data.pairs, meta.index, meta.term)?;
+        let loaded = self.backend.load()?;
+        *self.kv.lock().expect("kv lock") = KvStore::restore(loaded.revs, loaded.compact_rev);
+        let members: BTreeMap<u64, Member> =
+            loaded.members.into_iter().map(|m| (m.id, m)).collect();
+        if let Some(t) = self.transport.as_mut() {
+            for m in members.values() {
+                if let (true, Some(url)) = (m.id != self.raw.raft.id, m.peer_ur_ls.first()) {
+                    t.add(m.id, url);
+                }
+            }
+        }
+        *self.members.lock().expect("members lock") = members;
+        self.applied = meta.index;
+        self.compacted_at = meta.index;
+        self.sweep_proposals();
+        self.raw.store().apply_snapshot(meta);
+        self.wal.set_log_start(meta.index, meta.term);
+        Ok(())
+    }
+
+    /// Cuts the log behind the applied index, keeping some entries for slow
+    /// followers; the backend is flushed first, so every entry cut is in it.
+    fn compact(&mut self) -> io::Result<()> {
+        self.backend.flush()?;
+        self.batches_since_flush = 0;
+        let keep = self.snapshot_count.min(SNAPSHOT_CATCHUP_ENTRIES);
+        let store = self.raw.store();
+        store.compact(self.applied.saturating_sub(keep));
+        let start = store.start();
+        self.wal
+            .rewrite(&store.hard_state(), start, &store.entries_after(start.0))?;
+        self.compacted_at = self.applied;
         Ok(())
     }
 
@@ -387,6 +601,7 @@ impl RaftNode {
             return Ok(());
         };
         let mut answers = Vec::new();
+        let mut conf_changes: Vec<(MemberChange, Member)> = Vec::new();
         {
             let mut kv = self.kv.lock().expect("kv lock");
             let mut members = self.members.lock().expect("members lock");
@@ -406,8 +621,36 @@ impl RaftNode {
                             answers.push((id, res));
                         }
                     }
-                    EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
-                        unreachable!("membership changes arrive with multi-node raft")
+                    EntryType::EntryConfChange => {
+                        let cc = ConfChange::parse_from_bytes(&e.data)
+                            .expect("conf change written by us decodes");
+                        let member = Member::decode(&cc.context[..]).unwrap_or(Member {
+                            id: cc.node_id,
+                            ..Default::default()
+                        });
+                        let change = match cc.get_change_type() {
+                            ConfChangeType::AddNode => MemberChange::AddVoter,
+                            ConfChangeType::AddLearnerNode => MemberChange::AddLearner,
+                            ConfChangeType::RemoveNode => MemberChange::Remove,
+                        };
+                        let res = validate_member_change(sm.members, change, &member);
+                        if res.is_ok() {
+                            apply_member_change(&mut sm, change, &member);
+                            let cs = self.raw.apply_conf_change(&cc).map_err(io::Error::other)?;
+                            sm.meta_ops.push(BackendOp::SetConfState(
+                                cs.write_to_bytes().map_err(io::Error::other)?,
+                            ));
+                            conf_changes.push((change, member));
+                        }
+                        if cc.id != 0 {
+                            let res = res
+                                .map(|()| Applied::Members(sm.members.values().cloned().collect()))
+                                .map_err(Into::into);
+                            answers.push((cc.id, res));
+                        }
+                    }
+                    EntryType::EntryConfChangeV2 => {
+                        unreachable!("oxcd proposes only simple conf changes")
                     }
                 }
             }
@@ -428,14 +671,20 @@ impl RaftNode {
                 let _ = reply.send(Ok(res));
             }
         }
-        let first = self.raw.store().first_index().map_err(io::Error::other)?;
-        if self.compact_log && self.applied > first + 2 * LOG_ENTRIES_RETAINED {
-            let to = self.applied - LOG_ENTRIES_RETAINED;
-            self.raw
-                .store()
-                .wl()
-                .compact(to)
-                .map_err(io::Error::other)?;
+        let me = self.raw.raft.id;
+        for (change, m) in conf_changes {
+            if m.id == me {
+                self.removed |= change == MemberChange::Remove;
+                continue;
+            }
+            let Some(t) = self.transport.as_mut() else {
+                continue;
+            };
+            match (change, m.peer_ur_ls.first()) {
+                (MemberChange::Remove, _) => t.remove(m.id),
+                (_, Some(url)) => t.add(m.id, url),
+                (_, None) => {}
+            }
         }
         Ok(())
     }
@@ -466,6 +715,12 @@ impl RaftNode {
         }
     }
 
+    /// Drops waiters whose callers gave up (their entries may never apply
+    /// here, e.g. when a snapshot skipped them).
+    fn sweep_proposals(&mut self) {
+        self.proposals.retain(|_, r| !r.is_closed());
+    }
+
     fn publish_status(&mut self) {
         let r = &self.raw.raft;
         let st = RaftStatus {
@@ -477,4 +732,31 @@ impl RaftNode {
         };
         *self.status.lock().expect("status lock") = st;
     }
+}
+
+/// A new cluster's first entries, as etcd writes them: one committed
+/// `ConfChangeAddNode` per initial member at term 1, in member-id order.
+fn bootstrap_log(members: &[Member]) -> io::Result<(ConfState, Vec<Entry>, HardState)> {
+    let mut members = members.to_vec();
+    members.sort_by_key(|m| m.id);
+    let cs = ConfState::from((members.iter().map(|m| m.id).collect::<Vec<_>>(), vec![]));
+    let mut entries = Vec::new();
+    for (i, m) in members.iter().enumerate() {
+        let mut cc = ConfChange::default();
+        cc.set_change_type(ConfChangeType::AddNode);
+        cc.node_id = m.id;
+        cc.context = m.encode_to_vec().into();
+        let mut e = Entry::default();
+        e.set_entry_type(EntryType::EntryConfChange);
+        e.term = 1;
+        e.index = i as u64 + 1;
+        e.data = cc.write_to_bytes().map_err(io::Error::other)?.into();
+        entries.push(e);
+    }
+    let hs = HardState {
+        term: 1,
+        commit: entries.len() as u64,
+        ..Default::default()
+    };
+    Ok((cs, entries, hs))
 }

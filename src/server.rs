@@ -9,7 +9,9 @@ use std::time::Duration;
 use prost::Message;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::apply::{Applied, InternalRequest, Op};
+use crate::apply::{
+    validate_member_change, Applied, ApplyError, InternalRequest, MemberChange, MemberError, Op,
+};
 use crate::mvcc::{KvStore, MvccError};
 use crate::pb::etcdserverpb::{
     CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, Member,
@@ -17,6 +19,7 @@ use crate::pb::etcdserverpb::{
 };
 use crate::raftnode::{ProposeError, RaftCmd, RaftHandle, RaftStatus, TransferError};
 use crate::storage::backend::Backend;
+use crate::transport::Reachable;
 
 /// etcd's default request timeout (5 s) plus two election timeouts.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(7);
@@ -27,6 +30,7 @@ const READ_INDEX_ATTEMPT: Duration = Duration::from_millis(500);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ServerError {
     Mvcc(MvccError),
+    Member(MemberError),
     /// `etcdserver: request timed out`
     Timeout,
     /// `etcdserver: no leader`
@@ -45,6 +49,7 @@ impl std::fmt::Display for ServerError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ServerError::Mvcc(e) => e.fmt(f),
+            ServerError::Member(e) => e.fmt(f),
             ServerError::Timeout => f.write_str("etcdserver: request timed out"),
             ServerError::NoLeader => f.write_str("etcdserver: no leader"),
             ServerError::Stopped => f.write_str("etcdserver: server stopped"),
@@ -60,6 +65,21 @@ impl std::fmt::Display for ServerError {
 impl From<MvccError> for ServerError {
     fn from(e: MvccError) -> Self {
         ServerError::Mvcc(e)
+    }
+}
+
+impl From<MemberError> for ServerError {
+    fn from(e: MemberError) -> Self {
+        ServerError::Member(e)
+    }
+}
+
+impl From<ApplyError> for ServerError {
+    fn from(e: ApplyError) -> Self {
+        match e {
+            ApplyError::Mvcc(e) => ServerError::Mvcc(e),
+            ApplyError::Member(e) => ServerError::Member(e),
+        }
     }
 }
 
@@ -94,14 +114,16 @@ pub fn compute_cluster_id(member_ids: &[u64]) -> u64 {
 
 pub struct EtcdServer {
     pub cluster_id: u64,
-    pub members: Vec<MemberInfo>,
+    /// This member as configured.
+    pub me: MemberInfo,
     pub member_id: u64,
     pub version: &'static str,
     tx: mpsc::Sender<RaftCmd>,
     kv: Arc<Mutex<KvStore>>,
     status: Arc<Mutex<RaftStatus>>,
-    /// Attributes members published through raft (name, client URLs).
-    published: Arc<Mutex<BTreeMap<u64, Member>>>,
+    /// The replicated member table.
+    members: Arc<Mutex<BTreeMap<u64, Member>>>,
+    reachable: Reachable,
     backend: Arc<dyn Backend>,
     next_id: AtomicU64,
 }
@@ -114,8 +136,7 @@ pub const CLUSTER_VERSION: &str = "3.4.0";
 impl EtcdServer {
     pub fn new(
         cluster_id: u64,
-        member_id: u64,
-        members: Vec<MemberInfo>,
+        me: MemberInfo,
         tx: mpsc::Sender<RaftCmd>,
         handle: RaftHandle,
         backend: Arc<dyn Backend>,
@@ -124,17 +145,20 @@ impl EtcdServer {
         let RaftHandle {
             kv,
             status,
-            members: published,
+            members,
+            reachable,
         } = handle;
+        let member_id = me.id;
         EtcdServer {
             cluster_id,
             member_id,
-            members,
+            me,
             version: SERVER_VERSION,
             tx,
             kv,
             status,
-            published,
+            members,
+            reachable,
             backend,
             // Top 16 bits from the member, the rest a per-incarnation counter.
             next_id: AtomicU64::new((member_id << 48) | (id_seed & 0xffff_ffff) << 16),
@@ -194,6 +218,7 @@ impl EtcdServer {
             Err(_) => Err(ServerError::Timeout),
             Ok(Err(_)) => Err(ServerError::Stopped),
             Ok(Ok(Err(ProposeError::NoLeader))) => Err(ServerError::NoLeader),
+            Ok(Ok(Err(ProposeError::ConfChangePending))) => Err(ServerError::Timeout),
             Ok(Ok(Ok(res))) => Ok(res?),
         }
     }
@@ -272,44 +297,253 @@ impl EtcdServer {
         }
     }
 
-    /// Members as etcd lists them: peer URLs from the configuration, name
-    /// and client URLs once the member has published them ("unstarted" until then).
+    /// Members as etcd lists them, by id; a member that has not published
+    /// its name and client URLs yet is "unstarted".
     pub fn member_list(&self) -> Vec<Member> {
-        let published = self.published.lock().expect("members lock");
-        let mut list: Vec<Member> = self
-            .members
-            .iter()
-            .map(|m| {
-                let p = published.get(&m.id);
-                Member {
-                    id: m.id,
-                    name: p.map(|p| p.name.clone()).unwrap_or_default(),
-                    peer_ur_ls: m.peer_urls.clone(),
-                    client_ur_ls: p.map(|p| p.client_ur_ls.clone()).unwrap_or_default(),
-                    is_learner: false,
-                }
-            })
-            .collect();
-        list.sort_by_key(|m| m.id);
-        list
+        self.members
+            .lock()
+            .expect("members lock")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// The leader's peer URL, if there is a leader this member knows.
+    fn leader_peer_url(&self) -> Option<String> {
+        let leader = self.raft_status().leader_id;
+        let members = self.members.lock().expect("members lock");
+        members.get(&leader)?.peer_ur_ls.first().cloned()
     }
 
     /// Announces this member's name and client URLs through raft (etcd's
     /// `publish`); a member serves clients only once this has been applied.
     pub async fn publish(&self) -> Result<(), ServerError> {
-        let me = self
-            .members
-            .iter()
-            .find(|m| m.id == self.member_id)
-            .expect("a member knows itself");
         let attrs = Member {
-            id: me.id,
-            name: me.name.clone(),
-            peer_ur_ls: me.peer_urls.clone(),
-            client_ur_ls: me.client_urls.clone(),
+            id: self.me.id,
+            name: self.me.name.clone(),
+            peer_ur_ls: self.me.peer_urls.clone(),
+            client_ur_ls: self.me.client_urls.clone(),
             is_learner: false,
         };
         self.propose(Op::Publish(attrs)).await.map(|_| ())
+    }
+
+    /// Whether this member's own entry has been published (applied here).
+    pub fn published(&self) -> bool {
+        let members = self.members.lock().expect("members lock");
+        members
+            .get(&self.member_id)
+            .is_some_and(|m| m.name == self.me.name && !m.name.is_empty())
+    }
+
+    fn reachable(&self, id: u64) -> bool {
+        id == self.member_id
+            || self.reachable.lock().expect("reachable lock").get(&id) == Some(&true)
+    }
+
+    /// Replicates a membership change and returns the members afterwards.
+    async fn propose_conf_change(
+        &self,
+        change: MemberChange,
+        m: Member,
+    ) -> Result<Vec<Member>, ServerError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut cc = raft::eraftpb::ConfChange {
+            id,
+            node_id: m.id,
+            ..Default::default()
+        };
+        cc.set_change_type(match change {
+            MemberChange::AddVoter => raft::eraftpb::ConfChangeType::AddNode,
+            MemberChange::AddLearner => raft::eraftpb::ConfChangeType::AddLearnerNode,
+            MemberChange::Remove => raft::eraftpb::ConfChangeType::RemoveNode,
+        });
+        cc.context = m.encode_to_vec().into();
+        let deadline = tokio::time::Instant::now() + REQUEST_TIMEOUT;
+        loop {
+            let (reply, rx) = oneshot::channel();
+            self.tx
+                .send(RaftCmd::ProposeConfChange {
+                    cc: cc.clone(),
+                    reply,
+                })
+                .await
+                .map_err(|_| ServerError::Stopped)?;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let res = match tokio::time::timeout(left, rx).await {
+                Err(_) => return Err(ServerError::Timeout),
+                Ok(Err(_)) => return Err(ServerError::Stopped),
+                Ok(Ok(r)) => r,
+            };
+            match res {
+                Err(ProposeError::ConfChangePending) => {
+                    // Another change is being applied; etcd serialises them too.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(ServerError::Timeout);
+                    }
+                }
+                Err(ProposeError::NoLeader) => return Err(ServerError::NoLeader),
+                Ok(Ok(Applied::Members(list))) => return Ok(list),
+                Ok(Ok(other)) => unreachable!("conf change answered with {other:?}"),
+                Ok(Err(e)) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// etcd's MemberAdd: a new member (or learner) with these peer URLs.
+    /// Returns the new member and the members afterwards.
+    pub async fn member_add(
+        &self,
+        peer_urls: Vec<String>,
+        is_learner: bool,
+    ) -> Result<(Member, Vec<Member>), ServerError> {
+        check_urls(&peer_urls)?;
+        // etcd salts the ID with the time; the runtime seam's randomness
+        // serves the same purpose and stays deterministic in simulation.
+        let salt = crate::rt::rand::gen_range(0..u64::MAX).to_string();
+        let m = Member {
+            id: compute_member_id(&peer_urls, &salt),
+            name: String::new(),
+            peer_ur_ls: peer_urls,
+            client_ur_ls: vec![],
+            is_learner,
+        };
+        let change = if is_learner {
+            MemberChange::AddLearner
+        } else {
+            MemberChange::AddVoter
+        };
+        {
+            let members = self.members.lock().expect("members lock");
+            validate_member_change(&members, change, &m)?;
+            if !is_learner {
+                // etcd's IsReadyToAddVotingMember and isConnectedFullySince.
+                let voters: Vec<&Member> = members.values().filter(|m| !m.is_learner).collect();
+                let started = voters.iter().filter(|m| !m.name.is_empty()).count();
+                let n = voters.len() + 1;
+                if !(started == 1 && n == 2) && started < n / 2 + 1 {
+                    return Err(MemberError::NotEnoughStarted.into());
+                }
+                if !voters.iter().all(|v| self.reachable(v.id)) {
+                    return Err(MemberError::Unhealthy.into());
+                }
+            }
+        }
+        let list = self.propose_conf_change(change, m.clone()).await?;
+        Ok((m, list))
+    }
+
+    /// etcd's MemberRemove.
+    pub async fn member_remove(&self, id: u64) -> Result<Vec<Member>, ServerError> {
+        let m = {
+            let members = self.members.lock().expect("members lock");
+            let Some(m) = members.get(&id).cloned() else {
+                return Err(MemberError::NotFound.into());
+            };
+            if !m.is_learner {
+                // etcd's IsReadyToRemoveVotingMember: the started voters
+                // left must still be a quorum.
+                let rest: Vec<&Member> = members
+                    .values()
+                    .filter(|v| !v.is_learner && v.id != id)
+                    .collect();
+                let started = rest.iter().filter(|v| !v.name.is_empty()).count();
+                if started < rest.len() / 2 + 1 {
+                    return Err(MemberError::NotEnoughStarted.into());
+                }
+                // A member that is down is safe to remove; otherwise the
+                // reachable voters left must be a quorum.
+                if id == self.member_id || self.reachable(id) {
+                    let voters: Vec<&Member> = members.values().filter(|v| !v.is_learner).collect();
+                    let active = voters.iter().filter(|v| self.reachable(v.id)).count();
+                    if active - 1 < 1 + (voters.len() - 1) / 2 {
+                        return Err(MemberError::NotEnoughStarted.into());
+                    }
+                }
+            }
+            m
+        };
+        self.propose_conf_change(MemberChange::Remove, m).await
+    }
+
+    /// etcd's MemberUpdate: new peer URLs for a member.
+    pub async fn member_update(
+        &self,
+        id: u64,
+        peer_urls: Vec<String>,
+    ) -> Result<Vec<Member>, ServerError> {
+        check_urls(&peer_urls)?;
+        {
+            let members = self.members.lock().expect("members lock");
+            if !members.contains_key(&id) {
+                return Err(MemberError::NotFound.into());
+            }
+            let taken = members
+                .values()
+                .filter(|m| m.id != id)
+                .flat_map(|m| m.peer_ur_ls.iter())
+                .any(|u| peer_urls.contains(u));
+            if taken {
+                return Err(MemberError::PeerUrlExists.into());
+            }
+        }
+        let m = Member {
+            id,
+            peer_ur_ls: peer_urls,
+            ..Default::default()
+        };
+        match self.propose(Op::UpdateMember(m)).await? {
+            Applied::Members(list) => Ok(list),
+            other => unreachable!("member update answered with {other:?}"),
+        }
+    }
+
+    /// etcd's MemberPromote: only a learner in sync with the leader; a
+    /// follower asks the leader, which alone knows the learner's progress.
+    pub async fn member_promote(&self, id: u64) -> Result<Vec<Member>, ServerError> {
+        let mut m = {
+            let members = self.members.lock().expect("members lock");
+            let Some(m) = members.get(&id).cloned() else {
+                return Err(MemberError::NotFound.into());
+            };
+            if !m.is_learner {
+                return Err(MemberError::NotLearner.into());
+            }
+            // etcd's IsReadyToPromoteMember.
+            let voters: Vec<&Member> = members.values().filter(|m| !m.is_learner).collect();
+            let started = voters.iter().filter(|m| !m.name.is_empty()).count();
+            let n = voters.len() + 1;
+            if !(started == 1 && n == 2) && started < n / 2 + 1 {
+                return Err(MemberError::NotEnoughStarted.into());
+            }
+            m
+        };
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(RaftCmd::LearnerReady { id, reply })
+            .await
+            .map_err(|_| ServerError::Stopped)?;
+        match rx.await.map_err(|_| ServerError::Stopped)? {
+            Ok(true) => {}
+            Ok(false) => return Err(MemberError::LearnerNotReady.into()),
+            Err(_) => {
+                let Some(url) = self.leader_peer_url() else {
+                    return Err(ServerError::NoLeader);
+                };
+                return match crate::transport::forward_promote(&url, id).await {
+                    Err(()) => Err(ServerError::Timeout),
+                    Ok(Ok(())) => Ok(self.member_list()),
+                    Ok(Err(msg)) => Err(MemberError::ALL
+                        .into_iter()
+                        .find(|e| e.to_string() == msg)
+                        .map(ServerError::Member)
+                        .unwrap_or(ServerError::Timeout)),
+                };
+            }
+        }
+        m.is_learner = false;
+        self.propose_conf_change(MemberChange::AddVoter, m).await
     }
 
     /// A digest of the KV history up to the current revision.
@@ -328,9 +562,40 @@ impl EtcdServer {
     }
 }
 
+/// etcd's `types.NewURLs` check on member URLs: scheme, host and port.
+fn check_urls(urls: &[String]) -> Result<(), MemberError> {
+    let ok = |u: &str| {
+        let Some(rest) = u
+            .strip_prefix("http://")
+            .or_else(|| u.strip_prefix("https://"))
+            .or_else(|| u.strip_prefix("unix://"))
+            .or_else(|| u.strip_prefix("unixs://"))
+        else {
+            return false;
+        };
+        let Some((host, port)) = rest.rsplit_once(':') else {
+            return false;
+        };
+        !host.is_empty() && !rest.contains('/') && port.parse::<u16>().is_ok()
+    };
+    if urls.is_empty() || !urls.iter().all(|u| ok(u)) {
+        return Err(MemberError::BadUrls);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn member_urls_are_checked_like_etcd() {
+        assert!(check_urls(&["http://10.0.0.1:2380".into()]).is_ok());
+        assert!(check_urls(&["10.0.0.1:2380".into()]).is_err());
+        assert!(check_urls(&["http://10.0.0.1".into()]).is_err());
+        assert!(check_urls(&["http://10.0.0.1:2380/x".into()]).is_err());
+        assert!(check_urls(&[]).is_err());
+    }
 
     #[test]
     fn ids_match_etcd_defaults() {

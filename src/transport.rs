@@ -2,18 +2,29 @@
 //! URLs, through the runtime seam (tonic is madsim-tonic in simulation).
 //!
 //! Sending never blocks the raft loop: each peer has a bounded queue drained
-//! by its own task, which batches what has queued up into one RPC. Messages
-//! that cannot be delivered are dropped — raft retransmits what matters.
+//! by its own task, which batches what has queued up into one RPC, and
+//! probes an idle peer with an empty batch so the member knows which peers
+//! it can reach (etcd's "active" peers, used by membership safety checks).
+//! Messages that cannot be delivered are dropped — raft retransmits what
+//! matters. A snapshot message goes on its own task as a stream of chunks of
+//! at most [`SNAPSHOT_CHUNK_BYTES`], and its outcome is reported to raft.
+//!
+//! Peers come and go with membership changes ([`Transport::add`],
+//! [`Transport::remove`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use protobuf::Message as _;
-use raft::eraftpb::Message;
+use raft::eraftpb::{Message, MessageType};
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
 
-use crate::pb::oxcdpeer::{peer_client::PeerClient, peer_server, Ack, RaftBatch};
+use crate::pb::oxcdpeer::{
+    peer_client::PeerClient, peer_server, Ack, MembersRequest, MembersResponse, PromoteRequest,
+    PromoteResponse, RaftBatch, SnapshotChunk,
+};
 use crate::raftnode::RaftCmd;
 
 /// Messages queued per peer before new ones are dropped.
@@ -22,96 +33,276 @@ const PEER_QUEUE_MAX: usize = 4096;
 const BATCH_MESSAGES_MAX: usize = 512;
 /// Connect and send timeouts.
 const PEER_TIMEOUT: Duration = Duration::from_secs(1);
+/// An idle peer is probed this often.
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+/// Largest piece of snapshot data in one stream message.
+pub const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
+/// Largest snapshot a member accepts.
+const SNAPSHOT_BYTES_MAX: usize = 8 << 30;
+/// Time allowed for a whole snapshot stream.
+const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Which peers answered the last send or probe: member id → reachable.
+pub type Reachable = Arc<Mutex<BTreeMap<u64, bool>>>;
+
+struct PeerLink {
+    url: String,
+    queue: mpsc::Sender<Message>,
+}
 
 /// Outbound half: one queue and sender task per peer.
 pub struct Transport {
-    peers: HashMap<u64, mpsc::Sender<Message>>,
+    peers: HashMap<u64, PeerLink>,
+    /// Where snapshot outcomes are reported (the raft loop; weak, so the
+    /// loop still ends when the server drops its senders).
+    raft: mpsc::WeakSender<RaftCmd>,
+    reachable: Reachable,
 }
 
 impl Transport {
-    /// Starts a sender task per `(member id, peer url)`.
-    pub fn start(peers: Vec<(u64, String)>) -> Transport {
-        let mut map = HashMap::new();
-        for (id, url) in peers {
-            let (tx, rx) = mpsc::channel(PEER_QUEUE_MAX);
-            tokio::spawn(sender(url, rx));
-            map.insert(id, tx);
+    pub fn new(raft: mpsc::WeakSender<RaftCmd>, reachable: Reachable) -> Transport {
+        Transport {
+            peers: HashMap::new(),
+            raft,
+            reachable,
         }
-        Transport { peers: map }
+    }
+
+    /// Starts sending to member `id` at `url` (replacing an older URL).
+    pub fn add(&mut self, id: u64, url: &str) {
+        if self.peers.get(&id).is_some_and(|p| p.url == url) {
+            return;
+        }
+        let (tx, rx) = mpsc::channel(PEER_QUEUE_MAX);
+        tokio::spawn(sender(id, url.to_string(), rx, self.reachable.clone()));
+        self.peers.insert(
+            id,
+            PeerLink {
+                url: url.to_string(),
+                queue: tx,
+            },
+        );
+    }
+
+    /// Stops sending to member `id` (its task ends with its queue).
+    pub fn remove(&mut self, id: u64) {
+        self.peers.remove(&id);
+        self.reachable.lock().expect("reachable lock").remove(&id);
     }
 
     /// Queues messages for their destinations; drops what does not fit.
     pub fn send(&self, msgs: Vec<Message>) {
         for m in msgs {
-            if let Some(q) = self.peers.get(&m.to) {
-                let _ = q.try_send(m);
+            let Some(p) = self.peers.get(&m.to) else {
+                continue;
+            };
+            if m.get_msg_type() == MessageType::MsgSnapshot {
+                tokio::spawn(send_snapshot(p.url.clone(), m, self.raft.clone()));
+            } else {
+                let _ = p.queue.try_send(m);
             }
         }
     }
 }
 
-async fn sender(url: String, mut rx: mpsc::Receiver<Message>) {
+async fn connect(url: &str) -> Option<PeerClient<tonic::transport::Channel>> {
+    let ep = tonic::transport::Endpoint::from_shared(url.to_string())
+        .ok()?
+        .connect_timeout(PEER_TIMEOUT);
+    match tokio::time::timeout(PEER_TIMEOUT, ep.connect()).await {
+        Ok(Ok(ch)) => Some(
+            PeerClient::new(ch)
+                .max_decoding_message_size(64 << 20)
+                .max_encoding_message_size(64 << 20),
+        ),
+        _ => None,
+    }
+}
+
+async fn sender(id: u64, url: String, mut rx: mpsc::Receiver<Message>, reachable: Reachable) {
     let mut client: Option<PeerClient<tonic::transport::Channel>> = None;
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < BATCH_MESSAGES_MAX {
+    loop {
+        let mut batch = Vec::new();
+        match tokio::time::timeout(PROBE_INTERVAL, rx.recv()).await {
+            Ok(Some(m)) => batch.push(m),
+            Ok(None) => return, // the peer was removed
+            Err(_) => {}        // idle: probe with an empty batch
+        }
+        while !batch.is_empty() && batch.len() < BATCH_MESSAGES_MAX {
             match rx.try_recv() {
                 Ok(m) => batch.push(m),
                 Err(_) => break,
             }
         }
         if client.is_none() {
-            let Ok(ep) = tonic::transport::Endpoint::from_shared(url.clone()) else {
-                tracing::error!("bad peer URL {url}");
-                return;
-            };
-            let ep = ep.connect_timeout(PEER_TIMEOUT);
-            if let Ok(Ok(ch)) = tokio::time::timeout(PEER_TIMEOUT, ep.connect()).await {
-                client = Some(PeerClient::new(ch));
-            }
+            client = connect(&url).await;
         }
-        let Some(c) = client.as_mut() else {
-            continue; // peer unreachable: drop, raft retries
+        let ok = match client.as_mut() {
+            None => false,
+            Some(c) => {
+                let messages = batch
+                    .iter()
+                    .filter_map(|m| m.write_to_bytes().ok())
+                    .collect();
+                let sent = tokio::time::timeout(PEER_TIMEOUT, c.send(RaftBatch { messages })).await;
+                matches!(sent, Ok(Ok(_)))
+            }
         };
-        let messages = batch
-            .iter()
-            .filter_map(|m| m.write_to_bytes().ok())
-            .collect();
-        let sent = tokio::time::timeout(PEER_TIMEOUT, c.send(RaftBatch { messages })).await;
-        if !matches!(sent, Ok(Ok(_))) {
-            client = None;
+        if !ok {
+            client = None; // dropped: raft retries
+        }
+        let mut r = reachable.lock().expect("reachable lock");
+        if r.contains_key(&id) || ok {
+            r.insert(id, ok);
         }
     }
+}
+
+/// Streams one snapshot message in chunks and tells raft how it went.
+async fn send_snapshot(url: String, mut m: Message, raft: mpsc::WeakSender<RaftCmd>) {
+    let to = m.to;
+    let data = std::mem::take(&mut m.mut_snapshot().data);
+    let head = m.write_to_bytes().unwrap_or_default();
+    let mut chunks = Vec::new();
+    let mut pieces = data.chunks(SNAPSHOT_CHUNK_BYTES);
+    chunks.push(SnapshotChunk {
+        message: head,
+        data: pieces.next().map(|p| p.to_vec()).unwrap_or_default(),
+    });
+    chunks.extend(pieces.map(|p| SnapshotChunk {
+        message: Vec::new(),
+        data: p.to_vec(),
+    }));
+    let ok = match connect(&url).await {
+        _ if chunks[0].message.is_empty() => false,
+        None => false,
+        Some(mut c) => {
+            let sent = tokio::time::timeout(
+                SNAPSHOT_TIMEOUT,
+                c.send_snapshot(futures::stream::iter(chunks)),
+            )
+            .await;
+            matches!(sent, Ok(Ok(_)))
+        }
+    };
+    if !ok {
+        tracing::warn!("failed to send a snapshot to {to:x}; raft will retry");
+    }
+    if let Some(raft) = raft.upgrade() {
+        let _ = raft.send(RaftCmd::ReportSnapshot { to, ok }).await;
+    }
+}
+
+/// What the peer service needs from the rest of the member.
+#[tonic::async_trait]
+pub trait PeerHost: Send + Sync + 'static {
+    /// Cluster id and members, for a joining member.
+    fn members(&self) -> MembersResponse;
+    /// Promotes learner `id` (called on the leader); `Err` is etcd's message.
+    async fn promote(&self, id: u64) -> Result<(), String>;
 }
 
 /// Inbound half: hands received messages to the raft loop.
 pub struct PeerService {
     pub raft: mpsc::Sender<RaftCmd>,
+    pub host: Arc<dyn PeerHost>,
+}
+
+impl PeerService {
+    async fn step(&self, m: Message) -> Result<(), Status> {
+        self.raft
+            .send(RaftCmd::Step(Box::new(m)))
+            .await
+            .map_err(|_| Status::unavailable("etcdserver: server stopped"))
+    }
+}
+
+fn bad_message(e: protobuf::ProtobufError) -> Status {
+    Status::invalid_argument(format!("bad raft message: {e}"))
 }
 
 #[tonic::async_trait]
 impl peer_server::Peer for PeerService {
     async fn send(&self, r: Request<RaftBatch>) -> Result<Response<Ack>, Status> {
         for b in r.into_inner().messages {
-            let m = Message::parse_from_bytes(&b)
-                .map_err(|e| Status::invalid_argument(format!("bad raft message: {e}")))?;
-            if self.raft.send(RaftCmd::Step(Box::new(m))).await.is_err() {
-                return Err(Status::unavailable("etcdserver: server stopped"));
-            }
+            self.step(Message::parse_from_bytes(&b).map_err(bad_message)?)
+                .await?;
         }
         Ok(Response::new(Ack {}))
+    }
+
+    async fn send_snapshot(
+        &self,
+        r: Request<tonic::Streaming<SnapshotChunk>>,
+    ) -> Result<Response<Ack>, Status> {
+        let mut stream = r.into_inner();
+        let mut head: Option<Message> = None;
+        let mut data = Vec::new();
+        while let Some(chunk) = stream.message().await? {
+            if head.is_none() {
+                head = Some(Message::parse_from_bytes(&chunk.message).map_err(bad_message)?);
+            }
+            if data.len() + chunk.data.len() > SNAPSHOT_BYTES_MAX {
+                return Err(Status::resource_exhausted("snapshot too large"));
+            }
+            data.extend_from_slice(&chunk.data);
+        }
+        let mut m = head.ok_or_else(|| Status::invalid_argument("empty snapshot stream"))?;
+        m.mut_snapshot().data = data.into();
+        self.step(m).await?;
+        Ok(Response::new(Ack {}))
+    }
+
+    async fn members(
+        &self,
+        _r: Request<MembersRequest>,
+    ) -> Result<Response<MembersResponse>, Status> {
+        Ok(Response::new(self.host.members()))
+    }
+
+    async fn promote(
+        &self,
+        r: Request<PromoteRequest>,
+    ) -> Result<Response<PromoteResponse>, Status> {
+        let error = match self.host.promote(r.into_inner().id).await {
+            Ok(()) => String::new(),
+            Err(e) => e,
+        };
+        Ok(Response::new(PromoteResponse { error }))
+    }
+}
+
+/// Asks the member at `url` for the cluster's members (a joining member's
+/// first step).
+pub async fn fetch_members(url: &str) -> Option<MembersResponse> {
+    let mut c = connect(url).await?;
+    let r = tokio::time::timeout(PEER_TIMEOUT, c.members(MembersRequest {})).await;
+    r.ok()?.ok().map(|r| r.into_inner())
+}
+
+/// Asks the leader at `url` to promote learner `id`.
+pub async fn forward_promote(url: &str, id: u64) -> Result<Result<(), String>, ()> {
+    let mut c = connect(url).await.ok_or(())?;
+    match tokio::time::timeout(PEER_TIMEOUT * 5, c.promote(PromoteRequest { id })).await {
+        Ok(Ok(r)) => {
+            let e = r.into_inner().error;
+            Ok(if e.is_empty() { Ok(()) } else { Err(e) })
+        }
+        _ => Err(()),
     }
 }
 
 /// Serves the peer transport on `addr` until `shutdown` resolves.
 pub async fn serve_peers(
     raft: mpsc::Sender<RaftCmd>,
+    host: Arc<dyn PeerHost>,
     addr: std::net::SocketAddr,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     tonic::transport::Server::builder()
         .add_service(
-            peer_server::PeerServer::new(PeerService { raft }).max_decoding_message_size(64 << 20),
+            peer_server::PeerServer::new(PeerService { raft, host })
+                .max_decoding_message_size(64 << 20),
         )
         .serve_with_shutdown(addr, shutdown)
         .await

@@ -1,6 +1,7 @@
 //! Three real `etcd` processes on loopback: the tutorial's cluster, leader
-//! loss under write load (with the availability gap measured), and a
-//! restarted member catching up.
+//! loss under write load (with the availability gap measured), a restarted
+//! member catching up, a member far behind catching up from a snapshot, and
+//! a member added, joined and removed.
 #![allow(clippy::disallowed_methods)] // real processes: real time
 
 mod common;
@@ -16,10 +17,15 @@ struct Cluster {
     peer_ports: Vec<u16>,
     dir: std::path::PathBuf,
     initial: String,
+    extra: Vec<String>,
 }
 
 impl Cluster {
     fn start(n: usize) -> Cluster {
+        Cluster::start_with(n, &[])
+    }
+
+    fn start_with(n: usize, extra: &[&str]) -> Cluster {
         let dir = temp_dir("cluster");
         let client_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
         let peer_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
@@ -33,6 +39,7 @@ impl Cluster {
             peer_ports,
             dir,
             initial,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
         };
         for i in 0..n {
             let s = c.spawn(i);
@@ -45,21 +52,28 @@ impl Cluster {
     }
 
     fn spawn(&self, i: usize) -> Server {
+        self.spawn_as(i, &self.initial, "new")
+    }
+
+    fn spawn_as(&self, i: usize, initial: &str, state: &str) -> Server {
         let name = format!("node{}", i + 1);
         let peer = self.peer_ports[i];
-        Server::spawn(
-            &self.dir,
-            self.client_ports[i],
-            peer,
-            &[
-                &format!("--name={name}"),
-                &format!("--data-dir={}", self.dir.join(&name).display()),
-                &format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"),
-                &format!("--initial-cluster={}", self.initial),
-                "--initial-cluster-token=tkn",
-                "--initial-cluster-state=new",
-            ],
-        )
+        let mut args = vec![
+            format!("--name={name}"),
+            format!("--data-dir={}", self.dir.join(&name).display()),
+            format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"),
+            format!("--initial-cluster={initial}"),
+            "--initial-cluster-token=tkn".to_string(),
+            format!("--initial-cluster-state={state}"),
+        ];
+        args.extend(self.extra.iter().cloned());
+        let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        Server::spawn(&self.dir, self.client_ports[i], peer, &args)
+    }
+
+    fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.dir.join(format!("etcd-{}.log", self.client_ports[i])))
+            .unwrap_or_default()
     }
 
     /// Index of the member that says it leads.
@@ -274,4 +288,156 @@ fn writes_continue_after_the_leader_is_killed() {
         ok.len()
     );
     c.members[leader] = Some(s);
+}
+
+fn count_keys(rt: &tokio::runtime::Runtime, ep: String, prefix: &str, serializable: bool) -> i64 {
+    let mut end = prefix.as_bytes().to_vec();
+    *end.last_mut().unwrap() += 1;
+    let key = prefix.as_bytes().to_vec();
+    rt.block_on(async move {
+        let mut kv = KvClient::connect(ep).await.unwrap();
+        let all = RangeRequest {
+            key,
+            range_end: end,
+            count_only: true,
+            serializable,
+            ..Default::default()
+        };
+        kv.range(all).await.unwrap().into_inner().count
+    })
+}
+
+#[test]
+fn a_member_far_behind_catches_up_from_a_snapshot() {
+    const KEYS: usize = 1500;
+    let mut c = Cluster::start_with(3, &["--snapshot-count=200"]);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let leader = c.leader();
+    let behind = (leader + 1) % 3;
+    c.members[behind].as_mut().unwrap().kill9();
+    let ep = c.members[leader].as_ref().unwrap().endpoint();
+    rt.block_on(async move {
+        let mut kv = KvClient::connect(ep).await.unwrap();
+        for i in 0..KEYS {
+            let req = PutRequest {
+                key: format!("s{i:05}").into_bytes(),
+                value: vec![b'x'; 100],
+                ..Default::default()
+            };
+            kv.put(req).await.unwrap();
+        }
+    });
+    // The leader compacted its log far past the stopped member's last entry.
+    let s = c.spawn(behind);
+    s.wait_ready();
+    let n = count_keys(&rt, s.endpoint(), "s", true);
+    assert_eq!(n as usize, KEYS, "keys on the member that was behind");
+    let log = c.log(behind);
+    assert!(
+        log.contains("installing a snapshot from the leader"),
+        "no snapshot installed:\n{log}"
+    );
+    eprintln!("member behind by {KEYS} writes caught up from a snapshot");
+    // And it stays a full member: a write through it reaches the others.
+    assert_eq!(stdout(&s.ctl(&["put", "after", "snap"])), "OK\n");
+    c.members[behind] = Some(s);
+    for m in c.members.iter().flatten() {
+        assert_eq!(stdout(&m.ctl(&["get", "after"])), "after\nsnap\n");
+    }
+}
+
+#[test]
+fn member_add_join_and_remove() {
+    let mut c = Cluster::start(3);
+    c.client_ports.push(free_port());
+    c.peer_ports.push(free_port());
+    let first = c.members[0].as_ref().unwrap().endpoint();
+    assert_eq!(
+        stdout(
+            &c.members[0]
+                .as_ref()
+                .unwrap()
+                .ctl(&["put", "before", "join"])
+        ),
+        "OK\n"
+    );
+    let url = format!("http://127.0.0.1:{}", c.peer_ports[3]);
+    let o = common::ctl(
+        &first,
+        &["member", "add", "node4", &format!("--peer-urls={url}")],
+        None,
+    );
+    let out = stdout(&o);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        out.starts_with("Member ") && out.contains(" added to cluster "),
+        "{out}"
+    );
+    assert!(
+        out.contains("ETCD_INITIAL_CLUSTER_STATE=\"existing\""),
+        "{out}"
+    );
+    let initial = out
+        .lines()
+        .find_map(|l| l.strip_prefix("ETCD_INITIAL_CLUSTER="))
+        .unwrap()
+        .trim_matches('"')
+        .to_string();
+    assert_eq!(initial.split(',').count(), 4, "{initial}");
+    let new_id = out.split_whitespace().nth(1).unwrap().to_string();
+    let list = stdout(&common::ctl(&first, &["member", "list"], None));
+    assert!(
+        list.contains(&format!("{new_id}, unstarted, , {url}, , false")),
+        "{list}"
+    );
+    // The new member joins with the environment etcdctl printed.
+    let s = c.spawn_as(3, &initial, "existing");
+    s.wait_ready();
+    assert_eq!(stdout(&s.ctl(&["get", "before"])), "before\njoin\n");
+    let list = stdout(&s.ctl(&["member", "list"]));
+    assert_eq!(list.matches(", started, ").count(), 4, "{list}");
+    assert_eq!(stdout(&s.ctl(&["put", "from", "node4"])), "OK\n");
+    assert_eq!(
+        stdout(&common::ctl(&first, &["get", "from"], None)),
+        "from\nnode4\n"
+    );
+    c.members.push(Some(s));
+    // Removing it stops it, and the cluster goes on with three.
+    let o = common::ctl(&first, &["member", "remove", &new_id], None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout(&o).starts_with(&format!("Member {new_id} removed from cluster ")));
+    let removed = c.members[3].as_mut().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let code = loop {
+        if let Some(st) = removed.child.try_wait().unwrap() {
+            break st.code();
+        }
+        assert!(Instant::now() < deadline, "removed member still running");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_ne!(code, Some(0));
+    assert!(c
+        .log(3)
+        .contains("the member has been permanently removed from the cluster"));
+    let list = stdout(&common::ctl(&first, &["member", "list"], None));
+    assert_eq!(list.lines().count(), 3, "{list}");
+    assert!(!list.contains(&new_id));
+    assert_eq!(
+        stdout(&common::ctl(&first, &["put", "after", "remove"], None)),
+        "OK\n"
+    );
+    // etcd's refusals: an unknown member, a bad ID, a taken peer URL.
+    let o = common::ctl(&first, &["member", "remove", &new_id], None);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Error: etcdserver: member not found"));
+    let taken = format!("--peer-urls=http://127.0.0.1:{}", c.peer_ports[0]);
+    let o = common::ctl(&first, &["member", "add", "dup", &taken], None);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("Error: etcdserver: Peer URLs already exists"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }

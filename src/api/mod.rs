@@ -12,6 +12,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use self::unimplemented::{Unimplemented, Unsupported};
+use crate::apply::MemberError;
 use crate::mvcc::MvccError;
 use crate::pb::etcdserverpb::{
     self, cluster_server, kv_server, maintenance_server, range_request, request_op, AlarmRequest,
@@ -67,6 +68,12 @@ pub fn to_status(e: ServerError) -> Status {
         }
         ServerError::Mvcc(MvccError::KeyNotFound) => Status::invalid_argument(e.to_string()),
         ServerError::Mvcc(MvccError::LeaseNotFound) => Status::not_found(e.to_string()),
+        ServerError::Member(MemberError::NotFound) => Status::not_found(e.to_string()),
+        ServerError::Member(MemberError::BadUrls) => Status::invalid_argument(e.to_string()),
+        ServerError::Member(MemberError::Unhealthy) => Status::unavailable(e.to_string()),
+        // etcd 3.4 sends this one without a gRPC code of its own.
+        ServerError::Member(MemberError::NotEnoughStarted) => Status::unknown(e.to_string()),
+        ServerError::Member(_) => Status::failed_precondition(e.to_string()),
         ServerError::Timeout
         | ServerError::NoLeader
         | ServerError::Stopped
@@ -396,35 +403,73 @@ impl cluster_server::Cluster for Cluster {
 
     async fn member_add(
         &self,
-        _r: Request<MemberAddRequest>,
+        r: Request<MemberAddRequest>,
     ) -> Result<Response<MemberAddResponse>, Status> {
-        Err(unimplemented::unimplemented(
-            "etcdserverpb.Cluster.MemberAdd",
-        ))
+        let r = r.into_inner();
+        let (member, members) = self
+            .server
+            .member_add(r.peer_ur_ls, r.is_learner)
+            .await
+            .map_err(to_status)?;
+        let mut resp = MemberAddResponse {
+            header: None,
+            member: Some(member),
+            members,
+        };
+        self.server.header(&mut resp.header);
+        Ok(Response::new(resp))
     }
+
     async fn member_remove(
         &self,
-        _r: Request<MemberRemoveRequest>,
+        r: Request<MemberRemoveRequest>,
     ) -> Result<Response<MemberRemoveResponse>, Status> {
-        Err(unimplemented::unimplemented(
-            "etcdserverpb.Cluster.MemberRemove",
-        ))
+        let members = self
+            .server
+            .member_remove(r.into_inner().id)
+            .await
+            .map_err(to_status)?;
+        let mut resp = MemberRemoveResponse {
+            header: None,
+            members,
+        };
+        self.server.header(&mut resp.header);
+        Ok(Response::new(resp))
     }
+
     async fn member_update(
         &self,
-        _r: Request<MemberUpdateRequest>,
+        r: Request<MemberUpdateRequest>,
     ) -> Result<Response<MemberUpdateResponse>, Status> {
-        Err(unimplemented::unimplemented(
-            "etcdserverpb.Cluster.MemberUpdate",
-        ))
+        let r = r.into_inner();
+        let members = self
+            .server
+            .member_update(r.id, r.peer_ur_ls)
+            .await
+            .map_err(to_status)?;
+        let mut resp = MemberUpdateResponse {
+            header: None,
+            members,
+        };
+        self.server.header(&mut resp.header);
+        Ok(Response::new(resp))
     }
+
     async fn member_promote(
         &self,
-        _r: Request<MemberPromoteRequest>,
+        r: Request<MemberPromoteRequest>,
     ) -> Result<Response<MemberPromoteResponse>, Status> {
-        Err(unimplemented::unimplemented(
-            "etcdserverpb.Cluster.MemberPromote",
-        ))
+        let members = self
+            .server
+            .member_promote(r.into_inner().id)
+            .await
+            .map_err(to_status)?;
+        let mut resp = MemberPromoteResponse {
+            header: None,
+            members,
+        };
+        self.server.header(&mut resp.header);
+        Ok(Response::new(resp))
     }
 }
 

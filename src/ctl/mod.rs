@@ -215,6 +215,31 @@ const ENDPOINT_FLAGS: &[Flag] = &[flag(
     "use all endpoints from the cluster member list",
 )];
 
+const MEMBER_ADD_FLAGS: &[Flag] = &[
+    flag(
+        "learner",
+        None,
+        FlagKind::Bool,
+        "false",
+        "indicates if the new member is raft learner",
+    ),
+    flag(
+        "peer-urls",
+        None,
+        FlagKind::Str,
+        "",
+        "comma separated peer URLs for the new member.",
+    ),
+];
+
+const MEMBER_UPDATE_FLAGS: &[Flag] = &[flag(
+    "peer-urls",
+    None,
+    FlagKind::Str,
+    "",
+    "comma separated peer URLs for the updated member.",
+)];
+
 const PUT_DESCRIPTION: &str = "Puts the given key into the store.
 
 When <value> begins with '-', <value> is interpreted as a flag.
@@ -242,6 +267,10 @@ const COMMANDS: &[Command] = &[
     Command { path: "compaction", short: "Compacts the event history in etcd", use_line: "etcdctl compaction [options] <revision> [flags]", description: None, flags: COMPACTION_FLAGS, help_for: "compaction" },
     Command { path: "version", short: "Prints the version of etcdctl", use_line: "etcdctl version [flags]", description: None, flags: &[], help_for: "version" },
     Command { path: "move-leader", short: "Transfers leadership to another etcd cluster member.", use_line: "etcdctl move-leader <transferee-member-id> [flags]", description: None, flags: &[], help_for: "move-leader" },
+    Command { path: "member add", short: "Adds a member into the cluster", use_line: "etcdctl member add <memberName> [options] [flags]", description: None, flags: MEMBER_ADD_FLAGS, help_for: "add" },
+    Command { path: "member remove", short: "Removes a member from the cluster", use_line: "etcdctl member remove <memberID> [flags]", description: None, flags: &[], help_for: "remove" },
+    Command { path: "member update", short: "Updates a member in the cluster", use_line: "etcdctl member update <memberID> [options] [flags]", description: None, flags: MEMBER_UPDATE_FLAGS, help_for: "update" },
+    Command { path: "member promote", short: "Promotes a non-voting member in the cluster", use_line: "etcdctl member promote <memberID> [flags]", description: Some("Promotes a non-voting learner member to a voting one in the cluster.\n"), flags: &[], help_for: "promote" },
     Command { path: "member list", short: "Lists all members in the cluster", use_line: "etcdctl member list [flags]", description: Some("When --write-out is set to simple, this command prints out comma-separated member lists for each endpoint.\nThe items in the lists are ID, Status, Name, Peer Addrs, Client Addrs, Is Learner.\n"), flags: &[], help_for: "list" },
     Command { path: "endpoint health", short: "Checks the healthiness of endpoints specified in `--endpoints` flag", use_line: "etcdctl endpoint health [flags]", description: None, flags: ENDPOINT_FLAGS, help_for: "health" },
     Command { path: "endpoint status", short: "Prints out the status of endpoints specified in `--endpoints` flag", use_line: "etcdctl endpoint status [flags]", description: Some("When --write-out is set to simple, this command prints out comma-separated status lists for each endpoint.\nThe items in the lists are endpoint, ID, version, db size, is leader, is learner, raft term, raft index, raft applied index, errors.\n"), flags: ENDPOINT_FLAGS, help_for: "status" },
@@ -351,6 +380,10 @@ pub async fn run(
         "txn" => txn(&ctx, &mut o, stdin).await,
         "compaction" => compaction(&ctx, &mut o).await,
         "member list" => member_list(&ctx, &mut o).await,
+        "member add" => member_add(&ctx, &mut o).await,
+        "member remove" | "member update" | "member promote" => {
+            member_change(&ctx, &mut o, cmd.path).await
+        }
         "move-leader" => move_leader(&ctx, &mut o).await,
         "endpoint health" => endpoint_health(&ctx, &mut o).await,
         "endpoint status" => endpoint_status(&ctx, &mut o).await,
@@ -1140,6 +1173,169 @@ async fn move_leader(ctx: &Ctx, o: &mut Output) -> CmdResult {
         "no leader endpoint given at [{}]",
         eps.join(" ")
     )))
+}
+
+/// A member ID argument: hex, as etcdctl prints it.
+fn member_id_arg(ctx: &Ctx) -> Result<u64, Fail> {
+    if ctx.args().len() != 1 {
+        return Err(bad_args("member ID is not provided"));
+    }
+    let raw = &ctx.args()[0];
+    u64::from_str_radix(raw, 16).map_err(|_| {
+        bad_args(format!(
+            "bad member ID arg (strconv.ParseUint: parsing {raw:?}: invalid syntax), expecting ID in Hex"
+        ))
+    })
+}
+
+/// `--peer-urls`, split and checked like Go's `url.Parse` would reject them.
+fn peer_urls_arg(ctx: &Ctx) -> Result<Vec<String>, Fail> {
+    let raw = ctx.get("peer-urls");
+    if raw.is_empty() {
+        return Err(bad_args("member peer urls not provided"));
+    }
+    let urls: Vec<String> = raw.split(',').map(str::to_string).collect();
+    for u in &urls {
+        if !u.contains("://") {
+            let first = u.split('/').next().unwrap_or_default();
+            if first.contains(':') {
+                return Err(Fail(
+                    EXIT_ERROR,
+                    format!("parse {u:?}: first path segment in URL cannot contain colon"),
+                ));
+            }
+        }
+    }
+    Ok(urls)
+}
+
+/// The JSON etcdctl prints for a membership response.
+fn members_json(
+    header: &Option<crate::pb::etcdserverpb::ResponseHeader>,
+    member: Option<&crate::pb::etcdserverpb::Member>,
+    members: &[crate::pb::etcdserverpb::Member],
+) -> String {
+    let mut obj = print::Obj::default().opt("header", print::header_json(header));
+    if let Some(m) = member {
+        obj = obj.raw("member", print::member_json(m));
+    }
+    format!(
+        "{}\n",
+        obj.list("members", members.iter().map(print::member_json).collect())
+            .done()
+    )
+}
+
+/// etcdctl's `member add <name> --peer-urls=… [--learner]`.
+async fn member_add(ctx: &Ctx, o: &mut Output) -> CmdResult {
+    use crate::pb::etcdserverpb::MemberAddRequest;
+    check_format(ctx.format())?;
+    let args = ctx.args();
+    if args.is_empty() {
+        return Err(bad_args("member name not provided"));
+    }
+    if args.len() > 1 {
+        let mut ev = String::from("too many arguments");
+        for a in args {
+            if a.to_ascii_lowercase().starts_with("http") {
+                ev.push_str(&format!(", did you mean --peer-urls={a}"));
+            }
+        }
+        return Err(bad_args(ev));
+    }
+    let name = args[0].clone();
+    let peer_urls = peer_urls_arg(ctx)?;
+    let (ch, ep) = connect(ctx).await?;
+    let req = MemberAddRequest {
+        peer_ur_ls: peer_urls.clone(),
+        is_learner: ctx.bool("learner"),
+    };
+    let resp = call(ctx, &ep, ClusterClient::new(ch.clone()).member_add(req)).await?;
+    let cluster = resp.header.as_ref().map_or(0, |h| h.cluster_id);
+    let new_id = resp.member.as_ref().map_or(0, |m| m.id);
+    match ctx.format() {
+        "json" => o.out(members_json(
+            &resp.header,
+            resp.member.as_ref(),
+            &resp.members,
+        )),
+        "protobuf" => o.out(resp.encode_to_vec()),
+        "fields" | "table" => {
+            return Err(Fail(
+                EXIT_BAD_FEATURE,
+                format!("{} not supported as output format", ctx.format()),
+            ))
+        }
+        _ => {
+            o.out(format!(
+                "Member {new_id:16x} added to cluster {cluster:16x}\n"
+            ));
+            // Like etcdctl, print the new member's environment from a
+            // fresh member list.
+            let list = call(
+                ctx,
+                &ep,
+                ClusterClient::new(ch).member_list(MemberListRequest {
+                    linearizable: false,
+                }),
+            )
+            .await?;
+            let mut conf = Vec::new();
+            for m in &list.members {
+                let n = if m.id == new_id { &name } else { &m.name };
+                for u in &m.peer_ur_ls {
+                    conf.push(format!("{n}={u}"));
+                }
+            }
+            o.out(format!(
+                "\nETCD_NAME={}\nETCD_INITIAL_CLUSTER={}\nETCD_INITIAL_ADVERTISE_PEER_URLS={}\nETCD_INITIAL_CLUSTER_STATE=\"existing\"\n",
+                print::go_quote(name.as_bytes()),
+                print::go_quote(conf.join(",").as_bytes()),
+                print::go_quote(peer_urls.join(",").as_bytes()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// etcdctl's `member remove|update|promote <id>`.
+async fn member_change(ctx: &Ctx, o: &mut Output, path: &str) -> CmdResult {
+    use crate::pb::etcdserverpb::{MemberPromoteRequest, MemberRemoveRequest, MemberUpdateRequest};
+    check_format(ctx.format())?;
+    let id = member_id_arg(ctx)?;
+    let peer_urls = if path == "member update" {
+        peer_urls_arg(ctx)?
+    } else {
+        vec![]
+    };
+    let (ch, ep) = connect(ctx).await?;
+    let mut c = ClusterClient::new(ch);
+    let (header, members, verb) = match path {
+        "member remove" => {
+            let r = call(ctx, &ep, c.member_remove(MemberRemoveRequest { id })).await?;
+            (r.header, r.members, "removed from")
+        }
+        "member update" => {
+            let req = MemberUpdateRequest {
+                id,
+                peer_ur_ls: peer_urls,
+            };
+            let r = call(ctx, &ep, c.member_update(req)).await?;
+            (r.header, r.members, "updated in")
+        }
+        _ => {
+            let r = call(ctx, &ep, c.member_promote(MemberPromoteRequest { id })).await?;
+            (r.header, r.members, "promoted in")
+        }
+    };
+    let cluster = header.as_ref().map_or(0, |h| h.cluster_id);
+    match ctx.format() {
+        "json" => o.out(members_json(&header, None, &members)),
+        // etcdctl 3.4 prints nothing for these in the other formats.
+        "fields" | "table" | "protobuf" => {}
+        _ => o.out(format!("Member {id:16x} {verb} cluster {cluster:16x}\n")),
+    }
+    Ok(())
 }
 
 async fn member_list(ctx: &Ctx, o: &mut Output) -> CmdResult {

@@ -52,8 +52,12 @@ pub enum BackendOp {
     DeleteRev { rev: Revision, tombstone: bool },
     /// The store is compacted up to this main revision.
     SetCompacted(i64),
-    /// A member's published attributes (not MVCC data; stored beside it).
+    /// A member and its attributes (not MVCC data; stored beside it).
     SetMember(crate::pb::etcdserverpb::Member),
+    /// A member left the cluster.
+    DeleteMember(u64),
+    /// The raft configuration as of this batch (encoded `ConfState`).
+    SetConfState(Vec<u8>),
 }
 
 #[derive(Clone, Debug)]

@@ -5,7 +5,7 @@
 //! sector boundary (like TigerBeetle's testing storage or FoundationDB's
 //! `AsyncFileNonDurable`).
 //!
-//! Files are append-only logs; that is all the WAL needs.
+//! Files are append-only logs, replaced whole when the WAL is compacted.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -24,6 +24,9 @@ pub trait Disk: Send + Sync + 'static {
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()>;
     /// Creates a directory and its parents.
     fn create_dir_all(&self, path: &Path) -> io::Result<()>;
+    /// Atomically and durably replaces `path` with `data`: after a crash the
+    /// file holds either its old contents or all of `data`.
+    fn replace(&self, path: &Path, data: &[u8]) -> io::Result<()>;
 }
 
 /// Real files.
@@ -84,6 +87,22 @@ impl Disk for FsDisk {
 
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
         std::fs::create_dir_all(path)
+    }
+
+    fn replace(&self, path: &Path, data: &[u8]) -> io::Result<()> {
+        let mut open = self.open.lock().expect("disk lock");
+        open.remove(path);
+        let tmp = path.with_extension("tmp");
+        {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(data)?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, path)?;
+        if let Some(dir) = path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     }
 }
 
@@ -163,6 +182,18 @@ impl Disk for SimDisk {
     }
 
     fn create_dir_all(&self, _path: &Path) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn replace(&self, path: &Path, data: &[u8]) -> io::Result<()> {
+        let mut files = self.files.lock().expect("disk lock");
+        files.insert(
+            path.to_path_buf(),
+            SimFile {
+                data: data.to_vec(),
+                synced_len: data.len(),
+            },
+        );
         Ok(())
     }
 }

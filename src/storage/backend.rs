@@ -21,6 +21,8 @@ const KEY_PREFIX: u8 = b'k';
 const META_CONSISTENT_INDEX: &[u8] = b"m/consistent_index";
 const META_COMPACT_REV: &[u8] = b"m/compact_rev";
 const META_MEMBER_PREFIX: &str = "m/member/";
+const META_CONF_STATE: &[u8] = b"m/conf_state";
+const META_SNAPSHOT: &[u8] = b"m/snapshot";
 
 /// What a backend holds, read at startup.
 #[derive(Debug, Default)]
@@ -29,8 +31,27 @@ pub struct Loaded {
     pub revs: Vec<(Revision, bool, KeyValue)>,
     pub compact_rev: i64,
     pub consistent_index: u64,
-    /// Members' published attributes.
+    /// The members and their attributes.
     pub members: Vec<crate::pb::etcdserverpb::Member>,
+    /// The raft configuration as of `consistent_index` (encoded `ConfState`).
+    pub conf_state: Option<Vec<u8>>,
+    /// `(index, term)` of the last snapshot installed from the leader.
+    pub snapshot: Option<(u64, u64)>,
+}
+
+/// A raft snapshot's payload: every backend pair, as of its index.
+#[derive(Clone, PartialEq, Message)]
+pub struct SnapshotData {
+    #[prost(message, repeated, tag = "1")]
+    pub pairs: Vec<Pair>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct Pair {
+    #[prost(bytes = "vec", tag = "1")]
+    pub key: Vec<u8>,
+    #[prost(bytes = "vec", tag = "2")]
+    pub value: Vec<u8>,
 }
 
 /// A key-value batch store with an atomic commit.
@@ -43,6 +64,25 @@ pub trait Backend: Send + Sync + 'static {
     fn load(&self) -> io::Result<Loaded>;
     /// Approximate on-disk size, for `endpoint status`.
     fn size_bytes(&self) -> u64;
+    /// Every raw pair, for a snapshot.
+    fn dump(&self) -> io::Result<Vec<Pair>>;
+    /// Atomically and durably replaces the whole contents with `pairs`.
+    fn replace_all(&self, pairs: Vec<Pair>) -> io::Result<()>;
+
+    /// Installs a snapshot taken at raft entry `(index, term)`: the contents
+    /// are replaced and the install recorded, durably.
+    fn install_snapshot(&self, mut pairs: Vec<Pair>, index: u64, term: u64) -> io::Result<()> {
+        pairs.retain(|p| p.key != META_SNAPSHOT && p.key != META_CONSISTENT_INDEX);
+        pairs.push(Pair {
+            key: META_SNAPSHOT.to_vec(),
+            value: [index.to_be_bytes(), term.to_be_bytes()].concat(),
+        });
+        pairs.push(Pair {
+            key: META_CONSISTENT_INDEX.to_vec(),
+            value: index.to_be_bytes().to_vec(),
+        });
+        self.replace_all(pairs)
+    }
 }
 
 /// Turns ops into raw key/value writes (`None` value = delete).
@@ -67,6 +107,11 @@ fn raw_writes(ops: &[BackendOp], consistent_index: u64) -> Vec<(Vec<u8>, Option<
                 let k = format!("{META_MEMBER_PREFIX}{:016x}", m.id).into_bytes();
                 w.push((k, Some(m.encode_to_vec())));
             }
+            BackendOp::DeleteMember(id) => {
+                let k = format!("{META_MEMBER_PREFIX}{id:016x}").into_bytes();
+                w.push((k, None));
+            }
+            BackendOp::SetConfState(cs) => w.push((META_CONF_STATE.to_vec(), Some(cs.clone()))),
         }
     }
     w.push((
@@ -88,6 +133,14 @@ fn decode_all<'a>(items: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> io::Resu
             l.consistent_index = u64::from_be_bytes(v.try_into().map_err(|_| bad("index"))?);
         } else if k == META_COMPACT_REV {
             l.compact_rev = i64::from_be_bytes(v.try_into().map_err(|_| bad("compact rev"))?);
+        } else if k == META_CONF_STATE {
+            l.conf_state = Some(v.to_vec());
+        } else if k == META_SNAPSHOT {
+            if v.len() != 16 {
+                return Err(bad("snapshot marker"));
+            }
+            let n = |b: &[u8]| u64::from_be_bytes(b.try_into().expect("8 bytes"));
+            l.snapshot = Some((n(&v[..8]), n(&v[8..])));
         } else if k.starts_with(META_MEMBER_PREFIX.as_bytes()) {
             let m = crate::pb::etcdserverpb::Member::decode(v).map_err(|_| bad("member"))?;
             l.members.push(m);
@@ -144,6 +197,32 @@ impl Backend for SledBackend {
 
     fn size_bytes(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
+    }
+
+    fn dump(&self) -> io::Result<Vec<Pair>> {
+        self.db
+            .iter()
+            .map(|r| {
+                r.map(|(k, v)| Pair {
+                    key: k.to_vec(),
+                    value: v.to_vec(),
+                })
+                .map_err(io::Error::other)
+            })
+            .collect()
+    }
+
+    fn replace_all(&self, pairs: Vec<Pair>) -> io::Result<()> {
+        // One batch removes the old keys and writes the new: atomic.
+        let mut batch = sled::Batch::default();
+        for k in self.db.iter().keys() {
+            batch.remove(k.map_err(io::Error::other)?);
+        }
+        for p in pairs {
+            batch.insert(p.key, p.value);
+        }
+        self.db.apply_batch(batch).map_err(io::Error::other)?;
+        self.flush()
     }
 }
 
@@ -202,6 +281,24 @@ impl Backend for MemBackend {
             .map(|(k, v)| (k.len() + v.len()) as u64)
             .sum()
     }
+
+    fn dump(&self) -> io::Result<Vec<Pair>> {
+        let s = self.state.lock().expect("backend lock");
+        Ok(s.current
+            .iter()
+            .map(|(k, v)| Pair {
+                key: k.clone(),
+                value: v.clone(),
+            })
+            .collect())
+    }
+
+    fn replace_all(&self, pairs: Vec<Pair>) -> io::Result<()> {
+        let mut s = self.state.lock().expect("backend lock");
+        s.current = pairs.into_iter().map(|p| (p.key, p.value)).collect();
+        s.durable = s.current.clone();
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -230,6 +327,20 @@ mod tests {
         let l = b.load().unwrap();
         assert_eq!(l.consistent_index, 5);
         assert_eq!(l.revs.len(), 1);
+    }
+
+    #[test]
+    fn installed_snapshot_replaces_everything_durably() {
+        let src = MemBackend::new();
+        src.commit(&[put(2, "a"), put(3, "b")], 40).unwrap();
+        let dst = MemBackend::new();
+        dst.commit(&[put(2, "old")], 5).unwrap();
+        dst.install_snapshot(src.dump().unwrap(), 40, 3).unwrap();
+        dst.crash();
+        let l = dst.load().unwrap();
+        assert_eq!((l.consistent_index, l.snapshot), (40, Some((40, 3))));
+        let keys: Vec<_> = l.revs.iter().map(|r| r.2.key.clone()).collect();
+        assert_eq!(keys, vec![b"a".to_vec(), b"b".to_vec()]);
     }
 
     #[test]

@@ -2,4 +2,5 @@
 //! (MVCC history + consistent index).
 
 pub mod backend;
+pub mod logstore;
 pub mod wal;

@@ -4,9 +4,15 @@
 //!
 //! ```text
 //! record = len:u32le  crc32(kind ‖ payload):u32le  kind:u8  payload[len]
-//! kind   = 1 entry (raft Entry) | 2 hard state | 3 conf state
+//! kind   = 1 entry (raft Entry) | 2 hard state | 3 conf state (at bootstrap)
 //!        | 4 metadata (member id, cluster id: u64 big-endian each)
+//!        | 5 log start (index, term: u64 big-endian each)
 //! ```
+//!
+//! A log-start record says every entry up to `index` is in the backend (a
+//! received snapshot was installed there): replay forgets the entries before
+//! it. Compaction ([`Wal::rewrite`]) replaces the whole file, atomically,
+//! with the metadata, the hard state, a log start and the retained entries.
 //!
 //! Replay reads records in order; an entry whose index is not past the
 //! previous one replaces the conflicting suffix (raft overwrote it). The first
@@ -27,7 +33,9 @@ const KIND_ENTRY: u8 = 1;
 const KIND_HARD_STATE: u8 = 2;
 const KIND_CONF_STATE: u8 = 3;
 const KIND_METADATA: u8 = 4;
+const KIND_LOG_START: u8 = 5;
 const HEADER_BYTES: usize = 9;
+const WAL_FILE: &str = "0000000000000000-0000000000000000.wal";
 /// A record larger than this is corruption, not data (requests are capped far lower).
 const RECORD_BYTES_MAX: usize = 64 << 20;
 
@@ -38,6 +46,8 @@ pub struct WalState {
     pub conf_state: Option<ConfState>,
     /// `(member id, cluster id)` this log was created for.
     pub metadata: Option<(u64, u64)>,
+    /// `(index, term)` of the entry before the first retained one.
+    pub log_start: Option<(u64, u64)>,
     pub entries: Vec<Entry>,
     /// Bytes cut off the tail (a torn or unsynced write).
     pub truncated_bytes: u64,
@@ -47,13 +57,16 @@ pub struct Wal {
     disk: Arc<dyn Disk>,
     path: PathBuf,
     buf: Vec<u8>,
+    /// Kept to be written again at the head of a compacted log.
+    metadata: Option<(u64, u64)>,
+    bootstrap_conf_state: Option<ConfState>,
 }
 
 impl Wal {
     /// Opens (creating) the log in `dir` and replays it.
     pub fn open(disk: Arc<dyn Disk>, dir: &Path) -> io::Result<(Wal, WalState)> {
         disk.create_dir_all(dir)?;
-        let path = dir.join("0000000000000000-0000000000000000.wal");
+        let path = dir.join(WAL_FILE);
         let data = disk.read(&path)?.unwrap_or_default();
         let (state, valid_len) = replay(&data)?;
         let mut state = state;
@@ -65,19 +78,22 @@ impl Wal {
             disk,
             path,
             buf: Vec::new(),
+            metadata: state.metadata,
+            bootstrap_conf_state: state.conf_state.clone(),
         };
         Ok((wal, state))
     }
 
+    /// The `(member id, cluster id)` a log in `dir` was created for, if any,
+    /// without changing anything.
+    pub fn read_metadata(disk: &dyn Disk, dir: &Path) -> io::Result<Option<(u64, u64)>> {
+        let path = dir.join(WAL_FILE);
+        let data = disk.read(&path)?.unwrap_or_default();
+        Ok(replay(&data)?.0.metadata)
+    }
+
     fn record(&mut self, kind: u8, payload: &[u8]) {
-        let mut h = crc32fast::Hasher::new();
-        h.update(&[kind]);
-        h.update(payload);
-        self.buf
-            .extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        self.buf.extend_from_slice(&h.finalize().to_le_bytes());
-        self.buf.push(kind);
-        self.buf.extend_from_slice(payload);
+        encode_record(&mut self.buf, kind, payload);
     }
 
     pub fn append_entries(&mut self, entries: &[Entry]) -> io::Result<()> {
@@ -96,15 +112,49 @@ impl Wal {
 
     /// Records which member of which cluster this log belongs to.
     pub fn set_metadata(&mut self, member_id: u64, cluster_id: u64) {
-        let mut b = member_id.to_be_bytes().to_vec();
-        b.extend_from_slice(&cluster_id.to_be_bytes());
-        self.record(KIND_METADATA, &b);
+        self.metadata = Some((member_id, cluster_id));
+        self.record(KIND_METADATA, &pair(member_id, cluster_id));
     }
 
+    /// Records the configuration the log was bootstrapped with.
     pub fn set_conf_state(&mut self, cs: &ConfState) -> io::Result<()> {
+        self.bootstrap_conf_state = Some(cs.clone());
         let b = cs.write_to_bytes().map_err(io::Error::other)?;
         self.record(KIND_CONF_STATE, &b);
         Ok(())
+    }
+
+    /// Records that every entry up to `index` is in the backend.
+    pub fn set_log_start(&mut self, index: u64, term: u64) {
+        self.record(KIND_LOG_START, &pair(index, term));
+    }
+
+    /// Replaces the log, atomically and durably, with one that holds only
+    /// `hs` and the entries after `start` (compaction). Buffered records
+    /// must have been synced first.
+    pub fn rewrite(
+        &mut self,
+        hs: &HardState,
+        start: (u64, u64),
+        entries: &[Entry],
+    ) -> io::Result<()> {
+        assert!(self.buf.is_empty(), "rewrite with unsynced records");
+        let mut out = Vec::new();
+        if let Some((m, c)) = self.metadata {
+            encode_record(&mut out, KIND_METADATA, &pair(m, c));
+        }
+        if let Some(cs) = &self.bootstrap_conf_state {
+            let b = cs.write_to_bytes().map_err(io::Error::other)?;
+            encode_record(&mut out, KIND_CONF_STATE, &b);
+        }
+        encode_record(&mut out, KIND_LOG_START, &pair(start.0, start.1));
+        for e in entries {
+            let b = e.write_to_bytes().map_err(io::Error::other)?;
+            encode_record(&mut out, KIND_ENTRY, &b);
+        }
+        let b = hs.write_to_bytes().map_err(io::Error::other)?;
+        encode_record(&mut out, KIND_HARD_STATE, &b);
+        self.disk.replace(&self.path, &out)
     }
 
     /// Writes buffered records and makes them durable.
@@ -119,6 +169,27 @@ impl Wal {
         }
         self.disk.sync(&self.path)
     }
+}
+
+fn pair(a: u64, b: u64) -> Vec<u8> {
+    let mut v = a.to_be_bytes().to_vec();
+    v.extend_from_slice(&b.to_be_bytes());
+    v
+}
+
+fn unpair(p: &[u8]) -> (u64, u64) {
+    let id = |b: &[u8]| u64::from_be_bytes(b.try_into().expect("8 bytes"));
+    (id(&p[..8]), id(&p[8..]))
+}
+
+fn encode_record(buf: &mut Vec<u8>, kind: u8, payload: &[u8]) {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&[kind]);
+    h.update(payload);
+    buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    buf.extend_from_slice(&h.finalize().to_le_bytes());
+    buf.push(kind);
+    buf.extend_from_slice(payload);
 }
 
 fn replay(data: &[u8]) -> io::Result<(WalState, usize)> {
@@ -148,16 +219,18 @@ fn replay(data: &[u8]) -> io::Result<(WalState, usize)> {
                 }
                 st.entries.push(e);
             }
+            KIND_LOG_START if payload.len() == 16 => {
+                // Entries before it are in the backend; later ones follow.
+                st.entries.clear();
+                st.log_start = Some(unpair(payload));
+            }
             KIND_HARD_STATE => {
                 st.hard_state = Some(HardState::parse_from_bytes(payload).map_err(bad)?)
             }
             KIND_CONF_STATE => {
                 st.conf_state = Some(ConfState::parse_from_bytes(payload).map_err(bad)?)
             }
-            KIND_METADATA if payload.len() == 16 => {
-                let id = |b: &[u8]| u64::from_be_bytes(b.try_into().expect("8 bytes"));
-                st.metadata = Some((id(&payload[..8]), id(&payload[8..])));
-            }
+            KIND_METADATA if payload.len() == 16 => st.metadata = Some(unpair(payload)),
             _ => break,
         }
         off += HEADER_BYTES + len;
@@ -205,6 +278,34 @@ mod tests {
         // The cut is durable: a second open finds a clean log.
         let (_, st) = Wal::open(Arc::new(disk), dir).unwrap();
         assert_eq!((st.entries.len(), st.truncated_bytes), (2, 0));
+    }
+
+    #[test]
+    fn log_start_and_rewrite_drop_older_entries() {
+        let disk = SimDisk::new();
+        let dir = Path::new("/d/wal");
+        let (mut w, _) = Wal::open(Arc::new(disk.clone()), dir).unwrap();
+        w.set_metadata(7, 9);
+        w.append_entries(&[entry(1, 1, b"a"), entry(1, 2, b"b")])
+            .unwrap();
+        w.set_log_start(10, 3); // a snapshot was installed
+        w.append_entries(&[entry(3, 11, b"c")]).unwrap();
+        w.sync().unwrap();
+        let (mut w, st) = Wal::open(Arc::new(disk.clone()), dir).unwrap();
+        assert_eq!(st.log_start, Some((10, 3)));
+        assert_eq!(st.entries.len(), 1);
+        let hs = HardState {
+            term: 3,
+            commit: 12,
+            ..Default::default()
+        };
+        w.rewrite(&hs, (11, 3), &[entry(3, 12, b"d")]).unwrap();
+        let (_, st) = Wal::open(Arc::new(disk), dir).unwrap();
+        assert_eq!(st.metadata, Some((7, 9)));
+        assert_eq!(st.log_start, Some((11, 3)));
+        let got: Vec<_> = st.entries.iter().map(|e| e.index).collect();
+        assert_eq!(got, vec![12]);
+        assert_eq!(st.hard_state.unwrap().commit, 12);
     }
 
     #[test]

@@ -280,7 +280,36 @@ async fn join_cluster(
         .filter(|m| m.id != ident.member_id)
         .flat_map(|m| m.peer_urls.iter())
         .collect();
-    for url in &urls {
+    // A member may not have applied the `member add` yet: ask each a few times.
+    let mut refused = None;
+    for attempt in 0..JOIN_ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+        match ask_peers(&urls, &own).await {
+            Some(Ok(found)) => return Ok(found),
+            Some(Err(e)) => refused = Some(e),
+            None => {}
+        }
+    }
+    if let Some(e) = refused {
+        return Err(e);
+    }
+    Err(io::Error::other(format!(
+        "cannot fetch cluster info from peer urls: could not retrieve cluster information from the given URLs ({})",
+        urls.iter().map(|u| u.as_str()).collect::<Vec<_>>().join(",")
+    )))
+}
+
+/// Rounds of asking the peers before a join gives up.
+const JOIN_ATTEMPTS: usize = 5;
+
+type Joined = io::Result<(u64, u64, Vec<(u64, String)>)>;
+
+/// One round of [`join_cluster`]: `None` if no peer knew this member.
+async fn ask_peers(urls: &[&String], own: &[String]) -> Option<Joined> {
+    let mut last_cluster = None;
+    for url in urls {
         let Some(resp) = crate::transport::fetch_members(url).await else {
             continue;
         };
@@ -290,11 +319,8 @@ async fn join_cluster(
             p == own
         });
         let Some(me) = found else {
-            return Err(io::Error::other(format!(
-                "error validating peerURLs: cluster {:x} has no member with peer URLs {} (add it first with `etcdctl member add`)",
-                resp.cluster_id,
-                own.join(",")
-            )));
+            last_cluster = Some(resp.cluster_id);
+            continue;
         };
         let peers = resp
             .members
@@ -302,12 +328,13 @@ async fn join_cluster(
             .filter(|m| m.id != me.id)
             .filter_map(|m| Some((m.id, m.peer_ur_ls.first()?.clone())))
             .collect();
-        return Ok((me.id, resp.cluster_id, peers));
+        return Some(Ok((me.id, resp.cluster_id, peers)));
     }
-    Err(io::Error::other(format!(
-        "cannot fetch cluster info from peer urls: could not retrieve cluster information from the given URLs ({})",
-        urls.iter().map(|u| u.as_str()).collect::<Vec<_>>().join(",")
-    )))
+    let cluster = last_cluster?;
+    Some(Err(io::Error::other(format!(
+        "error validating peerURLs: cluster {cluster:x} has no member with peer URLs {} (add it first with `etcdctl member add`)",
+        own.join(",")
+    ))))
 }
 
 #[tonic::async_trait]

@@ -61,6 +61,15 @@ const READS_PENDING_MAX: usize = 4096;
 /// Backend batches between explicit flushes (sled also flushes on its own).
 const FLUSH_EVERY_BATCHES: u64 = 64;
 
+/// Snapshots installed by every member in this process (a figure for
+/// simulation reports).
+static SNAPSHOTS_INSTALLED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many snapshots members in this process have installed.
+pub fn snapshots_installed() -> u64 {
+    SNAPSHOTS_INSTALLED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// A request to the raft loop.
 pub enum RaftCmd {
     /// Replicate `data` (an encoded `InternalRequest` with this `id`), apply
@@ -174,6 +183,9 @@ pub struct RaftNode {
     /// This member applied its own removal.
     removed: bool,
     campaign_at_start: bool,
+    election_ticks: usize,
+    /// `(term, role)` when the election timeout was last drawn.
+    last_reset: Option<(u64, StateRole)>,
 }
 
 impl RaftNode {
@@ -271,21 +283,18 @@ impl RaftNode {
         storage.set_hard_state(hs);
         let voters = conf_state.voters.clone();
 
-        // raft-rs draws each randomized election timeout from
-        // `rand::thread_rng()`, which the simulator cannot seed. So the
-        // randomness comes from the runtime seam once per incarnation, and
-        // raft-rs's range is one tick wide.
-        let jitter = if voters.len() != 1 {
-            crate::rt::rand::gen_range(0..cfg.election_ticks as u64) as usize
-        } else {
-            0
-        };
-        let election_ticks = cfg.election_ticks + jitter;
+        // raft-rs draws a randomized election timeout from
+        // `rand::thread_rng()`, which the simulator cannot seed, whenever it
+        // resets (a new term or role). The loop overrides each draw with one
+        // from the runtime seam before the next tick
+        // ([`RaftNode::rerandomize_election_timeout`]), so runs replay
+        // exactly; a fixed timeout per incarnation instead could leave two
+        // members timing out together forever (split votes).
         let config = Config {
             id: cfg.id,
             election_tick: cfg.election_ticks,
-            min_election_tick: election_ticks,
-            max_election_tick: election_ticks + 1,
+            min_election_tick: cfg.election_ticks,
+            max_election_tick: 2 * cfg.election_ticks,
             heartbeat_tick: 1,
             applied: consistent_index,
             max_size_per_msg: 1 << 20,
@@ -327,6 +336,8 @@ impl RaftNode {
             removed: false,
             // A one-voter group needs no election timeout to start.
             campaign_at_start: voters == [cfg.id],
+            election_ticks: cfg.election_ticks,
+            last_reset: None,
         };
         Ok((
             node,
@@ -469,6 +480,7 @@ impl RaftNode {
     }
 
     fn on_ready(&mut self) -> io::Result<()> {
+        self.rerandomize_election_timeout();
         if !self.raw.has_ready() {
             return Ok(());
         }
@@ -522,8 +534,22 @@ impl RaftNode {
         if self.raw.store().take_snapshot_wanted() {
             self.make_snapshot()?;
         }
+        self.rerandomize_election_timeout();
         self.publish_status();
         Ok(())
+    }
+
+    /// After raft reset its election timer (new term or role), replaces
+    /// raft-rs's own random draw with one from the runtime seam.
+    fn rerandomize_election_timeout(&mut self) {
+        let now = (self.raw.raft.term, self.raw.raft.state);
+        if self.last_reset == Some(now) {
+            return;
+        }
+        self.last_reset = Some(now);
+        let n = self.election_ticks as u64;
+        let t = crate::rt::rand::gen_range(n..2 * n) as usize;
+        self.raw.raft.set_randomized_election_timeout(t);
     }
 
     /// Serialises the backend at the applied index into a snapshot raft can
@@ -578,6 +604,7 @@ impl RaftNode {
         self.sweep_proposals();
         self.raw.store().apply_snapshot(meta);
         self.wal.set_log_start(meta.index, meta.term);
+        SNAPSHOTS_INSTALLED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 

@@ -359,36 +359,31 @@ impl EtcdServer {
             MemberChange::Remove => raft::eraftpb::ConfChangeType::RemoveNode,
         });
         cc.context = m.encode_to_vec().into();
-        let deadline = tokio::time::Instant::now() + REQUEST_TIMEOUT;
-        loop {
-            let (reply, rx) = oneshot::channel();
-            self.tx
-                .send(RaftCmd::ProposeConfChange {
-                    cc: cc.clone(),
-                    reply,
-                })
-                .await
-                .map_err(|_| ServerError::Stopped)?;
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let res = match tokio::time::timeout(left, rx).await {
-                Err(_) => return Err(ServerError::Timeout),
-                Ok(Err(_)) => return Err(ServerError::Stopped),
-                Ok(Ok(r)) => r,
-            };
-            match res {
-                Err(ProposeError::ConfChangePending) => {
-                    // Another change is being applied; etcd serialises them too.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    if tokio::time::Instant::now() >= deadline {
-                        return Err(ServerError::Timeout);
+        let attempts = async {
+            loop {
+                let (reply, rx) = oneshot::channel();
+                self.tx
+                    .send(RaftCmd::ProposeConfChange {
+                        cc: cc.clone(),
+                        reply,
+                    })
+                    .await
+                    .map_err(|_| ServerError::Stopped)?;
+                match rx.await.map_err(|_| ServerError::Stopped)? {
+                    Err(ProposeError::ConfChangePending) => {
+                        // Another change is being applied; etcd serialises them too.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
                     }
+                    Err(ProposeError::NoLeader) => return Err(ServerError::NoLeader),
+                    Ok(Ok(Applied::Members(list))) => return Ok(list),
+                    Ok(Ok(other)) => unreachable!("conf change answered with {other:?}"),
+                    Ok(Err(e)) => return Err(e.into()),
                 }
-                Err(ProposeError::NoLeader) => return Err(ServerError::NoLeader),
-                Ok(Ok(Applied::Members(list))) => return Ok(list),
-                Ok(Ok(other)) => unreachable!("conf change answered with {other:?}"),
-                Ok(Err(e)) => return Err(e.into()),
             }
-        }
+        };
+        tokio::time::timeout(REQUEST_TIMEOUT, attempts)
+            .await
+            .unwrap_or(Err(ServerError::Timeout))
     }
 
     /// etcd's MemberAdd: a new member (or learner) with these peer URLs.

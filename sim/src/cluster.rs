@@ -31,6 +31,16 @@ impl Member {
 /// Parses etcd flags for a simulated member of `initial_cluster`
 /// (`name=url,…`; empty for a one-member cluster).
 pub fn member_config(name: &str, ip: IpAddr, initial_cluster: &str) -> Config {
+    member_config_with(name, ip, initial_cluster, &[])
+}
+
+/// [`member_config`] plus `extra` flags.
+pub fn member_config_with(
+    name: &str,
+    ip: IpAddr,
+    initial_cluster: &str,
+    extra: &[String],
+) -> Config {
     let mut args: Vec<String> = [
         format!("--name={name}"),
         format!("--data-dir=/{name}.etcd"),
@@ -43,6 +53,7 @@ pub fn member_config(name: &str, ip: IpAddr, initial_cluster: &str) -> Config {
     if !initial_cluster.is_empty() {
         args.push(format!("--initial-cluster={initial_cluster}"));
     }
+    args.extend(extra.iter().cloned());
     match config::parse(&args, &BTreeMap::new())
         .expect("valid flags")
         .0
@@ -59,19 +70,49 @@ pub fn start_single(handle: &Handle) -> Member {
 
 /// Starts an `n`-member cluster, members `etcd1..` at `10.0.0.1..`.
 pub fn start_cluster(handle: &Handle, n: usize) -> Vec<Member> {
+    start_cluster_with(handle, n, &[])
+}
+
+/// The `--initial-cluster` of members `etcd1..etcdn`.
+pub fn initial_cluster(n: usize) -> String {
     let initial: Vec<String> = (1..=n)
-        .map(|i| format!("etcd{i}=http://10.0.0.{i}:2380"))
+        .map(|i| format!("etcd{i}={}", peer_url(i)))
         .collect();
-    let initial = initial.join(",");
-    (1..=n).map(|i| start_member(handle, i, &initial)).collect()
+    initial.join(",")
+}
+
+/// Member `i`'s peer URL.
+pub fn peer_url(i: usize) -> String {
+    format!("http://10.0.0.{i}:2380")
+}
+
+/// [`start_cluster`] with `extra` flags on every member.
+pub fn start_cluster_with(handle: &Handle, n: usize, extra: &[&str]) -> Vec<Member> {
+    let initial = initial_cluster(n);
+    let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    (1..=n)
+        .map(|i| start_member_with(handle, i, &initial, &extra))
+        .collect()
 }
 
 fn start_member(handle: &Handle, i: usize, initial_cluster: &str) -> Member {
+    start_member_with(handle, i, initial_cluster, &[])
+}
+
+/// Starts member `etcd{i}` at `10.0.0.{i}` with `extra` flags (e.g.
+/// `--initial-cluster-state=existing` for a member that joins). A member
+/// removed from the cluster stops cleanly; any other stop fails the run.
+pub fn start_member_with(
+    handle: &Handle,
+    i: usize,
+    initial_cluster: &str,
+    extra: &[String],
+) -> Member {
     let name = format!("etcd{i}");
     let ip: IpAddr = format!("10.0.0.{i}").parse().expect("ip");
     let disk = SimDisk::new();
     let backend = MemBackend::new();
-    let cfg = member_config(&name, ip, initial_cluster);
+    let cfg = member_config_with(&name, ip, initial_cluster, extra);
     let (d, b) = (disk.clone(), backend.clone());
     let node = handle
         .create_node()
@@ -80,11 +121,12 @@ fn start_member(handle: &Handle, i: usize, initial_cluster: &str) -> Member {
         .init(move || {
             let (cfg, d, b) = (cfg.clone(), d.clone(), b.clone());
             async move {
-                if let Err(e) =
-                    oxcd::embed::run(&cfg, Arc::new(d), Arc::new(b), 7, std::future::pending())
-                        .await
+                match oxcd::embed::run(&cfg, Arc::new(d), Arc::new(b), 7, std::future::pending())
+                    .await
                 {
-                    panic!("member stopped: {e}");
+                    Err(e) if e.to_string().contains("permanently removed") => {}
+                    Err(e) => panic!("member stopped: {e}"),
+                    Ok(()) => {}
                 }
             }
         })

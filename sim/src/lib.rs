@@ -11,6 +11,8 @@ pub mod checker;
 #[cfg(madsim)]
 pub mod cluster;
 #[cfg(madsim)]
+pub mod membership;
+#[cfg(madsim)]
 pub mod nemesis;
 #[cfg(madsim)]
 pub mod scenario;

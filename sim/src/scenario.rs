@@ -28,6 +28,8 @@ pub const NAMES: &[&str] = &[
     "register_under_crashes",
     "register_3_members",
     "register_5_members",
+    "register_with_snapshots",
+    "membership_under_load",
 ];
 
 /// Starts the scenario called `name`.
@@ -37,6 +39,8 @@ pub fn by_name(name: &str) -> Option<Run> {
         "register_under_crashes" => Box::pin(register_under_crashes()),
         "register_3_members" => Box::pin(register_in_cluster(3)),
         "register_5_members" => Box::pin(register_in_cluster(5)),
+        "register_with_snapshots" => Box::pin(crate::membership::register_with_snapshots()),
+        "membership_under_load" => Box::pin(crate::membership::membership_under_load()),
         _ => return None,
     })
 }
@@ -271,7 +275,7 @@ pub async fn register_in_cluster(n: usize) -> Result<String, String> {
 
 /// Liveness phase: after `settle`, a fresh client runs `ops` operations
 /// against `urls`; at least one must complete within `bound`.
-async fn liveness(
+pub(crate) async fn liveness(
     client_node: &madsim::runtime::NodeHandle,
     urls: Vec<String>,
     start: Instant,
@@ -306,7 +310,7 @@ async fn liveness(
 
 /// Runs the checkers on a register history: revision monotonicity per
 /// client, then linearizability per key. Returns `(ops, unknown outcomes)`.
-fn check_register_history(history: &SharedHistory) -> Result<(usize, usize), String> {
+pub(crate) fn check_register_history(history: &SharedHistory) -> Result<(usize, usize), String> {
     const STEP_BUDGET: u64 = 5_000_000;
     let h = history.lock().expect("lock");
     let unknown = h.ops.iter().filter(|o| o.output.is_none()).count();
@@ -336,7 +340,7 @@ fn check_register_history(history: &SharedHistory) -> Result<(usize, usize), Str
 
 /// Replica agreement at the end of a run: once every member has applied the
 /// same revision, their `HashKV` at that revision must match.
-async fn replicas_agree(
+pub(crate) async fn replicas_agree(
     client_node: &madsim::runtime::NodeHandle,
     urls: &[String],
 ) -> Result<(), String> {

@@ -18,3 +18,19 @@ async fn register_five_members() {
         Err(why) => panic!("{why}"),
     }
 }
+
+#[madsim::test]
+async fn register_with_snapshots() {
+    match oxcd_sim::membership::register_with_snapshots().await {
+        Ok(report) => println!("{report}"),
+        Err(why) => panic!("{why}"),
+    }
+}
+
+#[madsim::test]
+async fn membership_changes_under_load() {
+    match oxcd_sim::membership::membership_under_load().await {
+        Ok(report) => println!("{report}"),
+        Err(why) => panic!("{why}"),
+    }
+}

@@ -194,12 +194,16 @@ impl Storage for LogStore {
         Ok(self.core().last_index())
     }
 
-    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+    fn snapshot(&self, request_index: u64, to: u64) -> raft::Result<Snapshot> {
         let mut c = self.core();
         if let Some(s) = &c.latest_snapshot {
-            let index = s.get_metadata().index;
-            // It must cover what the follower asked for and reach the log.
-            if index >= request_index && index >= c.start.0 {
+            let meta = s.get_metadata();
+            let cs = meta.get_conf_state();
+            // It must cover what the follower asked for, reach the log, and
+            // know the follower (raft ignores a snapshot whose configuration
+            // lacks the receiver, e.g. one made before it was added).
+            let knows = cs.voters.contains(&to) || cs.learners.contains(&to);
+            if meta.index >= request_index && meta.index >= c.start.0 && knows {
                 return Ok(s.clone());
             }
         }
@@ -252,11 +256,13 @@ mod tests {
         assert!(s.take_snapshot_wanted());
         let mut snap = Snapshot::default();
         snap.mut_metadata().index = 2;
+        snap.mut_metadata().mut_conf_state().voters = vec![1, 2];
         s.set_latest_snapshot(snap.clone());
         assert!(s.snapshot(0, 2).is_err(), "older than the log start");
         snap.mut_metadata().index = 3;
         s.set_latest_snapshot(snap);
         assert_eq!(s.snapshot(3, 2).unwrap().get_metadata().index, 3);
+        assert!(s.snapshot(3, 4).is_err(), "made before member 4 was added");
     }
 
     #[test]

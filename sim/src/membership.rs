@@ -1,0 +1,296 @@
+//! Scenarios that change the cluster under load: snapshots and compaction
+//! under faults, and members added, joined, promoted and removed while the
+//! register workload runs and random faults hit the original members.
+
+use std::time::Duration;
+
+use madsim::runtime::{Handle, NodeHandle};
+use madsim::time::Instant;
+use oxcd::pb::etcdserverpb::{
+    cluster_client::ClusterClient, MemberAddRequest, MemberPromoteRequest, MemberRemoveRequest,
+};
+use rand::Rng;
+
+use crate::cluster::{initial_cluster, peer_url, start_cluster_with, start_member_with, Member};
+use crate::scenario::{check_register_history, liveness, replicas_agree, Outcome};
+use crate::workload::register::{RegisterClient, SharedHistory};
+
+/// A small `--snapshot-count`, so runs compact their logs and members that
+/// fall behind (crashed, partitioned, paused, new) catch up from snapshots.
+const SNAPSHOT_COUNT: &str = "--snapshot-count=25";
+/// Simulated time a membership step may take before the run fails.
+const STEP_BOUND: Duration = Duration::from_secs(60);
+
+/// How a run's membership changes went, for its report.
+#[derive(Debug, Default)]
+struct Changes {
+    added: usize,
+    promoted: usize,
+    removed: usize,
+}
+
+/// The register workload on three members with compaction every few
+/// entries, under the random faults, then everything healed.
+pub async fn register_with_snapshots() -> Outcome {
+    register_with_changes(0).await
+}
+
+/// Like [`register_with_snapshots`], while new members are added (half of
+/// them as learners, then promoted), join with
+/// `--initial-cluster-state existing`, serve, and are removed again.
+pub async fn membership_under_load() -> Outcome {
+    register_with_changes(3).await
+}
+
+async fn register_with_changes(changes_max: usize) -> Outcome {
+    const CLIENTS: usize = 4;
+    const OPS_PER_CLIENT: usize = 150;
+    const KEYS: usize = 3;
+    const FAULTS_MAX: usize = 8;
+    let handle = Handle::current();
+    let members = start_cluster_with(&handle, 3, &[SNAPSHOT_COUNT]);
+    let urls: Vec<String> = members.iter().map(|m| m.client_url()).collect();
+    let history = SharedHistory::default();
+    #[allow(clippy::disallowed_methods)] // madsim's simulated clock
+    let start = Instant::now();
+    let client_node = handle
+        .create_node()
+        .name("clients")
+        .ip("10.0.0.100".parse().expect("ip"))
+        .build();
+    madsim::time::sleep(Duration::from_secs(3)).await;
+    let snapshots_before = oxcd::raftnode::snapshots_installed();
+
+    let mut tasks = Vec::new();
+    for id in 0..CLIENTS {
+        let (urls, history) = (urls.clone(), history.clone());
+        tasks.push(client_node.spawn(async move {
+            RegisterClient::new(id, urls, KEYS, start, history)
+                .run(OPS_PER_CLIENT)
+                .await;
+        }));
+    }
+    let mut faults = Vec::new();
+    let mut changes = Changes::default();
+    let mut joined: Vec<Member> = Vec::new();
+    while tasks.iter().any(|t| !t.is_finished()) && faults.len() < FAULTS_MAX {
+        let pause = madsim::rand::thread_rng().gen_range(200..1500);
+        madsim::time::sleep(Duration::from_millis(pause)).await;
+        faults.push(crate::nemesis::random_fault(&handle, &members).await);
+        if changes.added < changes_max {
+            let i = 4 + changes.added;
+            let m = add_and_join(&handle, &client_node, &urls, i, &mut changes).await?;
+            joined.push(m);
+            remove(&client_node, &urls, i).await?;
+            changes.removed += 1;
+        }
+    }
+    for t in tasks {
+        t.await.map_err(|e| format!("client task: {e}"))?;
+    }
+
+    crate::nemesis::partition::heal_all(&members);
+    crate::nemesis::lossy::heal();
+    liveness(
+        &client_node,
+        urls.clone(),
+        start,
+        history.clone(),
+        Duration::from_secs(3),
+        Duration::from_secs(60),
+    )
+    .await?;
+    let (ops, unknown) = check_register_history(&history)?;
+    replicas_agree(&client_node, &urls).await?;
+    let snapshots = oxcd::raftnode::snapshots_installed() - snapshots_before;
+    Ok(format!(
+        "3 members, {SNAPSHOT_COUNT}: {ops} ops ({unknown} unknown outcome), {snapshots} snapshots installed, changes {changes:?}, faults {faults:?}, {:.1} simulated s",
+        start.elapsed().as_secs_f64()
+    ))
+}
+
+/// Retries `step` (a membership RPC through any original member) until it
+/// succeeds or [`STEP_BOUND`] passes; members may be down or partitioned.
+async fn retry<T, F, Fut>(
+    client_node: &NodeHandle,
+    what: &str,
+    urls: &[String],
+    step: F,
+) -> Result<T, String>
+where
+    T: Send + 'static,
+    F: Fn(ClusterClient<tonic::transport::Channel>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<T, tonic::Status>> + Send,
+{
+    let urls = urls.to_vec();
+    let what = what.to_string();
+    client_node
+        .spawn(async move {
+            #[allow(clippy::disallowed_methods)] // madsim's simulated clock
+            let deadline = Instant::now() + STEP_BOUND;
+            let mut last = String::new();
+            let mut n = 0;
+            #[allow(clippy::disallowed_methods)] // madsim's simulated clock
+            while Instant::now() < deadline {
+                let url = urls[n % urls.len()].clone();
+                n += 1;
+                let c =
+                    tokio::time::timeout(Duration::from_secs(1), ClusterClient::connect(url)).await;
+                if let Ok(Ok(c)) = c {
+                    match tokio::time::timeout(Duration::from_secs(10), step(c)).await {
+                        Ok(Ok(v)) => return Ok(v),
+                        Ok(Err(s)) => last = s.message().to_string(),
+                        Err(_) => last = "timed out".into(),
+                    }
+                }
+                madsim::time::sleep(Duration::from_millis(300)).await;
+            }
+            let state = cluster_state(&urls).await;
+            Err(format!(
+                "{what}: no success within {STEP_BOUND:?} (last error: {last})\n{state}"
+            ))
+        })
+        .await
+        .map_err(|e| format!("membership task: {e}"))?
+}
+
+/// What each member says about itself and the cluster, for failure reports.
+async fn cluster_state(urls: &[String]) -> String {
+    use oxcd::pb::etcdserverpb::{maintenance_client::MaintenanceClient, StatusRequest};
+    let mut out = String::new();
+    for u in urls {
+        let status = async {
+            let mut m = MaintenanceClient::connect(u.clone()).await.ok()?;
+            let st = m.status(StatusRequest {}).await.ok()?.into_inner();
+            let mut c = ClusterClient::connect(u.clone()).await.ok()?;
+            let list = c
+                .member_list(oxcd::pb::etcdserverpb::MemberListRequest::default())
+                .await
+                .ok()?
+                .into_inner();
+            let members: Vec<String> = list
+                .members
+                .iter()
+                .map(|m| format!("{:x}{}", m.id, if m.is_learner { "(learner)" } else { "" }))
+                .collect();
+            Some(format!(
+                "member {:x}: leader {:x}, term {}, raft index {}, members {members:?}",
+                st.header.map_or(0, |h| h.member_id),
+                st.leader,
+                st.raft_term,
+                st.raft_index
+            ))
+        };
+        let line = tokio::time::timeout(Duration::from_secs(2), status).await;
+        match line {
+            Ok(Some(l)) => out.push_str(&format!("  {u}: {l}\n")),
+            _ => out.push_str(&format!("  {u}: no answer\n")),
+        }
+    }
+    out
+}
+
+/// `member add` (maybe as a learner), start the member with
+/// `--initial-cluster-state existing`, wait until it serves, and promote a
+/// learner once it has caught up.
+async fn add_and_join(
+    handle: &Handle,
+    client_node: &NodeHandle,
+    urls: &[String],
+    i: usize,
+    changes: &mut Changes,
+) -> Result<Member, String> {
+    let learner = madsim::rand::thread_rng().gen_bool(0.5);
+    let peer = peer_url(i);
+    let p = peer.clone();
+    let id = retry(client_node, "member add", urls, move |mut c| {
+        let req = MemberAddRequest {
+            peer_ur_ls: vec![p.clone()],
+            is_learner: learner,
+        };
+        let p = p.clone();
+        async move {
+            match c.member_add(req).await {
+                Ok(r) => Ok(r.into_inner().member.map_or(0, |m| m.id)),
+                Err(s) if s.message().contains("Peer URLs already exists") => {
+                    // An earlier attempt was applied but its answer lost.
+                    let list = c
+                        .member_list(oxcd::pb::etcdserverpb::MemberListRequest::default())
+                        .await?;
+                    let m = list
+                        .into_inner()
+                        .members
+                        .into_iter()
+                        .find(|m| m.peer_ur_ls == [p.clone()]);
+                    m.map(|m| m.id).ok_or(s)
+                }
+                Err(s) => Err(s),
+            }
+        }
+    })
+    .await?;
+    changes.added += 1;
+    let initial = format!("{},etcd{i}={peer}", initial_cluster(3));
+    let extra = vec![
+        "--initial-cluster-state=existing".to_string(),
+        SNAPSHOT_COUNT.to_string(),
+    ];
+    let m = start_member_with(handle, i, &initial, &extra);
+    // It serves once it has caught up and published itself.
+    let url = m.client_url();
+    retry(
+        client_node,
+        "new member serving",
+        &[url],
+        |mut c| async move {
+            let list = c
+                .member_list(oxcd::pb::etcdserverpb::MemberListRequest::default())
+                .await?;
+            Ok(list.into_inner().members.len())
+        },
+    )
+    .await?;
+    if learner {
+        retry(
+            client_node,
+            "member promote",
+            urls,
+            move |mut c| async move {
+                match c.member_promote(MemberPromoteRequest { id }).await {
+                    Ok(_) => Ok(()),
+                    // Applied by an attempt whose answer was lost.
+                    Err(s)
+                        if s.message().contains("can only promote a learner member")
+                            && !s.message().contains("in sync") =>
+                    {
+                        Ok(())
+                    }
+                    Err(s) => Err(s),
+                }
+            },
+        )
+        .await?;
+        changes.promoted += 1;
+    }
+    Ok(m)
+}
+
+/// `member remove` of member `i` (found by its peer URL).
+async fn remove(client_node: &NodeHandle, urls: &[String], i: usize) -> Result<(), String> {
+    let peer = peer_url(i);
+    retry(client_node, "member remove", urls, move |mut c| {
+        let peer = peer.clone();
+        async move {
+            let list = c
+                .member_list(oxcd::pb::etcdserverpb::MemberListRequest::default())
+                .await?
+                .into_inner();
+            let Some(m) = list.members.iter().find(|m| m.peer_ur_ls == [peer.clone()]) else {
+                return Ok(()); // already removed
+            };
+            c.member_remove(MemberRemoveRequest { id: m.id }).await?;
+            Ok(())
+        }
+    })
+    .await
+}

@@ -336,6 +336,13 @@ impl EtcdServer {
             .is_some_and(|m| m.name == self.me.name && !m.name.is_empty())
     }
 
+    /// Whether this member is a learner (etcd serves only serializable
+    /// reads and `Status` on learners).
+    pub fn is_learner(&self) -> bool {
+        let members = self.members.lock().expect("members lock");
+        members.get(&self.member_id).is_some_and(|m| m.is_learner)
+    }
+
     fn reachable(&self, id: u64) -> bool {
         id == self.member_id
             || self.reachable.lock().expect("reachable lock").get(&id) == Some(&true)

@@ -368,7 +368,13 @@ fn member_add_join_and_remove() {
     let url = format!("http://127.0.0.1:{}", c.peer_ports[3]);
     let o = common::ctl(
         &first,
-        &["member", "add", "node4", &format!("--peer-urls={url}")],
+        &[
+            "member",
+            "add",
+            "node4",
+            &format!("--peer-urls={url}"),
+            "--learner",
+        ],
         None,
     );
     let out = stdout(&o);
@@ -391,12 +397,51 @@ fn member_add_join_and_remove() {
     let new_id = out.split_whitespace().nth(1).unwrap().to_string();
     let list = stdout(&common::ctl(&first, &["member", "list"], None));
     assert!(
-        list.contains(&format!("{new_id}, unstarted, , {url}, , false")),
+        list.contains(&format!("{new_id}, unstarted, , {url}, , true")),
         "{list}"
     );
     // The new member joins with the environment etcdctl printed.
     let s = c.spawn_as(3, &initial, "existing");
-    s.wait_ready();
+    // (`endpoint health` reads linearizably, which a learner refuses.)
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !s.ctl(&["endpoint", "status"]).status.success() {
+        assert!(Instant::now() < deadline, "the learner never served");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = stdout(&s.ctl(&["endpoint", "status"]));
+    assert_eq!(status.split(", ").nth(5), Some("true"), "{status}");
+    // A learner serves serializable reads only.
+    assert_eq!(
+        stdout(&s.ctl(&["get", "before", "--consistency=s"])),
+        "before\njoin\n"
+    );
+    let o = s.ctl(&["put", "from", "learner"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr).lines().last(),
+        Some("Error: etcdserver: rpc not supported for learner")
+    );
+    // Promoted once it has caught up (etcd's 90% rule).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let o = common::ctl(&first, &["member", "promote", &new_id], None);
+        if o.status.success() {
+            let out = stdout(&o);
+            assert!(
+                out.starts_with(&format!("Member {new_id:>16} promoted in cluster ")),
+                "{out}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let o = common::ctl(&first, &["member", "promote", &new_id], None);
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .contains("Error: etcdserver: can only promote a learner member"));
     assert_eq!(stdout(&s.ctl(&["get", "before"])), "before\njoin\n");
     let list = stdout(&s.ctl(&["member", "list"]));
     assert_eq!(list.matches(", started, ").count(), 4, "{list}");
@@ -409,7 +454,7 @@ fn member_add_join_and_remove() {
     // Removing it stops it, and the cluster goes on with three.
     let o = common::ctl(&first, &["member", "remove", &new_id], None);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(stdout(&o).starts_with(&format!("Member {new_id} removed from cluster ")));
+    assert!(stdout(&o).starts_with(&format!("Member {new_id:>16} removed from cluster ")));
     let removed = c.members[3].as_mut().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let code = loop {

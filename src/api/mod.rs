@@ -60,6 +60,17 @@ fn too_large() -> Status {
     Status::invalid_argument("etcdserver: request is too large")
 }
 
+/// etcd's `isRPCSupportedForLearner`: a learner answers only `Status` and
+/// serializable `Range`; everything else gets this.
+fn learner_check(server: &EtcdServer) -> Result<(), Status> {
+    if server.is_learner() {
+        return Err(Status::unavailable(
+            "etcdserver: rpc not supported for learner",
+        ));
+    }
+    Ok(())
+}
+
 /// Maps a server error to the status etcd's `rpctypes` would send.
 pub fn to_status(e: ServerError) -> Status {
     match e {
@@ -235,6 +246,9 @@ impl Kv {
 impl kv_server::Kv for Kv {
     async fn range(&self, r: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
         let r = r.into_inner();
+        if !r.serializable {
+            learner_check(&self.server)?;
+        }
         check_range(&r)?;
         self.check_size(&r)?;
         let resp = self.server.range(r).await.map_err(to_status)?;
@@ -242,6 +256,7 @@ impl kv_server::Kv for Kv {
     }
 
     async fn put(&self, r: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
+        learner_check(&self.server)?;
         let r = r.into_inner();
         check_put(&r)?;
         self.check_size(&r)?;
@@ -253,6 +268,7 @@ impl kv_server::Kv for Kv {
         &self,
         r: Request<DeleteRangeRequest>,
     ) -> Result<Response<DeleteRangeResponse>, Status> {
+        learner_check(&self.server)?;
         let r = r.into_inner();
         check_delete(&r)?;
         self.check_size(&r)?;
@@ -261,6 +277,7 @@ impl kv_server::Kv for Kv {
     }
 
     async fn txn(&self, r: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
+        learner_check(&self.server)?;
         let r = r.into_inner();
         check_txn(&r, self.limits.max_txn_ops)?;
         check_intervals(&r.success)?;
@@ -274,6 +291,7 @@ impl kv_server::Kv for Kv {
         &self,
         r: Request<CompactionRequest>,
     ) -> Result<Response<CompactionResponse>, Status> {
+        learner_check(&self.server)?;
         let resp = self
             .server
             .compact(r.into_inner())
@@ -292,6 +310,7 @@ pub struct Maintenance {
 #[tonic::async_trait]
 impl maintenance_server::Maintenance for Maintenance {
     async fn alarm(&self, _r: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
+        learner_check(&self.server)?;
         // No alarm is ever raised yet (quota and corruption checks come later).
         let mut resp = AlarmResponse::default();
         self.server.header(&mut resp.header);
@@ -309,6 +328,7 @@ impl maintenance_server::Maintenance for Maintenance {
             raft_term: st.term,
             raft_applied_index: st.applied_index,
             db_size_in_use: db,
+            is_learner: self.server.is_learner(),
             ..Default::default()
         };
         self.server.header(&mut resp.header);
@@ -320,6 +340,7 @@ impl maintenance_server::Maintenance for Maintenance {
         &self,
         _r: Request<DefragmentRequest>,
     ) -> Result<Response<DefragmentResponse>, Status> {
+        learner_check(&self.server)?;
         // sled compacts its own files; there is nothing to rewrite.
         let mut resp = DefragmentResponse::default();
         self.server.header(&mut resp.header);
@@ -327,6 +348,7 @@ impl maintenance_server::Maintenance for Maintenance {
     }
 
     async fn hash(&self, _r: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
+        learner_check(&self.server)?;
         let (hash, rev, _) = self.server.hash_kv(0).map_err(to_status)?;
         let mut resp = HashResponse {
             hash,
@@ -338,6 +360,7 @@ impl maintenance_server::Maintenance for Maintenance {
     }
 
     async fn hash_kv(&self, r: Request<HashKvRequest>) -> Result<Response<HashKvResponse>, Status> {
+        learner_check(&self.server)?;
         let at = r.into_inner().revision;
         let (hash, rev, compact) = self.server.hash_kv(at).map_err(to_status)?;
         let mut resp = HashKvResponse {
@@ -363,6 +386,7 @@ impl maintenance_server::Maintenance for Maintenance {
         &self,
         r: Request<MoveLeaderRequest>,
     ) -> Result<Response<MoveLeaderResponse>, Status> {
+        learner_check(&self.server)?;
         self.server
             .move_leader(r.into_inner().target_id)
             .await
@@ -393,6 +417,7 @@ impl cluster_server::Cluster for Cluster {
         &self,
         _r: Request<MemberListRequest>,
     ) -> Result<Response<MemberListResponse>, Status> {
+        learner_check(&self.server)?;
         let mut resp = MemberListResponse {
             members: self.server.member_list(),
             ..Default::default()
@@ -405,6 +430,7 @@ impl cluster_server::Cluster for Cluster {
         &self,
         r: Request<MemberAddRequest>,
     ) -> Result<Response<MemberAddResponse>, Status> {
+        learner_check(&self.server)?;
         let r = r.into_inner();
         let (member, members) = self
             .server
@@ -424,6 +450,7 @@ impl cluster_server::Cluster for Cluster {
         &self,
         r: Request<MemberRemoveRequest>,
     ) -> Result<Response<MemberRemoveResponse>, Status> {
+        learner_check(&self.server)?;
         let members = self
             .server
             .member_remove(r.into_inner().id)
@@ -441,6 +468,7 @@ impl cluster_server::Cluster for Cluster {
         &self,
         r: Request<MemberUpdateRequest>,
     ) -> Result<Response<MemberUpdateResponse>, Status> {
+        learner_check(&self.server)?;
         let r = r.into_inner();
         let members = self
             .server
@@ -459,6 +487,7 @@ impl cluster_server::Cluster for Cluster {
         &self,
         r: Request<MemberPromoteRequest>,
     ) -> Result<Response<MemberPromoteResponse>, Status> {
+        learner_check(&self.server)?;
         let members = self
             .server
             .member_promote(r.into_inner().id)

@@ -485,4 +485,37 @@ fn member_add_join_and_remove() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+    let o = common::ctl(&first, &["member", "remove", "zz"], None);
+    assert_eq!(o.status.code(), Some(128));
+    assert!(String::from_utf8_lossy(&o.stderr).contains(
+        "Error: bad member ID arg (strconv.ParseUint: parsing \"zz\": invalid syntax), expecting ID in Hex"
+    ));
+    // With node3 down, removing a live voter would leave too few started
+    // members reachable, and a new voter could not be reached by all.
+    c.members[2].as_mut().unwrap().kill9();
+    std::thread::sleep(Duration::from_secs(3));
+    let list = stdout(&common::ctl(&first, &["member", "list"], None));
+    let node2 = list
+        .lines()
+        .find(|l| l.contains(", node2, "))
+        .and_then(|l| l.split(", ").next())
+        .unwrap()
+        .to_string();
+    let o = common::ctl(&first, &["member", "remove", &node2], None);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(
+            "Error: etcdserver: re-configuration failed due to not enough started members"
+        ),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let spare = format!("--peer-urls=http://127.0.0.1:{}", free_port());
+    let o = common::ctl(&first, &["member", "add", "node5", &spare], None);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("Error: etcdserver: unhealthy cluster"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let list_after = stdout(&common::ctl(&first, &["member", "list"], None));
+    assert_eq!(list_after, list, "a refused change changed nothing");
 }

@@ -1,5 +1,7 @@
 //! Durability under SIGKILL: while concurrent clients put keys, the server is
 //! killed with SIGKILL and restarted; every acknowledged put must be there.
+//! A small `--snapshot-count` makes the server compact its WAL (an atomic
+//! rewrite) many times per round, so kills land around compactions too.
 
 mod common;
 
@@ -12,6 +14,7 @@ use oxcd::pb::etcdserverpb::{kv_client::KvClient, PutRequest, RangeRequest};
 
 const CLIENTS: usize = 16;
 const ROUNDS: usize = 3;
+const SNAPSHOT_COUNT: &[&str] = &["--snapshot-count=1000"];
 
 #[test]
 fn acknowledged_puts_survive_sigkill() {
@@ -24,7 +27,7 @@ fn acknowledged_puts_survive_sigkill() {
         .unwrap();
     let acked: Arc<Mutex<BTreeMap<String, String>>> = Arc::default();
     for round in 0..ROUNDS {
-        let mut srv = Server::start(&dir, port, &[]);
+        let mut srv = Server::start(&dir, port, SNAPSHOT_COUNT);
         let ep = srv.endpoint();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut tasks = Vec::new();
@@ -60,7 +63,7 @@ fn acknowledged_puts_survive_sigkill() {
             let _ = rt.block_on(t);
         }
     }
-    let srv = Server::start(&dir, port, &[]);
+    let srv = Server::start(&dir, port, SNAPSHOT_COUNT);
     let ep = srv.endpoint();
     let stored: BTreeMap<String, String> = rt.block_on(async move {
         let mut kv = KvClient::connect(ep).await.unwrap();

@@ -270,7 +270,10 @@ impl RaftNode {
         self.on_ready()?;
         loop {
             tokio::select! {
-                _ = tick.tick() => { self.raw.tick(); }
+                _ = tick.tick() => {
+                    // One tick, or a simulated clock fault's more or fewer (rt::faults).
+                    for _ in 0..crate::rt::faults::ticks_due() { self.raw.tick(); }
+                }
                 cmd = rx.recv() => {
                     let Some(cmd) = cmd else { break };
                     self.handle(cmd);
@@ -281,6 +284,9 @@ impl RaftNode {
                         }
                     }
                 }
+            }
+            if self.raw.has_ready() {
+                crate::rt::faults::disk_delay().await; // a simulated slow disk (rt::faults)
             }
             self.on_ready()?;
         }

@@ -54,11 +54,13 @@ pub fn member_config(name: &str, ip: IpAddr, initial_cluster: &str) -> Config {
 
 /// Starts a single-member cluster on a fresh simulated node.
 pub fn start_single(handle: &Handle) -> Member {
+    oxcd::rt::faults::reset();
     start_member(handle, 1, "")
 }
 
 /// Starts an `n`-member cluster, members `etcd1..` at `10.0.0.1..`.
 pub fn start_cluster(handle: &Handle, n: usize) -> Vec<Member> {
+    oxcd::rt::faults::reset(); // no knobs left over from an earlier simulation
     let initial: Vec<String> = (1..=n)
         .map(|i| format!("etcd{i}=http://10.0.0.{i}:2380"))
         .collect();

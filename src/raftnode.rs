@@ -270,6 +270,9 @@ impl RaftNode {
         self.on_ready()?;
         loop {
             tokio::select! {
+                // tokio picks among ready branches with a thread-local RNG the
+                // simulator cannot seed; a fixed order keeps replays exact.
+                biased;
                 _ = tick.tick() => {
                     // One tick, or a simulated clock fault's more or fewer (rt::faults).
                     for _ in 0..crate::rt::faults::ticks_due() { self.raw.tick(); }

@@ -355,16 +355,14 @@ pub async fn bank_3_members() -> Result<String, String> {
     let (u, h) = (urls.clone(), history.clone());
     let init = client_node.spawn(async move {
         let mut c = BankClient::new(0, u, ACCOUNTS, start, h);
-        for _ in 0..20 {
-            if c.init(&[BALANCE; ACCOUNTS]).await {
-                return true;
-            }
-        }
-        false
+        while !c.init(&[BALANCE; ACCOUNTS]).await {}
     });
-    if !init.await.map_err(|e| format!("init task: {e}"))? {
-        return Err("bank: could not write the initial balances".into());
-    }
+    // Members serve clients once they have joined the cluster, which can
+    // take a few election rounds.
+    tokio::time::timeout(Duration::from_secs(30), init)
+        .await
+        .map_err(|_| "bank: could not write the initial balances in 30 s".to_string())?
+        .map_err(|e| format!("init task: {e}"))?;
 
     let client = |id| {
         let mut c = BankClient::new(id, urls.clone(), ACCOUNTS, start, history.clone());

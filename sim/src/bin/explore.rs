@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! RUSTFLAGS="--cfg madsim" CARGO_TARGET_DIR=target/sim \
-//!     cargo run -p oxcd-sim --bin explore -- [--seeds N] [--minutes M] [--first-seed S] [--only SCENARIO]
+//!     cargo run --profile sim -p oxcd-sim --bin explore -- [--seeds N] [--minutes M] [--first-seed S] [--only SCENARIO]
 //! ```
 //!
 //! It reports runs per minute and the speed of the simulation: simulated
@@ -31,7 +31,11 @@ fn main() {
         None => String::new(),
     };
     if let Some(i) = args.iter().position(|a| a == "--replay") {
-        // `--replay <scenario> <seed>`: one run, the whole failure printed.
+        // `--replay <scenario> <seed>`: one run, the whole failure printed;
+        // with OXCD_SIM_LOG=debug|info|warn, the members' logs too.
+        if let Ok(level) = std::env::var("OXCD_SIM_LOG") {
+            oxcd::logging::init("capnslog", &level, &[]);
+        }
         let name = args.get(i + 1).expect("--replay <scenario> <seed>");
         let seed: u64 = args
             .get(i + 2)
@@ -89,7 +93,7 @@ fn main() {
                 let first_line = why.lines().next().unwrap_or("");
                 println!("FAIL {name} {seed}: {first_line}");
                 println!(
-                    "  replay: RUSTFLAGS=\"--cfg madsim\" CARGO_TARGET_DIR=target/sim cargo run -p oxcd-sim{} --bin explore -- --replay {name} {seed}{bug_flag}",
+                    "  replay: RUSTFLAGS=\"--cfg madsim\" CARGO_TARGET_DIR=target/sim cargo run --profile sim -p oxcd-sim{} --bin explore -- --replay {name} {seed}{bug_flag}",
                     if bug_flag.is_empty() { "" } else { " --features bugs" }
                 );
                 if !bug_flag.is_empty() {
@@ -135,6 +139,6 @@ fn inject_bug(_: &str) {
 
 #[cfg(not(madsim))]
 fn main() {
-    eprintln!("build the explorer under the simulator: RUSTFLAGS=\"--cfg madsim\" CARGO_TARGET_DIR=target/sim cargo run -p oxcd-sim --bin explore");
+    eprintln!("build the explorer under the simulator: RUSTFLAGS=\"--cfg madsim\" CARGO_TARGET_DIR=target/sim cargo run --profile sim -p oxcd-sim --bin explore");
     std::process::exit(2);
 }

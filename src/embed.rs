@@ -189,6 +189,8 @@ pub async fn run(
     let mut raft_done = None;
     loop {
         tokio::select! {
+            // Fixed order: tokio's random pick is unseeded in simulation.
+            biased;
             _ = &mut shutdown => {
                 stopping = true;
                 break;
@@ -232,6 +234,7 @@ pub async fn run(
         None
     } else {
         tokio::select! {
+            biased;
             _ = shutdown => None,
             r = &mut raft, if raft_done.is_none() => {
                 raft_done = Some(r);

@@ -383,7 +383,17 @@ impl RaftNode {
         }
         loop {
             tokio::select! {
-                _ = tick.tick() => { self.raw.tick(); }
+                // tokio picks among ready branches with a thread-local RNG the
+                // simulator cannot seed; a fixed order keeps replays exact.
+                biased;
+                _ = tick.tick() => {
+                    // One tick, or a simulated clock fault's more or fewer (rt::faults).
+                    for _ in 0..crate::rt::faults::ticks_due() {
+                        self.raw.tick();
+                        // A reset inside a burst must not use raft-rs's own draw.
+                        self.rerandomize_election_timeout();
+                    }
+                }
                 cmd = rx.recv() => {
                     let Some(cmd) = cmd else { break };
                     self.handle(cmd);
@@ -394,6 +404,9 @@ impl RaftNode {
                         }
                     }
                 }
+            }
+            if self.raw.has_ready() {
+                crate::rt::faults::disk_delay().await; // a simulated slow disk (rt::faults)
             }
             self.on_ready()?;
             if self.removed {

@@ -65,6 +65,7 @@ pub fn member_config_with(
 
 /// Starts a single-member cluster on a fresh simulated node.
 pub fn start_single(handle: &Handle) -> Member {
+    oxcd::rt::faults::reset();
     start_member(handle, 1, "")
 }
 
@@ -88,6 +89,7 @@ pub fn peer_url(i: usize) -> String {
 
 /// [`start_cluster`] with `extra` flags on every member.
 pub fn start_cluster_with(handle: &Handle, n: usize, extra: &[&str]) -> Vec<Member> {
+    oxcd::rt::faults::reset(); // no knobs left over from an earlier simulation
     let initial = initial_cluster(n);
     let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
     (1..=n)

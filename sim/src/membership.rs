@@ -11,8 +11,10 @@ use oxcd::pb::etcdserverpb::{
 };
 use rand::Rng;
 
-use crate::cluster::{initial_cluster, peer_url, start_cluster_with, start_member_with, Member};
-use crate::scenario::{check_register_history, liveness, replicas_agree, Outcome};
+use crate::cluster::{initial_cluster, peer_url, start_member_with, Member};
+use crate::scenario::{
+    check_register_history, liveness, register_probe, replicas_agree, ClusterRun, Outcome,
+};
 use crate::workload::register::{RegisterClient, SharedHistory};
 
 /// A small `--snapshot-count`, so runs compact their logs and members that
@@ -47,36 +49,29 @@ async fn register_with_changes(changes_max: usize) -> Outcome {
     const OPS_PER_CLIENT: usize = 150;
     const KEYS: usize = 3;
     const FAULTS_MAX: usize = 8;
-    let handle = Handle::current();
-    let members = start_cluster_with(&handle, 3, &[SNAPSHOT_COUNT]);
-    let urls: Vec<String> = members.iter().map(|m| m.client_url()).collect();
+    let ClusterRun {
+        handle,
+        members,
+        urls,
+        start,
+        client_node,
+    } = ClusterRun::start_with(3, &[SNAPSHOT_COUNT]).await;
     let history = SharedHistory::default();
-    #[allow(clippy::disallowed_methods)] // madsim's simulated clock
-    let start = Instant::now();
-    let client_node = handle
-        .create_node()
-        .name("clients")
-        .ip("10.0.0.100".parse().expect("ip"))
-        .build();
-    madsim::time::sleep(Duration::from_secs(3)).await;
     let snapshots_before = oxcd::raftnode::snapshots_installed();
 
     let mut tasks = Vec::new();
     for id in 0..CLIENTS {
-        let (urls, history) = (urls.clone(), history.clone());
-        tasks.push(client_node.spawn(async move {
-            RegisterClient::new(id, urls, KEYS, start, history)
-                .run(OPS_PER_CLIENT)
-                .await;
-        }));
+        let mut c = RegisterClient::new(id, urls.clone(), KEYS, start, history.clone());
+        tasks.push(client_node.spawn(async move { c.run(OPS_PER_CLIENT).await }));
     }
+    // A fault, then (while budget lasts) a member added, joined and removed.
     let mut faults = Vec::new();
     let mut changes = Changes::default();
     let mut joined: Vec<Member> = Vec::new();
     while tasks.iter().any(|t| !t.is_finished()) && faults.len() < FAULTS_MAX {
         let pause = madsim::rand::thread_rng().gen_range(200..1500);
         madsim::time::sleep(Duration::from_millis(pause)).await;
-        faults.push(crate::nemesis::random_fault(&handle, &members).await);
+        faults.push(crate::nemesis::random_fault(&handle, &members, &client_node).await);
         if changes.added < changes_max {
             let i = 4 + changes.added;
             let m = add_and_join(&handle, &client_node, &urls, i, &mut changes).await?;
@@ -89,15 +84,13 @@ async fn register_with_changes(changes_max: usize) -> Outcome {
         t.await.map_err(|e| format!("client task: {e}"))?;
     }
 
-    crate::nemesis::partition::heal_all(&members);
-    crate::nemesis::lossy::heal();
+    crate::nemesis::heal_all(&members);
+    let probe = register_probe(urls.clone(), start, history.clone());
     liveness(
         &client_node,
-        urls.clone(),
-        start,
-        history.clone(),
         Duration::from_secs(3),
         Duration::from_secs(60),
+        probe,
     )
     .await?;
     let (ops, unknown) = check_register_history(&history)?;

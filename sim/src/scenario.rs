@@ -12,9 +12,11 @@ use madsim::time::Instant;
 use oxcd::pb::etcdserverpb::{kv_client::KvClient, PutRequest, RangeRequest};
 use rand::Rng;
 
-use crate::checker::linearizability::{check_partitioned, register::Register, Verdict};
+use crate::checker::bank::{self as check_bank, Bank};
+use crate::checker::linearizability::{check, check_partitioned, register::Register, Verdict};
 use crate::checker::revisions;
 use crate::cluster::{crash_and_restart, start_single};
+use crate::workload::bank::{self, BankClient};
 use crate::workload::register::{RegisterClient, SharedHistory};
 
 /// A scenario's outcome: a one-line report, or why it failed.
@@ -28,6 +30,7 @@ pub const NAMES: &[&str] = &[
     "register_under_crashes",
     "register_3_members",
     "register_5_members",
+    "bank_3_members",
     "register_with_snapshots",
     "membership_under_load",
 ];
@@ -39,6 +42,7 @@ pub fn by_name(name: &str) -> Option<Run> {
         "register_under_crashes" => Box::pin(register_under_crashes()),
         "register_3_members" => Box::pin(register_in_cluster(3)),
         "register_5_members" => Box::pin(register_in_cluster(5)),
+        "bank_3_members" => Box::pin(bank_3_members()),
         "register_with_snapshots" => Box::pin(crate::membership::register_with_snapshots()),
         "membership_under_load" => Box::pin(crate::membership::membership_under_load()),
         _ => return None,
@@ -47,16 +51,38 @@ pub fn by_name(name: &str) -> Option<Run> {
 
 /// Runs scenario `name` at `seed` in a fresh simulator; a panic counts as a failure.
 pub fn run_seed(name: &str, seed: u64) -> Outcome {
+    run_seed_timed(name, seed).0
+}
+
+/// [`run_seed`], also returning the simulated time the run took (zero if it
+/// panicked). Each run gets a fresh thread, as under `#[madsim::test]`, so
+/// thread-locals outside madsim's control (tokio's `select!` RNG, std's hash
+/// keys) start out the same whenever a seed is replayed.
+pub fn run_seed_timed(name: &str, seed: u64) -> (Outcome, Duration) {
+    let name = name.to_string();
+    #[allow(clippy::disallowed_methods)] // the harness's thread, not server code
+    let run = std::thread::spawn(move || run_seed_on_this_thread(&name, seed));
+    run.join()
+        .expect("scenario thread (panics are caught inside)")
+}
+
+fn run_seed_on_this_thread(name: &str, seed: u64) -> (Outcome, Duration) {
     let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+    let simulated = Arc::new(Mutex::new(Duration::ZERO));
+    let sim = simulated.clone();
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         rt.block_on(async move {
-            match by_name(name) {
+            #[allow(clippy::disallowed_methods)] // madsim's simulated clock
+            let t0 = Instant::now();
+            let outcome = match by_name(name) {
                 Some(run) => run.await,
                 None => Err(format!("no scenario named {name:?}")),
-            }
+            };
+            *sim.lock().expect("lock") = t0.elapsed();
+            outcome
         })
     }));
-    match run {
+    let outcome = match run {
         Ok(outcome) => outcome,
         Err(p) => Err(format!(
             "panicked: {}",
@@ -65,7 +91,9 @@ pub fn run_seed(name: &str, seed: u64) -> Outcome {
                 .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_default()
         )),
-    }
+    };
+    let simulated = *simulated.lock().expect("lock");
+    (outcome, simulated)
 }
 
 /// Power cuts during concurrent puts: every acknowledged put must survive.
@@ -166,11 +194,7 @@ pub async fn register_under_crashes() -> Result<String, String> {
     let history = SharedHistory::default();
     #[allow(clippy::disallowed_methods)] // madsim's simulated clock
     let start = Instant::now();
-    let client_node = handle
-        .create_node()
-        .name("clients")
-        .ip("10.0.0.100".parse().expect("ip"))
-        .build();
+    let client_node = client_node(&handle);
     madsim::time::sleep(Duration::from_millis(300)).await;
 
     let mut tasks = Vec::new();
@@ -195,13 +219,12 @@ pub async fn register_under_crashes() -> Result<String, String> {
     }
 
     // Liveness: with faults healed, operations complete again.
+    let probe = register_probe(vec![url], start, history.clone());
     liveness(
         &client_node,
-        vec![url],
-        start,
-        history.clone(),
         Duration::from_secs(1),
         Duration::from_secs(30),
+        probe,
     )
     .await?;
     let (ops, unknown) = check_register_history(&history)?;
@@ -219,50 +242,31 @@ pub async fn register_in_cluster(n: usize) -> Result<String, String> {
     const OPS_PER_CLIENT: usize = 150;
     const KEYS: usize = 3;
     const FAULTS_MAX: usize = 10;
-    let handle = Handle::current();
-    let members = crate::cluster::start_cluster(&handle, n);
-    let urls: Vec<String> = members.iter().map(|m| m.client_url()).collect();
-    let history = SharedHistory::default();
-    #[allow(clippy::disallowed_methods)] // madsim's simulated clock
-    let start = Instant::now();
-    let client_node = handle
-        .create_node()
-        .name("clients")
-        .ip("10.0.0.100".parse().expect("ip"))
-        .build();
-    // Let the members elect a leader.
-    madsim::time::sleep(Duration::from_secs(3)).await;
-
-    let mut tasks = Vec::new();
-    for id in 0..CLIENTS {
-        let (urls, history) = (urls.clone(), history.clone());
-        tasks.push(client_node.spawn(async move {
-            RegisterClient::new(id, urls, KEYS, start, history)
-                .run(OPS_PER_CLIENT)
-                .await;
-        }));
-    }
-    let mut faults = Vec::new();
-    while tasks.iter().any(|t| !t.is_finished()) && faults.len() < FAULTS_MAX {
-        let pause = madsim::rand::thread_rng().gen_range(200..1500);
-        madsim::time::sleep(Duration::from_millis(pause)).await;
-        faults.push(crate::nemesis::random_fault(&handle, &members).await);
-    }
-    for t in tasks {
-        t.await.map_err(|e| format!("client task: {e}"))?;
-    }
-
-    // Liveness: heal everything; the cluster must answer again.
-    crate::nemesis::partition::heal_all(&members);
-    crate::nemesis::lossy::heal();
-    let urls_all = urls.clone();
-    liveness(
-        &client_node,
+    let ClusterRun {
+        handle,
+        members,
         urls,
         start,
-        history.clone(),
+        client_node,
+    } = ClusterRun::start(n).await;
+    let history = SharedHistory::default();
+
+    let client = |id| {
+        let mut c = RegisterClient::new(id, urls.clone(), KEYS, start, history.clone());
+        async move { c.run(OPS_PER_CLIENT).await }
+    };
+    let schedule = (0..CLIENTS, FAULTS_MAX);
+    let faults = clients_under_faults(&handle, &members, &client_node, schedule, client).await?;
+
+    // Liveness: heal everything; the cluster must answer again.
+    crate::nemesis::heal_all(&members);
+    let urls_all = urls.clone();
+    let probe = register_probe(urls, start, history.clone());
+    liveness(
+        &client_node,
         Duration::from_secs(3),
         Duration::from_secs(60),
+        probe,
     )
     .await?;
     let (ops, unknown) = check_register_history(&history)?;
@@ -273,30 +277,192 @@ pub async fn register_in_cluster(n: usize) -> Result<String, String> {
     ))
 }
 
-/// Liveness phase: after `settle`, a fresh client runs `ops` operations
-/// against `urls`; at least one must complete within `bound`.
-pub(crate) async fn liveness(
+/// A node for the clients (at 10.0.0.100).
+fn client_node(handle: &Handle) -> madsim::runtime::NodeHandle {
+    handle
+        .create_node()
+        .name("clients")
+        .ip("10.0.0.100".parse().expect("ip"))
+        .build()
+}
+
+/// A started `n`-member cluster and a node for its clients, once the
+/// members have had time to elect a leader.
+pub(crate) struct ClusterRun {
+    pub(crate) handle: Handle,
+    pub(crate) members: Vec<crate::cluster::Member>,
+    pub(crate) urls: Vec<String>,
+    /// Time zero of the run's history.
+    pub(crate) start: Instant,
+    pub(crate) client_node: madsim::runtime::NodeHandle,
+}
+
+impl ClusterRun {
+    async fn start(n: usize) -> Self {
+        Self::start_with(n, &[]).await
+    }
+
+    /// [`ClusterRun::start`] with `extra` flags on every member.
+    pub(crate) async fn start_with(n: usize, extra: &[&str]) -> Self {
+        let handle = Handle::current();
+        let members = crate::cluster::start_cluster_with(&handle, n, extra);
+        let urls = members.iter().map(|m| m.client_url()).collect();
+        #[allow(clippy::disallowed_methods)] // madsim's simulated clock
+        let start = Instant::now();
+        let client_node = client_node(&handle);
+        // Let the members elect a leader.
+        madsim::time::sleep(Duration::from_secs(3)).await;
+        ClusterRun {
+            handle,
+            members,
+            urls,
+            start,
+            client_node,
+        }
+    }
+}
+
+/// Runs a client task per id in `ids` (`client(id)`) on `client_node` and
+/// injects random faults, with random pauses between them, until the
+/// clients finish or `max` faults are spent; then waits for the clients.
+/// Returns the faults injected.
+async fn clients_under_faults<Fut>(
+    handle: &Handle,
+    members: &[crate::cluster::Member],
     client_node: &madsim::runtime::NodeHandle,
-    urls: Vec<String>,
-    start: Instant,
-    history: SharedHistory,
-    settle: Duration,
-    bound: Duration,
-) -> Result<(), String> {
-    const CLIENT_ID: usize = 1000;
-    const OPS: usize = 20;
-    let live = client_node.spawn(async move {
-        madsim::time::sleep(settle).await;
-        let before = history.lock().expect("lock").ops.len();
-        let mut c = RegisterClient::new(CLIENT_ID, urls, 3, start, history.clone());
-        for _ in 0..OPS {
+    (ids, max): (std::ops::Range<usize>, usize),
+    client: impl Fn(usize) -> Fut,
+) -> Result<Vec<&'static str>, String>
+where
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let tasks: Vec<_> = ids.map(|id| client_node.spawn(client(id))).collect();
+    let mut faults = Vec::new();
+    while tasks.iter().any(|t| !t.is_finished()) && faults.len() < max {
+        let pause = madsim::rand::thread_rng().gen_range(200..1500);
+        madsim::time::sleep(Duration::from_millis(pause)).await;
+        faults.push(crate::nemesis::random_fault(handle, members, client_node).await);
+    }
+    for t in tasks {
+        t.await.map_err(|e| format!("client task: {e}"))?;
+    }
+    Ok(faults)
+}
+
+/// The bank workload against a 3-member cluster under random faults: every
+/// read must see all accounts and the initial total, revisions never go
+/// backwards, the whole history is linearizable; then every fault is
+/// healed, the cluster must serve again, and the replicas must agree.
+pub async fn bank_3_members() -> Result<String, String> {
+    const MEMBERS: usize = 3;
+    const CLIENTS: usize = 4;
+    const OPS_PER_CLIENT: usize = 100;
+    const ACCOUNTS: usize = 4;
+    const BALANCE: i64 = 100;
+    const FAULTS_MAX: usize = 10;
+    const STEP_BUDGET: u64 = 5_000_000;
+    let ClusterRun {
+        handle,
+        members,
+        urls,
+        start,
+        client_node,
+    } = ClusterRun::start(MEMBERS).await;
+    let history = bank::SharedHistory::default();
+
+    // The initial balances, before any fault.
+    let (u, h) = (urls.clone(), history.clone());
+    let init = client_node.spawn(async move {
+        let mut c = BankClient::new(0, u, ACCOUNTS, start, h);
+        while !c.init(&[BALANCE; ACCOUNTS]).await {}
+    });
+    // Members serve clients once they have joined the cluster, which can
+    // take a few election rounds.
+    tokio::time::timeout(Duration::from_secs(30), init)
+        .await
+        .map_err(|_| "bank: could not write the initial balances in 30 s".to_string())?
+        .map_err(|e| format!("init task: {e}"))?;
+
+    let client = |id| {
+        let mut c = BankClient::new(id, urls.clone(), ACCOUNTS, start, history.clone());
+        async move { c.run(OPS_PER_CLIENT).await }
+    };
+    let schedule = (1..CLIENTS + 1, FAULTS_MAX);
+    let faults = clients_under_faults(&handle, &members, &client_node, schedule, client).await?;
+
+    crate::nemesis::heal_all(&members);
+    let (u, h) = (urls.clone(), history.clone());
+    let probe = async move {
+        let mut c = BankClient::new(LIVENESS_CLIENT, u, ACCOUNTS, start, h.clone());
+        let before = h.lock().expect("lock").ops.len();
+        for _ in 0..LIVENESS_OPS {
             c.one().await;
         }
-        let h = history.lock().expect("lock");
+        let h = h.lock().expect("lock");
         h.ops[before..]
             .iter()
             .filter(|o| o.output.is_some())
             .count()
+    };
+    liveness(
+        &client_node,
+        Duration::from_secs(3),
+        Duration::from_secs(60),
+        probe,
+    )
+    .await?;
+
+    let (ops, unknown, moved) = {
+        let h = history.lock().expect("lock");
+        check_bank::check_reads(&h.ops, ACCOUNTS, BALANCE * ACCOUNTS as i64)?;
+        check_revisions(&h.revisions)?;
+        match check::<Bank>(&h.ops, STEP_BUDGET) {
+            Verdict::Ok => {}
+            Verdict::Unknown => {
+                return Err("bank linearizability search exceeded its budget".into())
+            }
+            Verdict::Illegal(_) => {
+                let tail: Vec<_> = h.ops.iter().rev().take(30).rev().collect();
+                return Err(format!(
+                    "bank history is not linearizable; last operations:\n{tail:#?}"
+                ));
+            }
+        }
+        let unknown = h.ops.iter().filter(|o| o.output.is_none()).count();
+        let moved = h
+            .ops
+            .iter()
+            .filter(|o| {
+                matches!(
+                    o.output,
+                    Some(check_bank::Output::Transfer {
+                        succeeded: true,
+                        ..
+                    })
+                )
+            })
+            .count();
+        (h.ops.len(), unknown, moved)
+    };
+    replicas_agree(&client_node, &urls).await?;
+    Ok(format!(
+        "bank {MEMBERS} members: {ops} ops ({unknown} unknown outcome, {moved} transfers done), faults {faults:?}, {:.1} simulated s",
+        start.elapsed().as_secs_f64()
+    ))
+}
+
+/// Liveness phase: after `settle`, `probe` (a fresh client's operations,
+/// returning how many completed) runs on `client_node`; at least one must
+/// complete within `bound`.
+pub(crate) async fn liveness(
+    client_node: &madsim::runtime::NodeHandle,
+    settle: Duration,
+    bound: Duration,
+    probe: impl std::future::Future<Output = usize> + Send + 'static,
+) -> Result<(), String> {
+    let live = client_node.spawn(async move {
+        madsim::time::sleep(settle).await;
+        probe.await
     });
     let completed = tokio::time::timeout(settle + bound, live)
         .await
@@ -308,18 +474,33 @@ pub(crate) async fn liveness(
     Ok(())
 }
 
+/// Client id of the liveness phase's fresh client.
+const LIVENESS_CLIENT: usize = 1000;
+/// Operations the liveness phase's client tries.
+const LIVENESS_OPS: usize = 20;
+
+/// The register liveness probe: a fresh client's operations on `urls`.
+pub(crate) async fn register_probe(
+    urls: Vec<String>,
+    start: Instant,
+    history: SharedHistory,
+) -> usize {
+    let before = history.lock().expect("lock").ops.len();
+    let mut c = RegisterClient::new(LIVENESS_CLIENT, urls, 3, start, history.clone());
+    for _ in 0..LIVENESS_OPS {
+        c.one().await;
+    }
+    let completed = history.lock().expect("lock").completed_since(before);
+    completed
+}
+
 /// Runs the checkers on a register history: revision monotonicity per
 /// client, then linearizability per key. Returns `(ops, unknown outcomes)`.
 pub(crate) fn check_register_history(history: &SharedHistory) -> Result<(usize, usize), String> {
     const STEP_BUDGET: u64 = 5_000_000;
     let h = history.lock().expect("lock");
     let unknown = h.ops.iter().filter(|o| o.output.is_none()).count();
-    if let Err((a, b)) = revisions::check(&h.revisions) {
-        return Err(format!(
-            "client {} saw revision {} after {}",
-            b.client, b.revision, a.revision
-        ));
-    }
+    check_revisions(&h.revisions)?;
     match check_partitioned::<Register, _>(&h.ops, |i| i.key().to_string(), STEP_BUDGET) {
         Verdict::Ok => Ok((h.ops.len(), unknown)),
         Verdict::Unknown => Err("linearizability search exceeded its budget".into()),
@@ -336,6 +517,16 @@ pub(crate) fn check_register_history(history: &SharedHistory) -> Result<(usize, 
             ))
         }
     }
+}
+
+/// Revision monotonicity per client.
+fn check_revisions(observed: &[revisions::Observed]) -> Result<(), String> {
+    revisions::check(observed).map_err(|(a, b)| {
+        format!(
+            "client {} saw revision {} after {}",
+            b.client, b.revision, a.revision
+        )
+    })
 }
 
 /// Replica agreement at the end of a run: once every member has applied the

@@ -3,4 +3,5 @@
 //! module, so the same code runs on real tokio and in madsim's simulator.
 
 pub mod disk;
+pub mod faults;
 pub mod rand;

@@ -5,8 +5,11 @@
 //!
 //! ```text
 //! RUSTFLAGS="--cfg madsim" CARGO_TARGET_DIR=target/sim \
-//!     cargo run -p oxcd-sim --bin explore -- [--seeds N] [--minutes M] [--first-seed S]
+//!     cargo run --profile sim -p oxcd-sim --bin explore -- [--seeds N] [--minutes M] [--first-seed S] [--only SCENARIO]
 //! ```
+//!
+//! It reports runs per minute and the speed of the simulation: simulated
+//! seconds per wall-clock second.
 //!
 //! `--replay <scenario> <seed>` reruns one failure exactly and prints it whole.
 #![allow(clippy::disallowed_methods)] // the explorer's own budget is wall time
@@ -28,7 +31,11 @@ fn main() {
         None => String::new(),
     };
     if let Some(i) = args.iter().position(|a| a == "--replay") {
-        // `--replay <scenario> <seed>`: one run, the whole failure printed.
+        // `--replay <scenario> <seed>`: one run, the whole failure printed;
+        // with OXCD_SIM_LOG=debug|info|warn, the members' logs too.
+        if let Ok(level) = std::env::var("OXCD_SIM_LOG") {
+            oxcd::logging::init("capnslog", &level, &[]);
+        }
         let name = args.get(i + 1).expect("--replay <scenario> <seed>");
         let seed: u64 = args
             .get(i + 2)
@@ -56,24 +63,37 @@ fn main() {
         (None, None) => (Some(100), None),
         other => other,
     };
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .map(|i| args.get(i + 1).expect("--only <scenario>").clone());
+    let names: Vec<&str> = oxcd_sim::scenario::NAMES
+        .iter()
+        .copied()
+        .filter(|n| only.as_deref().is_none_or(|o| o == *n))
+        .collect();
+    assert!(!names.is_empty(), "no scenario named {only:?}");
     let deadline = minutes.map(|m| Instant::now() + Duration::from_secs(m * 60));
     let file = concat!(env!("CARGO_MANIFEST_DIR"), "/regressions/seeds.txt");
     let start = Instant::now();
     let (mut runs, mut failures) = (0u64, 0u64);
+    let mut simulated = Duration::ZERO;
     let mut seed = first;
     loop {
         if seeds.is_some_and(|n| seed >= first + n) || deadline.is_some_and(|d| Instant::now() > d)
         {
             break;
         }
-        for name in oxcd_sim::scenario::NAMES {
+        for name in &names {
             runs += 1;
-            if let Err(why) = oxcd_sim::scenario::run_seed(name, seed) {
+            let (outcome, sim) = oxcd_sim::scenario::run_seed_timed(name, seed);
+            simulated += sim;
+            if let Err(why) = outcome {
                 failures += 1;
                 let first_line = why.lines().next().unwrap_or("");
                 println!("FAIL {name} {seed}: {first_line}");
                 println!(
-                    "  replay: RUSTFLAGS=\"--cfg madsim\" CARGO_TARGET_DIR=target/sim cargo run -p oxcd-sim{} --bin explore -- --replay {name} {seed}{bug_flag}",
+                    "  replay: RUSTFLAGS=\"--cfg madsim\" CARGO_TARGET_DIR=target/sim cargo run --profile sim -p oxcd-sim{} --bin explore -- --replay {name} {seed}{bug_flag}",
                     if bug_flag.is_empty() { "" } else { " --features bugs" }
                 );
                 if !bug_flag.is_empty() {
@@ -90,8 +110,10 @@ fn main() {
     }
     let secs = start.elapsed().as_secs_f64();
     println!(
-        "explored seeds {first}..{seed}: {runs} runs, {failures} failures, {secs:.1} s ({:.0} runs/min)",
-        runs as f64 / secs * 60.0
+        "explored seeds {first}..{seed}: {runs} runs, {failures} failures, {secs:.1} s ({:.0} runs/min); simulated {:.0} s, {:.0}x wall time",
+        runs as f64 / secs * 60.0,
+        simulated.as_secs_f64(),
+        simulated.as_secs_f64() / secs
     );
     if failures > 0 {
         std::process::exit(1);
@@ -117,6 +139,6 @@ fn inject_bug(_: &str) {
 
 #[cfg(not(madsim))]
 fn main() {
-    eprintln!("build the explorer under the simulator: RUSTFLAGS=\"--cfg madsim\" CARGO_TARGET_DIR=target/sim cargo run -p oxcd-sim --bin explore");
+    eprintln!("build the explorer under the simulator: RUSTFLAGS=\"--cfg madsim\" CARGO_TARGET_DIR=target/sim cargo run --profile sim -p oxcd-sim --bin explore");
     std::process::exit(2);
 }

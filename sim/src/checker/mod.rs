@@ -1,5 +1,6 @@
 //! Checkers: one file per property, each citing its source.
 
+pub mod bank;
 pub mod linearizability;
 pub mod replicas;
 pub mod revisions;

@@ -1,12 +1,13 @@
 //! Network partitions, healed after a while: isolate one member (from
-//! clients too); split the members into two random halves; or a *bridge*
-//! (Jepsen's name): two halves that cannot talk to each other, plus one
-//! member that talks to both. With a majority connected somewhere, the
-//! cluster must keep serving.
+//! clients too), or the current leader; split the members into two random
+//! halves; or a *bridge* (Jepsen's name): two halves that cannot talk to
+//! each other, plus one member that talks to both. With a majority
+//! connected somewhere, the cluster must keep serving.
 
 use std::time::Duration;
 
 use madsim::net::NetSim;
+use madsim::runtime::NodeHandle;
 
 use crate::cluster::Member;
 
@@ -63,4 +64,43 @@ pub async fn bridge_for(members: &[Member], d: Duration) {
     let rest = &order[1..]; // order[0] is the bridge
     let (a, b) = rest.split_at(rest.len() / 2);
     cut_for(a, b, d).await;
+}
+
+/// The index of the member that says it leads (its Status reports itself as
+/// leader), asked from `client`; `None` if nobody answers as leader.
+pub async fn find_leader(client: &NodeHandle, members: &[Member]) -> Option<usize> {
+    use oxcd::pb::etcdserverpb::{maintenance_client::MaintenanceClient, StatusRequest};
+    const ASK_TIMEOUT: Duration = Duration::from_millis(500);
+    let urls: Vec<String> = members.iter().map(|m| m.client_url()).collect();
+    client
+        .spawn(async move {
+            for (i, url) in urls.into_iter().enumerate() {
+                let ask = async {
+                    let mut m = MaintenanceClient::connect(url).await.ok()?;
+                    let s = m.status(StatusRequest {}).await.ok()?.into_inner();
+                    let me = s.header?.member_id;
+                    (s.leader != 0 && s.leader == me).then_some(())
+                };
+                if let Ok(Some(())) = tokio::time::timeout(ASK_TIMEOUT, ask).await {
+                    return Some(i);
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten()
+}
+
+/// Isolates the current leader for `d` (so the rest must elect a new one
+/// while the old one may still think it leads), then reconnects it. Returns
+/// whether a leader was found.
+pub async fn isolate_leader_for(client: &NodeHandle, members: &[Member], d: Duration) -> bool {
+    match find_leader(client, members).await {
+        Some(i) => {
+            isolate_for(&members[i], d).await;
+            true
+        }
+        None => false,
+    }
 }

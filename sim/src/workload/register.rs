@@ -3,7 +3,6 @@
 //! outcome — ok, failed, or unknown (the client never learned).
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use madsim::time::Instant;
 use oxcd::pb::etcdserverpb::{
@@ -14,34 +13,20 @@ use rand::Rng;
 use tonic::transport::Channel;
 
 use crate::checker::linearizability::register::{Input, Output};
-use crate::checker::linearizability::Operation;
-use crate::checker::revisions::Observed;
-
-/// Every request gives up after this long (its outcome is then unknown).
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Pause after a failed connect before the next attempt.
-pub const CONNECT_BACKOFF: Duration = Duration::from_millis(100);
+use crate::workload::{Conn, REQUEST_TIMEOUT};
 
 /// A recorded history.
-#[derive(Default)]
-pub struct History {
-    pub ops: Vec<Operation<Input, Output>>,
-    pub revisions: Vec<Observed>,
-}
+pub type History = super::History<Input, Output>;
 
 /// Shared between client tasks.
 pub type SharedHistory = Arc<Mutex<History>>;
 
 pub struct RegisterClient {
     pub id: usize,
-    /// Members to talk to; the client moves to the next one after a failure.
-    pub urls: Vec<String>,
-    current: usize,
+    conn: Conn,
     pub keys: usize,
     pub start: Instant,
     pub history: SharedHistory,
-    kv: Option<KvClient<Channel>>,
     next_value: u64,
     /// The last value this client read or wrote per key: what its CAS expects.
     last_seen: std::collections::BTreeMap<String, String>,
@@ -55,15 +40,12 @@ impl RegisterClient {
         start: Instant,
         history: SharedHistory,
     ) -> Self {
-        assert!(!urls.is_empty(), "a client needs a member to talk to");
         RegisterClient {
             id,
-            current: id % urls.len(),
-            urls,
+            conn: Conn::new(id, urls),
             keys,
             start,
             history,
-            kv: None,
             next_value: 0,
             last_seen: Default::default(),
         }
@@ -71,22 +53,6 @@ impl RegisterClient {
 
     fn now(&self) -> u64 {
         self.start.elapsed().as_micros() as u64
-    }
-
-    async fn client(&mut self) -> Option<KvClient<Channel>> {
-        if self.kv.is_none() {
-            let url = self.urls[self.current].clone();
-            let c = tokio::time::timeout(REQUEST_TIMEOUT, KvClient::connect(url));
-            match c.await {
-                Ok(Ok(c)) => self.kv = Some(c),
-                _ => {
-                    // Back off a little, then try the next member.
-                    self.current = (self.current + 1) % self.urls.len();
-                    madsim::time::sleep(CONNECT_BACKOFF).await;
-                }
-            }
-        }
-        self.kv.clone()
     }
 
     /// Runs `n` random operations.
@@ -115,7 +81,7 @@ impl RegisterClient {
                 Input::Cas { key, expect, value }
             }
         };
-        let Some(mut kv) = self.client().await else {
+        let Some(mut kv) = self.conn.kv().await else {
             return; // not even connected: nothing was sent
         };
         let call = self.now();
@@ -124,9 +90,7 @@ impl RegisterClient {
         let (output, revision) = match res {
             Ok(Ok((o, rev))) => (Some(o), Some(rev)),
             _ => {
-                // Reconnect next time, to the next member.
-                self.kv = None;
-                self.current = (self.current + 1) % self.urls.len();
+                self.conn.next();
                 (None, None)
             }
         };
@@ -149,20 +113,7 @@ impl RegisterClient {
             return; // a failed read constrains nothing
         }
         let mut h = self.history.lock().expect("history lock");
-        if let Some(revision) = revision {
-            h.revisions.push(Observed {
-                client: self.id,
-                time: ret,
-                revision,
-            });
-        }
-        h.ops.push(Operation {
-            client: self.id,
-            call,
-            ret: output.as_ref().map(|_| ret),
-            input,
-            output,
-        });
+        h.record(self.id, (call, ret), input, output, revision);
     }
 }
 

@@ -1,0 +1,115 @@
+//! The fault seam: per-node knobs the simulator turns to make one machine's
+//! clock or disk misbehave. madsim has a single global clock and an instant
+//! in-memory disk, so these faults are modelled where the server feels them:
+//! the raft ticker (the only clock the server uses for its own decisions)
+//! and the wait for a Ready to be made durable.
+//!
+//! * Clock rate skew: the node's ticker runs fast or slow (`clock_rate`
+//!   ticks per real tick, delivered at the ticker's granularity).
+//! * Clock jump: the node's next tick delivers a burst of extra ticks at
+//!   once, as if its monotonic clock leapt forward.
+//! * Slow disk: every Ready cycle waits `disk_latency` first, like a slow
+//!   fsync.
+//!
+//! In production (no `cfg(madsim)`) every knob is the identity — one raft
+//! tick per ticker tick, no disk delay — and the functions compile to
+//! constants. Under the simulator the knobs live per madsim node, in a
+//! thread-local map (madsim runs a whole simulation on one thread, and
+//! parallel test threads must not see each other's faults).
+
+use std::time::Duration;
+
+/// How one node's clock and disk misbehave; the default is a healthy node.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Knobs {
+    /// Raft ticks per ticker tick: 2.0 is a clock running twice as fast.
+    pub clock_rate: f64,
+    /// Extra ticks the next ticker tick delivers (then back to 0).
+    pub clock_jump_ticks: u32,
+    /// Added before each Ready cycle.
+    pub disk_latency: Duration,
+}
+
+impl Default for Knobs {
+    fn default() -> Self {
+        Knobs {
+            clock_rate: 1.0,
+            clock_jump_ticks: 0,
+            disk_latency: Duration::ZERO,
+        }
+    }
+}
+
+/// How many raft ticks the calling node delivers for one ticker tick.
+#[cfg(not(madsim))]
+#[inline]
+pub fn ticks_due() -> u32 {
+    1
+}
+
+/// Waits as long as the calling node's disk is slow (not at all in production).
+#[cfg(not(madsim))]
+#[inline]
+pub async fn disk_delay() {}
+
+#[cfg(madsim)]
+pub use sim::{disk_delay, get, reset, ticks_due, update};
+
+#[cfg(madsim)]
+mod sim {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    use madsim::task::NodeId;
+
+    use super::Knobs;
+
+    /// Knobs, plus the fractional ticks a skewed clock owes.
+    type Node = (Knobs, f64);
+
+    thread_local! {
+        static NODES: RefCell<HashMap<NodeId, Node>> = RefCell::new(HashMap::new());
+    }
+
+    fn with<T>(node: NodeId, f: impl FnOnce(&mut Knobs, &mut f64) -> T) -> T {
+        NODES.with(|n| {
+            let mut n = n.borrow_mut();
+            let (k, owed) = n.entry(node).or_insert((Knobs::default(), 0.0));
+            f(k, owed)
+        })
+    }
+
+    /// How many raft ticks the calling node delivers for one ticker tick.
+    pub fn ticks_due() -> u32 {
+        with(madsim::plugin::node(), |k, owed| {
+            *owed += k.clock_rate;
+            let whole = owed.floor();
+            *owed -= whole;
+            let jump = std::mem::take(&mut k.clock_jump_ticks);
+            whole as u32 + jump
+        })
+    }
+
+    /// Waits as long as the calling node's disk is slow.
+    pub async fn disk_delay() {
+        let d = with(madsim::plugin::node(), |k, _| k.disk_latency);
+        if !d.is_zero() {
+            tokio::time::sleep(d).await;
+        }
+    }
+
+    /// Changes `node`'s knobs.
+    pub fn update(node: NodeId, f: impl FnOnce(&mut Knobs)) {
+        with(node, |k, _| f(k));
+    }
+
+    /// `node`'s knobs.
+    pub fn get(node: NodeId) -> Knobs {
+        with(node, |k, _| *k)
+    }
+
+    /// Every node healthy again (a new simulation starts from here).
+    pub fn reset() {
+        NODES.with(|n| n.borrow_mut().clear());
+    }
+}

@@ -139,6 +139,9 @@ pub struct RaftHandle {
     pub members: Arc<Mutex<BTreeMap<u64, Member>>>,
     /// Peers the transport reached lately.
     pub reachable: Reachable,
+    /// Whether this member is a learner (read on every client request, so
+    /// not behind the member table's lock, which apply holds).
+    pub learner: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Static configuration of one node.
@@ -176,6 +179,7 @@ pub struct RaftNode {
     /// Leadership transfers waiting for their target to lead.
     transfers: Vec<(u64, oneshot::Sender<Result<(), TransferError>>)>,
     reachable: Reachable,
+    learner: Arc<std::sync::atomic::AtomicBool>,
     initial_peers: Vec<(u64, String)>,
     snapshot_count: u64,
     /// Applied index at the last compaction.
@@ -309,6 +313,13 @@ impl RaftNode {
         let kv = Arc::new(Mutex::new(kv));
         let members = Arc::new(Mutex::new(members));
         let reachable = Reachable::default();
+        let learner = Arc::new(std::sync::atomic::AtomicBool::new(
+            members
+                .lock()
+                .expect("members lock")
+                .get(&cfg.id)
+                .is_some_and(|m| m.is_learner),
+        ));
         let status = Arc::new(Mutex::new(RaftStatus {
             applied_index: consistent_index,
             ..Default::default()
@@ -330,6 +341,7 @@ impl RaftNode {
             transport: None,
             transfers: Vec::new(),
             reachable: reachable.clone(),
+            learner: learner.clone(),
             initial_peers: cfg.peers.clone(),
             snapshot_count: cfg.snapshot_count.max(1),
             compacted_at: consistent_index,
@@ -346,6 +358,7 @@ impl RaftNode {
                 status,
                 members,
                 reachable,
+                learner,
             },
         ))
     }
@@ -612,6 +625,7 @@ impl RaftNode {
             }
         }
         *self.members.lock().expect("members lock") = members;
+        self.note_learner();
         self.applied = meta.index;
         self.compacted_at = meta.index;
         self.sweep_proposals();
@@ -712,6 +726,9 @@ impl RaftNode {
             }
         }
         let me = self.raw.raft.id;
+        if !conf_changes.is_empty() {
+            self.note_learner();
+        }
         for (change, m) in conf_changes {
             if m.id == me {
                 self.removed |= change == MemberChange::Remove;
@@ -753,6 +770,14 @@ impl RaftNode {
         for (_, reply) in ready {
             let _ = reply.send(());
         }
+    }
+
+    /// Publishes whether this member is (still) a learner.
+    fn note_learner(&self) {
+        let members = self.members.lock().expect("members lock");
+        let learner = members.get(&self.raw.raft.id).is_some_and(|m| m.is_learner);
+        self.learner
+            .store(learner, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Drops waiters whose callers gave up (their entries may never apply

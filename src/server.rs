@@ -124,6 +124,7 @@ pub struct EtcdServer {
     /// The replicated member table.
     members: Arc<Mutex<BTreeMap<u64, Member>>>,
     reachable: Reachable,
+    learner: Arc<std::sync::atomic::AtomicBool>,
     backend: Arc<dyn Backend>,
     next_id: AtomicU64,
 }
@@ -147,6 +148,7 @@ impl EtcdServer {
             status,
             members,
             reachable,
+            learner,
         } = handle;
         let member_id = me.id;
         EtcdServer {
@@ -159,6 +161,7 @@ impl EtcdServer {
             status,
             members,
             reachable,
+            learner,
             backend,
             // Top 16 bits from the member, the rest a per-incarnation counter.
             next_id: AtomicU64::new((member_id << 48) | (id_seed & 0xffff_ffff) << 16),
@@ -339,8 +342,7 @@ impl EtcdServer {
     /// Whether this member is a learner (etcd serves only serializable
     /// reads and `Status` on learners).
     pub fn is_learner(&self) -> bool {
-        let members = self.members.lock().expect("members lock");
-        members.get(&self.member_id).is_some_and(|m| m.is_learner)
+        self.learner.load(Ordering::Relaxed)
     }
 
     fn reachable(&self, id: u64) -> bool {

@@ -300,6 +300,22 @@ fn cases() -> Vec<Case> {
         run(&["del", "--prefix", "a", "b"]), // 157
         run(&["txn", "extra"]), // 158
         run(&["compaction", "1", "2"]), // 159
+        run(&["member", "add"]), // 160
+        run(&["member", "add", "x", "http://10.0.0.9:2380"]), // 161
+        run(&["member", "add", "x"]), // 162
+        run(&["member", "add", "x", "--peer-urls=10.0.0.9:2380"]), // 163
+        run(&["member", "remove"]), // 164
+        run(&["member", "remove", "zz"]), // 165
+        run(&["member", "remove", "1234"]), // 166
+        run(&["member", "update", "1234"]), // 167
+        run(&["member", "update", "1234", "--peer-urls=http://10.0.0.9:2380"]), // 168
+        run(&["member", "promote"]), // 169
+        run(&["member", "promote", "1234"]), // 170
+        run(&["member", "add", "--help"]), // 171
+        run(&["member", "remove", "--help"]), // 172
+        run(&["member", "update", "--help"]), // 173
+        run(&["member", "promote", "--help"]), // 174
+        run(&["member", "list"]), // 175: the refused changes changed nothing
     ]
 }
 

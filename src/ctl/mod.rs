@@ -761,7 +761,7 @@ fn del_op(ctx: &Ctx, args: &[String]) -> Result<DeleteRangeRequest, Fail> {
     };
     if args.len() > 1 {
         if prefix || from_key {
-            return Err(bad_args("too many arguments, only accept one argument when `--prefix` or `--from-key` is set."));
+            return Err(bad_args("too many arguments, only accept one argument when `--prefix` or `--from-key` is set"));
         }
         r.range_end = args[1].clone().into_bytes();
     }
@@ -1310,10 +1310,11 @@ async fn member_change(ctx: &Ctx, o: &mut Output, path: &str) -> CmdResult {
     };
     let (ch, ep) = connect(ctx).await?;
     let mut c = ClusterClient::new(ch);
-    let (header, members, verb) = match path {
+    let (header, members, verb, encoded) = match path {
         "member remove" => {
             let r = call(ctx, &ep, c.member_remove(MemberRemoveRequest { id })).await?;
-            (r.header, r.members, "removed from")
+            let b = r.encode_to_vec();
+            (r.header, r.members, "removed from", b)
         }
         "member update" => {
             let req = MemberUpdateRequest {
@@ -1321,18 +1322,26 @@ async fn member_change(ctx: &Ctx, o: &mut Output, path: &str) -> CmdResult {
                 peer_ur_ls: peer_urls,
             };
             let r = call(ctx, &ep, c.member_update(req)).await?;
-            (r.header, r.members, "updated in")
+            let b = r.encode_to_vec();
+            (r.header, r.members, "updated in", b)
         }
         _ => {
             let r = call(ctx, &ep, c.member_promote(MemberPromoteRequest { id })).await?;
-            (r.header, r.members, "promoted in")
+            let b = r.encode_to_vec();
+            (r.header, r.members, "promoted in", b)
         }
     };
     let cluster = header.as_ref().map_or(0, |h| h.cluster_id);
     match ctx.format() {
         "json" => o.out(members_json(&header, None, &members)),
-        // etcdctl 3.4 prints nothing for these in the other formats.
-        "fields" | "table" | "protobuf" => {}
+        "protobuf" => o.out(encoded),
+        // etcdctl 3.4 has no printer for these (the change is made first).
+        "fields" | "table" => {
+            return Err(Fail(
+                EXIT_BAD_FEATURE,
+                format!("{} not supported as output format", ctx.format()),
+            ))
+        }
         _ => o.out(format!("Member {id:16x} {verb} cluster {cluster:16x}\n")),
     }
     Ok(())

@@ -19,6 +19,7 @@ const BUG_TESTS: &[&str] = &[
     "bug_ack_before_fsync",
     "bug_forget_consistent_index",
     "bug_stale_txn_compare",
+    "bug_stale_txn_compare_bank",
 ];
 
 fn cargo(root: &str, extra: &[&str]) -> i32 {

@@ -60,7 +60,7 @@ const FLAGS: &[(&str, Kind, &str, bool)] = &[
     ("auto-compaction-mode", Kind::Str, "periodic", false),
     ("listen-metrics-urls", Kind::Str, "", false),
     ("enable-pprof", Kind::Bool, "false", false),
-    ("strict-reconfig-check", Kind::Bool, "true", false),
+    ("strict-reconfig-check", Kind::Bool, "true", true),
     ("max-snapshots", Kind::Uint, "5", false),
     ("max-wals", Kind::Uint, "5", false),
     ("cors", Kind::Str, "", false),
@@ -111,6 +111,9 @@ pub struct Config {
     pub election_ms: u64,
     /// `--snapshot-count`: applied entries between log compactions.
     pub snapshot_count: u64,
+    /// `--strict-reconfig-check`: refuse membership changes that could
+    /// lose quorum (started and reachable members).
+    pub strict_reconfig_check: bool,
     /// Flags given that oxcd accepts but does not act on yet.
     pub ignored: Vec<String>,
 }
@@ -313,6 +316,7 @@ fn build(set: &BTreeMap<String, String>) -> Result<Config, FlagError> {
         heartbeat_ms: num("heartbeat-interval"),
         election_ms: num("election-timeout"),
         snapshot_count: num("snapshot-count"),
+        strict_reconfig_check: parse_bool(&get("strict-reconfig-check")).expect("checked"),
         ignored,
     })
 }

@@ -152,7 +152,7 @@ pub async fn run(
     let (node, handle) = RaftNode::open(&node_cfg, disk, &wal_dir, backend.clone())?;
     let (tx, rx) = mpsc::channel(PROPOSAL_QUEUE_MAX);
     let mut raft = tokio::spawn(node.run(rx, tx.clone()));
-    let server = Arc::new(EtcdServer::new(
+    let mut server = EtcdServer::new(
         cluster_id,
         MemberInfo {
             id: member_id,
@@ -162,7 +162,9 @@ pub async fn run(
         handle,
         backend,
         id_seed,
-    ));
+    );
+    server.strict_reconfig = cfg.strict_reconfig_check;
+    let server = Arc::new(server);
     let limits = Limits {
         max_request_bytes: cfg.max_request_bytes as usize,
         max_txn_ops: cfg.max_txn_ops as usize,

@@ -210,6 +210,11 @@ impl RaftNode {
         } else {
             loaded.consistent_index
         };
+        if loaded.removed.contains(&cfg.id) {
+            return Err(io::Error::other(
+                "the member has been permanently removed from the cluster",
+            ));
+        }
         let kv = KvStore::restore(loaded.revs, loaded.compact_rev);
         let members: BTreeMap<u64, Member> =
             loaded.members.into_iter().map(|m| (m.id, m)).collect();

@@ -468,6 +468,25 @@ fn member_add_join_and_remove() {
     assert!(c
         .log(3)
         .contains("the member has been permanently removed from the cluster"));
+    // Restarted from its data dir, it knows it was removed and stops again
+    // (the spawn replaces the log file, so the message is the restart's).
+    let mut again = c.spawn_as(3, &initial, "existing");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let code = loop {
+        if let Some(st) = again.child.try_wait().unwrap() {
+            break st.code();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a removed member restarted and kept running"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_ne!(code, Some(0));
+    assert!(c
+        .log(3)
+        .contains("the member has been permanently removed from the cluster"));
+    again.kill9();
     let list = stdout(&common::ctl(&first, &["member", "list"], None));
     assert_eq!(list.lines().count(), 3, "{list}");
     assert!(!list.contains(&new_id));

@@ -54,7 +54,8 @@ pub enum BackendOp {
     SetCompacted(i64),
     /// A member and its attributes (not MVCC data; stored beside it).
     SetMember(crate::pb::etcdserverpb::Member),
-    /// A member left the cluster.
+    /// A member left the cluster (and is remembered as removed, as etcd's
+    /// `members_removed` bucket does, so it cannot come back).
     DeleteMember(u64),
     /// The raft configuration as of this batch (encoded `ConfState`).
     SetConfState(Vec<u8>),

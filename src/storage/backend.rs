@@ -21,6 +21,7 @@ const KEY_PREFIX: u8 = b'k';
 const META_CONSISTENT_INDEX: &[u8] = b"m/consistent_index";
 const META_COMPACT_REV: &[u8] = b"m/compact_rev";
 const META_MEMBER_PREFIX: &str = "m/member/";
+const META_REMOVED_PREFIX: &str = "m/removed/";
 const META_CONF_STATE: &[u8] = b"m/conf_state";
 const META_SNAPSHOT: &[u8] = b"m/snapshot";
 
@@ -33,6 +34,8 @@ pub struct Loaded {
     pub consistent_index: u64,
     /// The members and their attributes.
     pub members: Vec<crate::pb::etcdserverpb::Member>,
+    /// Members removed from the cluster.
+    pub removed: Vec<u64>,
     /// The raft configuration as of `consistent_index` (encoded `ConfState`).
     pub conf_state: Option<Vec<u8>>,
     /// `(index, term)` of the last snapshot installed from the leader.
@@ -110,6 +113,8 @@ fn raw_writes(ops: &[BackendOp], consistent_index: u64) -> Vec<(Vec<u8>, Option<
             BackendOp::DeleteMember(id) => {
                 let k = format!("{META_MEMBER_PREFIX}{id:016x}").into_bytes();
                 w.push((k, None));
+                let k = format!("{META_REMOVED_PREFIX}{id:016x}").into_bytes();
+                w.push((k, Some(Vec::new())));
             }
             BackendOp::SetConfState(cs) => w.push((META_CONF_STATE.to_vec(), Some(cs.clone()))),
         }
@@ -141,6 +146,12 @@ fn decode_all<'a>(items: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> io::Resu
             }
             let n = |b: &[u8]| u64::from_be_bytes(b.try_into().expect("8 bytes"));
             l.snapshot = Some((n(&v[..8]), n(&v[8..])));
+        } else if let Some(id) = k.strip_prefix(META_REMOVED_PREFIX.as_bytes()) {
+            let id = std::str::from_utf8(id)
+                .ok()
+                .and_then(|h| u64::from_str_radix(h, 16).ok())
+                .ok_or_else(|| bad("removed member"))?;
+            l.removed.push(id);
         } else if k.starts_with(META_MEMBER_PREFIX.as_bytes()) {
             let m = crate::pb::etcdserverpb::Member::decode(v).map_err(|_| bad("member"))?;
             l.members.push(m);

@@ -377,19 +377,13 @@ impl RaftNode {
         tx: mpsc::Sender<RaftCmd>,
     ) -> io::Result<()> {
         let mut transport = Transport::new(tx.downgrade(), self.reachable.clone());
-        let known: Vec<(u64, String)> = {
-            let members = self.members.lock().expect("members lock");
-            members
-                .values()
-                .filter_map(|m| Some((m.id, m.peer_ur_ls.first()?.clone())))
-                .collect()
-        };
-        for (id, url) in self.initial_peers.iter().chain(known.iter()) {
+        for (id, url) in &self.initial_peers {
             if *id != self.raw.raft.id {
                 transport.add(*id, url);
             }
         }
         self.transport = Some(transport);
+        self.add_member_peers();
         drop(tx);
         let mut tick = tokio::time::interval(self.tick);
         // Apply what is committed first: raft refuses to campaign while a
@@ -423,8 +417,10 @@ impl RaftNode {
                     }
                 }
             }
-            if self.raw.has_ready() {
-                crate::rt::faults::disk_delay().await; // a simulated slow disk (rt::faults)
+            // A simulated slow disk (rt::faults); always zero in production.
+            let slow_disk = crate::rt::faults::disk_latency();
+            if !slow_disk.is_zero() && self.raw.has_ready() {
+                tokio::time::sleep(slow_disk).await;
             }
             self.on_ready()?;
             if self.removed {
@@ -620,16 +616,9 @@ impl RaftNode {
             .install_snapshot(data.pairs, meta.index, meta.term)?;
         let loaded = self.backend.load()?;
         *self.kv.lock().expect("kv lock") = KvStore::restore(loaded.revs, loaded.compact_rev);
-        let members: BTreeMap<u64, Member> =
+        *self.members.lock().expect("members lock") =
             loaded.members.into_iter().map(|m| (m.id, m)).collect();
-        if let Some(t) = self.transport.as_mut() {
-            for m in members.values() {
-                if let (true, Some(url)) = (m.id != self.raw.raft.id, m.peer_ur_ls.first()) {
-                    t.add(m.id, url);
-                }
-            }
-        }
-        *self.members.lock().expect("members lock") = members;
+        self.add_member_peers();
         self.note_learner();
         self.applied = meta.index;
         self.compacted_at = meta.index;
@@ -774,6 +763,20 @@ impl RaftNode {
         self.reads_ready = waiting;
         for (_, reply) in ready {
             let _ = reply.send(());
+        }
+    }
+
+    /// Sends to every other member in the table (at its first peer URL).
+    fn add_member_peers(&mut self) {
+        let me = self.raw.raft.id;
+        let Some(t) = self.transport.as_mut() else {
+            return;
+        };
+        let members = self.members.lock().expect("members lock");
+        for m in members.values().filter(|m| m.id != me) {
+            if let Some(url) = m.peer_ur_ls.first() {
+                t.add(m.id, url);
+            }
         }
     }
 

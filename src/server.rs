@@ -425,14 +425,12 @@ impl EtcdServer {
             let members = self.members.lock().expect("members lock");
             validate_member_change(&members, change, &m)?;
             if !is_learner && self.strict_reconfig {
-                // etcd's IsReadyToAddVotingMember and isConnectedFullySince.
-                let voters: Vec<&Member> = members.values().filter(|m| !m.is_learner).collect();
-                let started = voters.iter().filter(|m| !m.name.is_empty()).count();
-                let n = voters.len() + 1;
-                if !(started == 1 && n == 2) && started < n / 2 + 1 {
+                if !ready_to_add_voter(&members) {
                     return Err(MemberError::NotEnoughStarted.into());
                 }
-                if !voters.iter().all(|v| self.reachable(v.id)) {
+                // etcd's isConnectedFullySince.
+                let mut voters = members.values().filter(|m| !m.is_learner);
+                if !voters.all(|v| self.reachable(v.id)) {
                     return Err(MemberError::Unhealthy.into());
                 }
             }
@@ -519,10 +517,7 @@ impl EtcdServer {
             }
             // etcd's IsReadyToPromoteMember (the learner's progress is
             // checked below whatever --strict-reconfig-check says).
-            let voters: Vec<&Member> = members.values().filter(|m| !m.is_learner).collect();
-            let started = voters.iter().filter(|m| !m.name.is_empty()).count();
-            let n = voters.len() + 1;
-            if self.strict_reconfig && !(started == 1 && n == 2) && started < n / 2 + 1 {
+            if self.strict_reconfig && !ready_to_add_voter(&members) {
                 return Err(MemberError::NotEnoughStarted.into());
             }
             m
@@ -568,6 +563,18 @@ impl EtcdServer {
         }
         Ok((kv.hash_kv(at), kv.rev(), kv.compact_rev()))
     }
+}
+
+/// etcd's `IsReadyToAddVotingMember` (and `IsReadyToPromoteMember`, the
+/// same count): with one more voter, the started voters must still be a
+/// quorum, except that a single started member may add a second.
+fn ready_to_add_voter(members: &BTreeMap<u64, Member>) -> bool {
+    let voters = members.values().filter(|m| !m.is_learner);
+    let (n, started) = voters.fold((1, 0), |(n, started), m| {
+        (n + 1, started + usize::from(!m.name.is_empty()))
+    });
+    let quorum = n / 2 + 1;
+    (started == 1 && n == 2) || started >= quorum
 }
 
 /// etcd's `types.NewURLs` check on member URLs: scheme, host and port.

@@ -185,11 +185,7 @@ fn three_member_cluster_like_the_tutorial() {
 #[test]
 fn writes_continue_after_the_leader_is_killed() {
     let mut c = Cluster::start(3);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     let leader = c.leader();
     let others: Vec<String> = (0..3)
         .filter(|&i| i != leader)
@@ -311,11 +307,7 @@ fn count_keys(rt: &tokio::runtime::Runtime, ep: String, prefix: &str, serializab
 fn a_member_far_behind_catches_up_from_a_snapshot() {
     const KEYS: usize = 1500;
     let mut c = Cluster::start_with(3, &["--snapshot-count=200"]);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     let leader = c.leader();
     let behind = (leader + 1) % 3;
     c.members[behind].as_mut().unwrap().kill9();

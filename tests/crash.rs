@@ -20,11 +20,7 @@ const SNAPSHOT_COUNT: &[&str] = &["--snapshot-count=1000"];
 fn acknowledged_puts_survive_sigkill() {
     let dir = temp_dir("crash");
     let port = free_port();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     let acked: Arc<Mutex<BTreeMap<String, String>>> = Arc::default();
     for round in 0..ROUNDS {
         let mut srv = Server::start(&dir, port, SNAPSHOT_COUNT);

@@ -1272,14 +1272,7 @@ async fn member_add(ctx: &Ctx, o: &mut Output) -> CmdResult {
             ));
             // Like etcdctl, print the new member's environment from a
             // fresh member list.
-            let list = call(
-                ctx,
-                &ep,
-                ClusterClient::new(ch).member_list(MemberListRequest {
-                    linearizable: false,
-                }),
-            )
-            .await?;
+            let list = fetch_member_list(ctx, ch, &ep).await?;
             let mut conf = Vec::new();
             for m in &list.members {
                 let n = if m.id == new_id { &name } else { &m.name };
@@ -1347,17 +1340,22 @@ async fn member_change(ctx: &Ctx, o: &mut Output, path: &str) -> CmdResult {
     Ok(())
 }
 
+/// The cluster's member list, as `member list` asks for it.
+async fn fetch_member_list(
+    ctx: &Ctx,
+    ch: Channel,
+    ep: &str,
+) -> Result<crate::pb::etcdserverpb::MemberListResponse, Fail> {
+    let req = MemberListRequest {
+        linearizable: false,
+    };
+    call(ctx, ep, ClusterClient::new(ch).member_list(req)).await
+}
+
 async fn member_list(ctx: &Ctx, o: &mut Output) -> CmdResult {
     check_format(ctx.format())?;
     let (ch, ep) = connect(ctx).await?;
-    let resp = call(
-        ctx,
-        &ep,
-        ClusterClient::new(ch).member_list(MemberListRequest {
-            linearizable: false,
-        }),
-    )
-    .await?;
+    let resp = fetch_member_list(ctx, ch, &ep).await?;
     let status = |m: &crate::pb::etcdserverpb::Member| {
         if m.name.is_empty() {
             "unstarted"
@@ -1445,14 +1443,7 @@ async fn endpoint_targets(ctx: &Ctx) -> Result<Vec<String>, Fail> {
         return Ok(ctx.endpoints());
     }
     let (ch, ep) = connect(ctx).await?;
-    let resp = call(
-        ctx,
-        &ep,
-        ClusterClient::new(ch).member_list(MemberListRequest {
-            linearizable: false,
-        }),
-    )
-    .await?;
+    let resp = fetch_member_list(ctx, ch, &ep).await?;
     Ok(resp
         .members
         .iter()

@@ -129,6 +129,15 @@ pub fn ctl(endpoint: &str, args: &[&str], stdin: Option<&str>) -> Output {
     c.wait_with_output().unwrap()
 }
 
+/// A two-thread tokio runtime for a test's own gRPC clients.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

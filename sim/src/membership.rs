@@ -2,6 +2,7 @@
 //! under faults, and members added, joined, promoted and removed while the
 //! register workload runs and random faults hit the original members.
 
+use std::cell::RefCell;
 use std::time::Duration;
 
 use madsim::runtime::{Handle, NodeHandle};
@@ -11,10 +12,8 @@ use oxcd::pb::etcdserverpb::{
 };
 use rand::Rng;
 
-use crate::cluster::{initial_cluster, peer_url, start_member_with, Member};
-use crate::scenario::{
-    check_register_history, liveness, register_probe, replicas_agree, ClusterRun, Outcome,
-};
+use crate::cluster::{initial_cluster, peer_url, start_member_with};
+use crate::scenario::{clients_under_faults, heal_and_check_register, ClusterRun, Outcome, Step};
 use crate::workload::register::{RegisterClient, SharedHistory};
 
 /// A small `--snapshot-count`, so runs compact their logs and members that
@@ -59,42 +58,37 @@ async fn register_with_changes(changes_max: usize) -> Outcome {
     let history = SharedHistory::default();
     let snapshots_before = oxcd::raftnode::snapshots_installed();
 
-    let mut tasks = Vec::new();
-    for id in 0..CLIENTS {
+    let client = |id| {
         let mut c = RegisterClient::new(id, urls.clone(), KEYS, start, history.clone());
-        tasks.push(client_node.spawn(async move { c.run(OPS_PER_CLIENT).await }));
-    }
-    // A fault, then (while budget lasts) a member added, joined and removed.
-    let mut faults = Vec::new();
-    let mut changes = Changes::default();
-    let mut joined: Vec<Member> = Vec::new();
-    while tasks.iter().any(|t| !t.is_finished()) && faults.len() < FAULTS_MAX {
-        let pause = madsim::rand::thread_rng().gen_range(200..1500);
-        madsim::time::sleep(Duration::from_millis(pause)).await;
-        faults.push(crate::nemesis::random_fault(&handle, &members, &client_node).await);
-        if changes.added < changes_max {
-            let i = 4 + changes.added;
-            let m = add_and_join(&handle, &client_node, &urls, i, &mut changes).await?;
-            joined.push(m);
-            remove(&client_node, &urls, i).await?;
-            changes.removed += 1;
+        async move { c.run(OPS_PER_CLIENT).await }
+    };
+    // After each fault (while the budget lasts) a member is added, joins and
+    // is removed again.
+    let changes = RefCell::new(Changes::default());
+    let (h, cn, u, ch) = (&handle, &client_node, &urls, &changes);
+    let change = || -> Option<Step<'_>> {
+        let i = 4 + ch.borrow().added;
+        if ch.borrow().added >= changes_max {
+            return None;
         }
-    }
-    for t in tasks {
-        t.await.map_err(|e| format!("client task: {e}"))?;
-    }
-
-    crate::nemesis::heal_all(&members);
-    let probe = register_probe(urls.clone(), start, history.clone());
-    liveness(
-        &client_node,
-        Duration::from_secs(3),
-        Duration::from_secs(60),
-        probe,
-    )
-    .await?;
-    let (ops, unknown) = check_register_history(&history)?;
-    replicas_agree(&client_node, &urls).await?;
+        Some(Box::pin(async move {
+            let promoted = add_and_join(h, cn, u, i).await?;
+            {
+                let mut c = ch.borrow_mut();
+                c.added += 1;
+                c.promoted += usize::from(promoted);
+            }
+            remove(cn, u, i).await?;
+            ch.borrow_mut().removed += 1;
+            Ok(())
+        }))
+    };
+    let schedule = (0..CLIENTS, FAULTS_MAX);
+    let faults =
+        clients_under_faults(&handle, &members, &client_node, schedule, client, change).await?;
+    let (ops, unknown) =
+        heal_and_check_register(&members, &client_node, urls.clone(), start, &history).await?;
+    let changes = changes.into_inner();
     let snapshots = oxcd::raftnode::snapshots_installed() - snapshots_before;
     Ok(format!(
         "3 members, {SNAPSHOT_COUNT}: {ops} ops ({unknown} unknown outcome), {snapshots} snapshots installed, changes {changes:?}, faults {faults:?}, {:.1} simulated s",
@@ -185,14 +179,14 @@ async fn cluster_state(urls: &[String]) -> String {
 
 /// `member add` (maybe as a learner), start the member with
 /// `--initial-cluster-state existing`, wait until it serves, and promote a
-/// learner once it has caught up.
+/// learner once it has caught up. Returns whether it was a learner (and so
+/// was promoted).
 async fn add_and_join(
     handle: &Handle,
     client_node: &NodeHandle,
     urls: &[String],
     i: usize,
-    changes: &mut Changes,
-) -> Result<Member, String> {
+) -> Result<bool, String> {
     let learner = madsim::rand::thread_rng().gen_bool(0.5);
     let peer = peer_url(i);
     let p = peer.clone();
@@ -222,7 +216,6 @@ async fn add_and_join(
         }
     })
     .await?;
-    changes.added += 1;
     let initial = format!("{},etcd{i}={peer}", initial_cluster(3));
     let extra = vec![
         "--initial-cluster-state=existing".to_string(),
@@ -259,9 +252,8 @@ async fn add_and_join(
             },
         )
         .await?;
-        changes.promoted += 1;
     }
-    Ok(m)
+    Ok(learner)
 }
 
 /// `member remove` of member `i` (found by its peer URL).

@@ -256,25 +256,39 @@ pub async fn register_in_cluster(n: usize) -> Result<String, String> {
         async move { c.run(OPS_PER_CLIENT).await }
     };
     let schedule = (0..CLIENTS, FAULTS_MAX);
-    let faults = clients_under_faults(&handle, &members, &client_node, schedule, client).await?;
+    let faults =
+        clients_under_faults(&handle, &members, &client_node, schedule, client, || None).await?;
 
-    // Liveness: heal everything; the cluster must answer again.
-    crate::nemesis::heal_all(&members);
-    let urls_all = urls.clone();
-    let probe = register_probe(urls, start, history.clone());
+    let (ops, unknown) =
+        heal_and_check_register(&members, &client_node, urls, start, &history).await?;
+    Ok(format!(
+        "{n} members: {ops} ops ({unknown} unknown outcome), faults {faults:?}, {:.1} simulated s",
+        start.elapsed().as_secs_f64()
+    ))
+}
+
+/// The end of a register run on a cluster: heal every fault, the cluster
+/// must answer again (liveness); then the history's checks and replica
+/// agreement. Returns `(ops, unknown outcomes)`.
+pub(crate) async fn heal_and_check_register(
+    members: &[crate::cluster::Member],
+    client_node: &madsim::runtime::NodeHandle,
+    urls: Vec<String>,
+    start: Instant,
+    history: &SharedHistory,
+) -> Result<(usize, usize), String> {
+    crate::nemesis::heal_all(members);
+    let probe = register_probe(urls.clone(), start, history.clone());
     liveness(
-        &client_node,
+        client_node,
         Duration::from_secs(3),
         Duration::from_secs(60),
         probe,
     )
     .await?;
-    let (ops, unknown) = check_register_history(&history)?;
-    replicas_agree(&client_node, &urls_all).await?;
-    Ok(format!(
-        "{n} members: {ops} ops ({unknown} unknown outcome), faults {faults:?}, {:.1} simulated s",
-        start.elapsed().as_secs_f64()
-    ))
+    let checked = check_register_history(history)?;
+    replicas_agree(client_node, &urls).await?;
+    Ok(checked)
 }
 
 /// A node for the clients (at 10.0.0.100).
@@ -322,16 +336,22 @@ impl ClusterRun {
     }
 }
 
+/// A step a scenario takes after each fault (e.g. a membership change).
+pub(crate) type Step<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + 'a>>;
+
 /// Runs a client task per id in `ids` (`client(id)`) on `client_node` and
 /// injects random faults, with random pauses between them, until the
 /// clients finish or `max` faults are spent; then waits for the clients.
-/// Returns the faults injected.
-async fn clients_under_faults<Fut>(
+/// After each fault it runs the step `after_fault` gives, if any; a failed
+/// step fails the run. Returns the faults injected.
+pub(crate) async fn clients_under_faults<'a, Fut>(
     handle: &Handle,
     members: &[crate::cluster::Member],
     client_node: &madsim::runtime::NodeHandle,
     (ids, max): (std::ops::Range<usize>, usize),
     client: impl Fn(usize) -> Fut,
+    mut after_fault: impl FnMut() -> Option<Step<'a>>,
 ) -> Result<Vec<&'static str>, String>
 where
     Fut: std::future::Future<Output = ()> + Send + 'static,
@@ -342,6 +362,9 @@ where
         let pause = madsim::rand::thread_rng().gen_range(200..1500);
         madsim::time::sleep(Duration::from_millis(pause)).await;
         faults.push(crate::nemesis::random_fault(handle, members, client_node).await);
+        if let Some(step) = after_fault() {
+            step.await?;
+        }
     }
     for t in tasks {
         t.await.map_err(|e| format!("client task: {e}"))?;
@@ -388,7 +411,8 @@ pub async fn bank_3_members() -> Result<String, String> {
         async move { c.run(OPS_PER_CLIENT).await }
     };
     let schedule = (1..CLIENTS + 1, FAULTS_MAX);
-    let faults = clients_under_faults(&handle, &members, &client_node, schedule, client).await?;
+    let faults =
+        clients_under_faults(&handle, &members, &client_node, schedule, client, || None).await?;
 
     crate::nemesis::heal_all(&members);
     let (u, h) = (urls.clone(), history.clone());

@@ -1,7 +1,8 @@
 //! `benchmark`: a load generator in the spirit of etcd's `tools/benchmark`.
 //!
 //! ```text
-//! benchmark [--endpoints=127.0.0.1:2379] [--clients=64] [--conns=8] put [--total=100000] [--key-size=8] [--val-size=256]
+//! benchmark [--endpoints=127.0.0.1:2379] [--clients=64] [--conns=8] [--total=100000] put [--key-size=8] [--val-size=256]
+//! benchmark [--endpoints=127.0.0.1:2379] [--clients=64] [--conns=8] [--total=100000] range <key> [--consistency=l|s]
 //! ```
 //!
 //! Prints throughput and latency percentiles. Real time is what it measures.
@@ -11,7 +12,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use oxcd::pb::etcdserverpb::{kv_client::KvClient, PutRequest};
+use oxcd::pb::etcdserverpb::{kv_client::KvClient, PutRequest, RangeRequest};
+use tonic::transport::Channel;
+
+const USAGE: &str = "usage: benchmark [--endpoints=host:port] [--clients=N] [--conns=N] [--total=N] \
+put [--key-size=N] [--val-size=N] | range <key> [--consistency=l|s]";
 
 fn flag(args: &[String], name: &str, default: &str) -> String {
     let prefix = format!("--{name}=");
@@ -28,12 +33,73 @@ fn num(args: &[String], name: &str, default: u64) -> u64 {
     })
 }
 
+/// One request of the workload; `i` numbers it across all clients.
+#[derive(Clone)]
+enum Workload {
+    Put { key_size: usize, value: Vec<u8> },
+    Range { key: Vec<u8>, serializable: bool },
+}
+
+impl Workload {
+    fn parse(args: &[String]) -> Workload {
+        let positional: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+        match positional.first().map(|s| s.as_str()) {
+            Some("put") => Workload::Put {
+                key_size: num(args, "key-size", 8) as usize,
+                value: vec![b'v'; num(args, "val-size", 256) as usize],
+            },
+            Some("range") => {
+                let Some(key) = positional.get(1) else {
+                    eprintln!("Error: range needs a key\n{USAGE}");
+                    std::process::exit(1);
+                };
+                let serializable = match flag(args, "consistency", "l").as_str() {
+                    "l" => false,
+                    "s" => true,
+                    other => {
+                        eprintln!("Error: consistency must be l or s, not {other:?}");
+                        std::process::exit(1);
+                    }
+                };
+                Workload::Range {
+                    key: key.as_bytes().to_vec(),
+                    serializable,
+                }
+            }
+            _ => {
+                eprintln!("{USAGE}");
+                std::process::exit(1);
+            }
+        }
+    }
+
+    async fn run(&self, kv: &mut KvClient<Channel>, i: u64) -> bool {
+        match self {
+            Workload::Put { key_size, value } => {
+                let mut key = format!("{i:0width$}", width = key_size).into_bytes();
+                key.truncate((*key_size).max(1));
+                let req = PutRequest {
+                    key,
+                    value: value.clone(),
+                    ..Default::default()
+                };
+                kv.put(req).await.is_ok()
+            }
+            Workload::Range { key, serializable } => {
+                let req = RangeRequest {
+                    key: key.clone(),
+                    serializable: *serializable,
+                    ..Default::default()
+                };
+                kv.range(req).await.is_ok()
+            }
+        }
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if !args.iter().any(|a| a == "put") {
-        eprintln!("usage: benchmark [--endpoints=host:port] [--clients=N] [--conns=N] put [--total=N] [--key-size=N] [--val-size=N]");
-        std::process::exit(1);
-    }
+    let workload = Workload::parse(&args);
     let ep = flag(&args, "endpoints", "127.0.0.1:2379");
     let ep = if ep.contains("://") {
         ep
@@ -43,8 +109,6 @@ fn main() {
     let clients = num(&args, "clients", 64).max(1);
     let conns = num(&args, "conns", 8).clamp(1, clients);
     let total = num(&args, "total", 100_000);
-    let key_size = num(&args, "key-size", 8) as usize;
-    let val_size = num(&args, "val-size", 256) as usize;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -68,6 +132,7 @@ fn main() {
         for c in 0..clients {
             let mut kv = KvClient::new(channels[(c % conns) as usize].clone());
             let next = next.clone();
+            let workload = workload.clone();
             tasks.push(tokio::spawn(async move {
                 let mut lat = Vec::new();
                 let mut errors = 0u64;
@@ -76,17 +141,11 @@ fn main() {
                     if i >= total {
                         break;
                     }
-                    let mut key = format!("{i:0width$}", width = key_size).into_bytes();
-                    key.truncate(key_size.max(1));
-                    let req = PutRequest {
-                        key,
-                        value: vec![b'v'; val_size],
-                        ..Default::default()
-                    };
                     let t = Instant::now();
-                    match kv.put(req).await {
-                        Ok(_) => lat.push(t.elapsed()),
-                        Err(_) => errors += 1,
+                    if workload.run(&mut kv, i).await {
+                        lat.push(t.elapsed());
+                    } else {
+                        errors += 1;
                     }
                 }
                 (lat, errors)

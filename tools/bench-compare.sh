@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Benchmarks servers side by side on this machine, runs alternated:
+#   tools/bench-compare.sh [rounds] name=/path/to/etcd [name=/path/to/etcd ...]
+# e.g. tools/bench-compare.sh 3 oxcd=target/release/etcd etcd34=/usr/bin/etcd
+# Each round starts every server afresh (new data dir, one member on
+# loopback) and runs, in this order: put and range at 100 clients
+# (10 connections), then at 1000 clients (100 connections), etcd's
+# benchmark shapes ("put --key-size=8 --val-size=256", "range foo").
+# Prints one line per run: round server workload clients requests/sec p99.
+# BENCH=path/to/benchmark (default target/release/benchmark), TOTAL=requests per run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:?rounds}; shift
+bench=${BENCH:-target/release/benchmark}
+total=${TOTAL:-20000}
+port=${PORT:-24379}
+work=$(mktemp -d /tmp/oxcd-bench.XXXXXX)
+trap 'pkill -P $$ 2>/dev/null || true; rm -rf "$work"' EXIT
+
+run_one() { # server-name binary round
+    local name=$1 bin=$2 round=$3 dir="$work/$1-$3"
+    "$bin" --data-dir "$dir" --listen-client-urls "http://127.0.0.1:$port" \
+        --advertise-client-urls "http://127.0.0.1:$port" \
+        --listen-peer-urls "http://127.0.0.1:$((port + 1))" \
+        --initial-advertise-peer-urls "http://127.0.0.1:$((port + 1))" \
+        --initial-cluster "default=http://127.0.0.1:$((port + 1))" >"$dir.log" 2>&1 &
+    local pid=$!
+    for _ in $(seq 100); do
+        curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    "$bench" --endpoints="127.0.0.1:$port" --clients=1 --total=1 put >/dev/null # key for range
+    "$bench" --endpoints="127.0.0.1:$port" --clients=1 --total=1 put --key-size=3 >/dev/null
+    for clients in 100 1000; do
+        for w in "put --key-size=8 --val-size=256" "range 000"; do
+            out=$("$bench" --endpoints="127.0.0.1:$port" --clients=$clients \
+                --conns=$((clients / 10)) --total="$total" $w)
+            rps=$(awk -F'\t' '/Requests\/sec/ {print $2}' <<<"$out")
+            p99=$(awk -F'\t' '/Latency/ {split($2, a, " / "); print a[3]}' <<<"$out")
+            failed=$(awk -F'\t' '/Requests:/ {print $2}' <<<"$out")
+            printf '%s\t%s\t%-5s\t%s\t%s req/s\tp99 %s ms\t(%s)\n' \
+                "$round" "$name" "${w%% *}" "$clients" "$rps" "$p99" "$failed"
+        done
+    done
+    kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+}
+
+for round in $(seq "$rounds"); do
+    for spec in "$@"; do
+        run_one "${spec%%=*}" "${spec#*=}" "$round"
+    done
+done

@@ -1701,7 +1701,11 @@ impl proto::Peer for Peer {
         // A request translated from HTTP/1 must not include the :authority
         // header
         if let Some(authority) = pseudo.authority {
-            let maybe_authority = uri::Authority::from_maybe_shared(authority.clone().into_inner());
+            let maybe_authority = uri::Authority::from_maybe_shared(authority.clone().into_inner())
+                // oxcd patch: grpc-go clients (etcdctl 3.4 among them) may send
+                // the whole endpoint URL ("http://127.0.0.1:2379") as :authority,
+                // which grpc-go servers accept; take its host:port part.
+                .or_else(|why| authority_of_url(authority.as_str()).ok_or(why));
             parts.authority = Some(maybe_authority.or_else(|why| {
                 malformed!(
                     "malformed headers: malformed authority ({:?}): {}",
@@ -1785,4 +1789,26 @@ where
             Handshaking::Done => f.write_str("Done"),
         }
     }
+}
+
+/// oxcd patch: the `host:port` of an absolute URL (`scheme://host:port/...`).
+fn authority_of_url(url: &str) -> Option<http::uri::Authority> {
+    let (_, rest) = url.split_once("://")?;
+    let authority = rest.split('/').next().unwrap_or("");
+    authority.parse().ok()
+}
+
+/// oxcd patch: grpc-go's server keepalive enforcement policy
+/// (`keepalive.EnforcementPolicy{MinTime, PermitWithoutStream: false}`) for
+/// every server connection made after this call: a client that pings more
+/// often than `min_time` while it has streams open, or at all without one
+/// (grpc-go's two-hour rule), earns a strike; after more than two strikes
+/// the connection is closed with GOAWAY `ENHANCE_YOUR_CALM` and debug data
+/// `too_many_pings`. A new request resets the strikes, as grpc-go's response
+/// headers do. `None` (the default) turns it off.
+///
+/// Process-wide because hyper builds h2's server without exposing new
+/// options; an etcd process has one such policy.
+pub fn set_keepalive_enforcement(min_time: Option<std::time::Duration>) {
+    crate::proto::set_keepalive_enforcement(min_time)
 }

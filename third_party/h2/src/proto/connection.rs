@@ -164,7 +164,12 @@ where
                 error: None,
                 go_away: GoAway::new(),
                 pending_refusal: None,
-                ping_pong: PingPong::new(),
+                // oxcd patch: servers enforce the keepalive policy.
+                ping_pong: if P::r#dyn().is_server() {
+                    PingPong::new_server()
+                } else {
+                    PingPong::new()
+                },
                 settings: Settings::new(config.settings),
                 streams,
                 span,
@@ -562,6 +567,8 @@ where
         match frame {
             Some(Headers(frame)) => {
                 tracing::trace!(?frame, "recv HEADERS");
+                // oxcd patch: a request resets keepalive ping strikes.
+                self.ping_pong.reset_ping_strikes();
                 match self.streams.recv_headers(frame)? {
                     streams::RecvOutcome::Processed => (),
                     streams::RecvOutcome::Refused(id) => return Ok(ReceivedFrame::Refused(id)),
@@ -597,6 +604,15 @@ where
             }
             Some(Ping(frame)) => {
                 tracing::trace!(?frame, "recv PING");
+                // oxcd patch: grpc-go's keepalive enforcement policy.
+                if !frame.is_ack() && self.ping_pong.ping_violates_policy(self.streams.has_streams()) {
+                    tracing::debug!("too many pings: closing the connection");
+                    self.go_away_now_data(
+                        Reason::ENHANCE_YOUR_CALM,
+                        Bytes::from_static(b"too_many_pings"),
+                    );
+                    return Ok(ReceivedFrame::Continue);
+                }
                 let status = self.ping_pong.recv_ping(frame);
                 if status.is_shutdown() {
                     assert!(

@@ -16,6 +16,33 @@ pub(crate) struct PingPong {
     pending_ping: Option<PendingPing>,
     pending_pong: Option<PingPayload>,
     user_pings: Option<UserPingsRx>,
+    /// oxcd patch: keepalive enforcement (servers only; see
+    /// `server::set_keepalive_enforcement`).
+    enforcement: Option<PingEnforcement>,
+}
+
+/// oxcd patch: grpc-go's `handlePing` bookkeeping.
+#[derive(Debug)]
+struct PingEnforcement {
+    min_time: std::time::Duration,
+    last_ping_at: Option<std::time::Instant>,
+    strikes: u32,
+    /// Set by a new request; the next ping is then not checked.
+    reset: bool,
+}
+
+/// grpc-go's `maxPingStrikes`.
+const PING_STRIKES_MAX: u32 = 2;
+/// grpc-go's `defaultPingTimeout`: without open streams, pings closer than
+/// this are strikes when streamless pings are not permitted.
+const STREAMLESS_PING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2 * 60 * 60);
+
+/// Nanoseconds of the process-wide enforcement policy; 0 is off.
+static ENFORCEMENT_MIN_TIME_NS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub(crate) fn set_keepalive_enforcement(min_time: Option<std::time::Duration>) {
+    let ns = min_time.map_or(0, |d| (d.as_nanos() as u64).max(1));
+    ENFORCEMENT_MIN_TIME_NS.store(ns, Ordering::Relaxed);
 }
 
 #[derive(Debug)]
@@ -66,7 +93,51 @@ impl PingPong {
             pending_ping: None,
             pending_pong: None,
             user_pings: None,
+            enforcement: None,
         }
+    }
+
+    /// oxcd patch: a server connection's ping handler, with the
+    /// process-wide keepalive enforcement policy if one is set.
+    pub(crate) fn new_server() -> Self {
+        let ns = ENFORCEMENT_MIN_TIME_NS.load(Ordering::Relaxed);
+        let mut me = Self::new();
+        if ns != 0 {
+            me.enforcement = Some(PingEnforcement {
+                min_time: std::time::Duration::from_nanos(ns),
+                last_ping_at: None,
+                strikes: 0,
+                reset: false,
+            });
+        }
+        me
+    }
+
+    /// oxcd patch: a new request arrived (grpc-go resets the strikes when it
+    /// writes response headers, which every request gets).
+    pub(crate) fn reset_ping_strikes(&mut self) {
+        if let Some(e) = &mut self.enforcement {
+            e.reset = true;
+        }
+    }
+
+    /// oxcd patch: whether a ping from the client breaks the policy for the
+    /// last time (the connection must then be closed).
+    pub(crate) fn ping_violates_policy(&mut self, streams_open: bool) -> bool {
+        let Some(e) = &mut self.enforcement else {
+            return false;
+        };
+        let now = std::time::Instant::now();
+        let last = e.last_ping_at.replace(now);
+        if std::mem::take(&mut e.reset) {
+            e.strikes = 0;
+            return false;
+        }
+        let interval = if streams_open { e.min_time } else { STREAMLESS_PING_INTERVAL };
+        if last.map_or(false, |at| now.duration_since(at) < interval) {
+            e.strikes += 1;
+        }
+        e.strikes > PING_STRIKES_MAX
     }
 
     /// Can only be called once. If called a second time, returns `None`.

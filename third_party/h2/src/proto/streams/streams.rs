@@ -388,6 +388,11 @@ impl<B> DynStreams<'_, B> {
         self.peer.is_server()
     }
 
+    /// oxcd patch: whether any stream is open (for the keepalive policy).
+    pub fn has_streams(&self) -> bool {
+        self.inner.lock().unwrap().counts.has_streams()
+    }
+
     /// Reports whether the connection must refuse the stream opened by the peer.
     pub fn recv_headers(&mut self, frame: frame::Headers) -> Result<RecvOutcome, Error> {
         let mut me = self.inner.lock().unwrap();

@@ -3,17 +3,18 @@
 //! passes its own disk and backend).
 
 use std::io;
-use std::path::Path;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use crate::api::{self, Limits};
-use crate::config::{bind_addr, Config};
-use crate::pb::etcdserverpb::Member;
+use crate::config::Config;
+use crate::pb::etcdserverpb::Member as PbMember;
 use crate::pb::oxcdpeer::MembersResponse;
-use crate::raftnode::{NodeConfig, RaftNode};
+use crate::raftnode::{MemberRemoved, NodeConfig, RaftNode};
 use crate::rt::disk::Disk;
+use crate::rt::net::{ListenAddr, Listener, ServeOptions};
 use crate::server::{compute_cluster_id, compute_member_id, EtcdServer, MemberInfo, ServerError};
 use crate::storage::backend::Backend;
 use crate::transport::PeerHost;
@@ -83,38 +84,58 @@ pub fn identity(cfg: &Config) -> Result<Identity, String> {
     })
 }
 
-/// Starts a member and serves until `shutdown` resolves; returns once the
-/// raft loop has flushed and stopped.
+/// The bound listeners of a member: peers first, then clients, as etcd
+/// binds them (so a port in use fails before the data dir is touched).
+pub struct Listeners {
+    pub peers: Vec<Listener>,
+    pub clients: Vec<Listener>,
+}
+
+/// Binds every `--listen-peer-urls` and `--listen-client-urls` address.
+pub async fn listen(cfg: &Config) -> io::Result<Listeners> {
+    let mut peers = Vec::new();
+    for url in &cfg.listen_peer_urls {
+        peers.push(Listener::bind(ListenAddr::parse(url).map_err(io::Error::other)?).await?);
+    }
+    let mut clients = Vec::new();
+    for url in &cfg.listen_client_urls {
+        let addr = ListenAddr::parse(url).map_err(io::Error::other)?;
+        // etcd refuses one port given twice (e.g. as http:// and https://).
+        if clients.iter().any(|l: &Listener| *l.addr() == addr) {
+            return Err(io::Error::other(format!(
+                "listen {addr}: the same address is given twice in --listen-client-urls"
+            )));
+        }
+        clients.push(Listener::bind(addr).await?);
+    }
+    Ok(Listeners { peers, clients })
+}
+
+/// Why a member stopped without an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// `shutdown` resolved; everything was flushed.
+    Shutdown,
+    /// The member was removed from the cluster (now, or before this start).
+    Removed,
+}
+
+/// Starts a member on `listeners` and serves until `shutdown` resolves or
+/// the member is removed; returns once the raft loop has flushed and
+/// stopped. Shutdown is bounded: listeners stop accepting, in-flight
+/// requests get [`ServeOptions::drain`], then the raft loop stops.
 pub async fn run(
     cfg: &Config,
+    listeners: Listeners,
     disk: Arc<dyn Disk>,
     backend: Arc<dyn Backend>,
     id_seed: u64,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> io::Result<()> {
+) -> io::Result<Stopped> {
     let ident = identity(cfg).map_err(io::Error::other)?;
-    let addrs = cfg
-        .listen_client_urls
-        .iter()
-        .map(|u| bind_addr(u))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(io::Error::other)?;
-    let peer_addrs = cfg
-        .listen_peer_urls
-        .iter()
-        .map(|u| bind_addr(u))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(io::Error::other)?;
-    let wal_dir = Path::new(&cfg.data_dir).join("member").join("wal");
-    let tick_ms = cfg.heartbeat_ms.max(1);
-    let join_existing = cfg.initial_cluster_state == "existing";
-    let me_flags = ident
-        .members
-        .iter()
-        .find(|m| m.id == ident.member_id)
-        .expect("identity finds this member")
-        .clone();
+    let wal_dir = cfg.wal_dir();
     let recorded = crate::storage::wal::Wal::read_metadata(&*disk, &wal_dir)?;
+    let join_existing = cfg.initial_cluster_state == "existing";
     // A new cluster's IDs come from the flags; a member that joined an
     // existing cluster gets them from the cluster, and keeps them in its WAL.
     let (member_id, cluster_id, peers) = match (recorded, join_existing) {
@@ -130,33 +151,30 @@ pub async fn run(
             (ident.member_id, ident.cluster_id, peers)
         }
     };
-    let node_cfg = NodeConfig {
-        id: member_id,
-        cluster_id,
-        initial_members: ident
-            .members
-            .iter()
-            .map(|m| Member {
-                id: m.id,
-                peer_ur_ls: m.peer_urls.clone(),
-                ..Default::default()
-            })
-            .collect(),
-        peers,
-        join_existing,
-        tick_ms,
-        election_ticks: (cfg.election_ms / tick_ms).max(2) as usize,
-        snapshot_count: cfg.snapshot_count.max(1),
+    let node_cfg = node_config(cfg, &ident, member_id, cluster_id, peers);
+    tracing::info!(target: "etcdserver", "starting member {member_id:x} in cluster {cluster_id:x}");
+    let (node, handle) = match RaftNode::open(&node_cfg, disk, &wal_dir, backend.clone()) {
+        Ok(opened) => opened,
+        Err(e) if e.get_ref().is_some_and(|e| e.is::<MemberRemoved>()) => {
+            tracing::error!(target: "etcdserver", "{e}");
+            return Ok(Stopped::Removed);
+        }
+        Err(e) => return Err(e),
     };
-    tracing::info!("starting member {member_id:x} in cluster {cluster_id:x}");
-    let (node, handle) = RaftNode::open(&node_cfg, disk, &wal_dir, backend.clone())?;
     let (tx, rx) = mpsc::channel(PROPOSAL_QUEUE_MAX);
-    let mut raft = tokio::spawn(node.run(rx, tx.clone()));
+    let (raft_stop, raft_stopped) = tokio::sync::watch::channel(false);
+    let raft = tokio::spawn(node.run(rx, tx.clone(), raft_stopped));
+    let me = ident
+        .members
+        .iter()
+        .find(|m| m.id == ident.member_id)
+        .expect("identity finds this member")
+        .clone();
     let mut server = EtcdServer::new(
         cluster_id,
         MemberInfo {
             id: member_id,
-            ..me_flags
+            ..me
         },
         tx,
         handle,
@@ -165,108 +183,222 @@ pub async fn run(
     );
     server.strict_reconfig = cfg.strict_reconfig_check;
     let server = Arc::new(server);
-    let limits = Limits {
-        max_request_bytes: cfg.max_request_bytes as usize,
-        max_txn_ops: cfg.max_txn_ops as usize,
+    let member = Member {
+        cfg,
+        server,
+        listeners: Serving::default(),
+        raft,
+        raft_stop,
     };
-    let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
-    let mut serving = Vec::new();
-    for addr in peer_addrs {
-        let mut stop = stop_tx.subscribe();
-        let raft_tx = server.raft_sender();
-        let host: Arc<dyn PeerHost> = server.clone();
-        serving.push(tokio::spawn(async move {
-            crate::transport::serve_peers(raft_tx, host, addr, async move {
-                let _ = stop.recv().await;
+    member.serve(listeners, shutdown).await
+}
+
+fn node_config(
+    cfg: &Config,
+    ident: &Identity,
+    id: u64,
+    cluster_id: u64,
+    peers: Vec<(u64, String)>,
+) -> NodeConfig {
+    let tick_ms = cfg.heartbeat_ms.max(1);
+    NodeConfig {
+        id,
+        cluster_id,
+        initial_members: ident
+            .members
+            .iter()
+            .map(|m| PbMember {
+                id: m.id,
+                peer_ur_ls: m.peer_urls.clone(),
+                ..Default::default()
             })
-            .await
-        }));
-        tracing::info!("listening for peers on {addr}");
+            .collect(),
+        peers,
+        join_existing: cfg.initial_cluster_state == "existing",
+        tick_ms,
+        election_ticks: (cfg.election_ms / tick_ms).max(2) as usize,
+        snapshot_count: cfg.snapshot_count.max(1),
     }
-    // Like etcd, serve clients only once this member's attributes are in
-    // the replicated state (which needs a quorum).
-    let mut shutdown = std::pin::pin!(shutdown);
-    let mut stopping = false;
-    // The raft loop ends early when this member is removed from the cluster.
-    let mut raft_done = None;
-    loop {
-        tokio::select! {
-            // Fixed order: tokio's random pick is unseeded in simulation.
-            biased;
-            _ = &mut shutdown => {
-                stopping = true;
-                break;
-            }
-            r = &mut raft, if raft_done.is_none() => {
-                raft_done = Some(r);
-                stopping = true;
-                break;
-            }
-            res = server.publish() => match res {
-                Ok(()) => break,
-                Err(e) => {
-                    tracing::warn!("failed to publish local member to cluster through raft: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                }
-            }
+}
+
+/// The listener tasks of a running member, and the signal that stops them.
+struct Serving {
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<(String, JoinHandle<io::Result<()>>)>,
+}
+
+impl Default for Serving {
+    fn default() -> Self {
+        Serving {
+            stop: tokio::sync::watch::channel(false).0,
+            tasks: Vec::new(),
         }
     }
-    if !stopping {
+}
+
+impl Serving {
+    fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.stop.subscribe();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    }
+
+    /// Resolves when a listener task ends by itself (it failed).
+    async fn failed(&mut self) -> io::Error {
+        if self.tasks.is_empty() {
+            return std::future::pending().await;
+        }
+        let (res, i, _) = futures::future::select_all(self.tasks.iter_mut().map(|(_, t)| t)).await;
+        let (name, _) = self.tasks.swap_remove(i);
+        match res {
+            Ok(Ok(())) => io::Error::other(format!("{name} stopped serving")),
+            Ok(Err(e)) => e,
+            Err(e) => io::Error::other(format!("{name}: {e}")),
+        }
+    }
+
+    /// Stops every listener; each returns within its drain bound.
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        for (_, t) in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// A member between start-up and stop.
+struct Member<'a> {
+    cfg: &'a Config,
+    server: Arc<EtcdServer>,
+    listeners: Serving,
+    raft: JoinHandle<io::Result<bool>>,
+    raft_stop: tokio::sync::watch::Sender<bool>,
+}
+
+/// What ended the serving phase.
+enum Ended {
+    Signal,
+    RaftStopped(Result<io::Result<bool>, tokio::task::JoinError>),
+    ListenerFailed(io::Error),
+}
+
+impl Member<'_> {
+    async fn serve(
+        mut self,
+        listeners: Listeners,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> io::Result<Stopped> {
+        let opts = self.cfg.serve_options();
+        for l in listeners.peers {
+            let raft_tx = self.server.raft_sender();
+            let host: Arc<dyn PeerHost> = self.server.clone();
+            let (addr, stop, opts) = (l.addr().to_string(), self.listeners.stopped(), opts.clone());
+            tracing::info!(target: "embed", "listening for peers on {addr}");
+            let task = tokio::spawn(async move {
+                crate::transport::serve_peers(raft_tx, host, l, &opts, stop).await
+            });
+            self.listeners
+                .tasks
+                .push((format!("peer listener {addr}"), task));
+        }
+        let mut shutdown = std::pin::pin!(shutdown);
+        // Like etcd, serve clients only once this member's attributes are in
+        // the replicated state (which needs a quorum).
+        let ended = loop {
+            tokio::select! {
+                // Fixed order: tokio's random pick is unseeded in simulation.
+                biased;
+                _ = &mut shutdown => break Some(Ended::Signal),
+                r = &mut self.raft => break Some(Ended::RaftStopped(r)),
+                e = self.listeners.failed() => break Some(Ended::ListenerFailed(e)),
+                res = self.server.publish() => match res {
+                    Ok(()) => break None,
+                    Err(e) => {
+                        tracing::warn!(target: "etcdserver", "failed to publish local member to cluster through raft: {e}");
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    }
+                }
+            }
+        };
+        let ended = match ended {
+            Some(e) => e,
+            None => {
+                self.serve_clients(listeners.clients, &opts);
+                tokio::select! {
+                    biased;
+                    _ = shutdown => Ended::Signal,
+                    r = &mut self.raft => Ended::RaftStopped(r),
+                    e = self.listeners.failed() => Ended::ListenerFailed(e),
+                }
+            }
+        };
+        self.stop(ended).await
+    }
+
+    fn serve_clients(&mut self, clients: Vec<Listener>, opts: &ServeOptions) {
+        let cfg = self.cfg;
         tracing::info!(
+            target: "etcdserver",
             "published {{Name:{} ClientURLs:[{}]}} to cluster {:x}",
             cfg.name,
             cfg.advertise_client_urls.join(" "),
-            cluster_id
+            self.server.cluster_id
         );
-    }
-    for addr in addrs.into_iter().filter(|_| !stopping) {
-        let mut stop = stop_tx.subscribe();
-        let server = server.clone();
-        serving.push(tokio::spawn(async move {
-            api::serve(server, limits, addr, async move {
-                let _ = stop.recv().await;
-            })
-            .await
-        }));
-        tracing::info!("ready to serve client requests");
-        tracing::info!("serving insecure client requests on {addr}, this is strongly discouraged!");
-    }
-    // Stop on the signal, or as soon as a listener fails (e.g. port in use).
-    let failed = if stopping || serving.is_empty() {
-        None
-    } else {
-        tokio::select! {
-            biased;
-            _ = shutdown => None,
-            r = &mut raft, if raft_done.is_none() => {
-                raft_done = Some(r);
-                None
-            }
-            (res, _, _) = futures::future::select_all(&mut serving) => Some(res),
+        let limits = Limits {
+            max_request_bytes: cfg.max_request_bytes as usize,
+            max_txn_ops: cfg.max_txn_ops as usize,
+        };
+        tracing::info!(target: "embed", "ready to serve client requests");
+        for l in clients {
+            let (server, stop, opts) =
+                (self.server.clone(), self.listeners.stopped(), opts.clone());
+            let cors = crate::api::http::Cors::from_list(&cfg.cors);
+            let addr = l.addr().to_string();
+            tracing::info!(
+                target: "embed",
+                notice = true,
+                "serving insecure client requests on {addr}, this is strongly discouraged!"
+            );
+            let task =
+                tokio::spawn(async move { api::serve(server, limits, l, &opts, cors, stop).await });
+            self.listeners
+                .tasks
+                .push((format!("client listener {addr}"), task));
         }
-    };
-    let _ = stop_tx.send(());
-    for s in serving {
-        let _ = s.await;
     }
-    let failure = match failed {
-        Some(Ok(Err(e))) => Some(e),
-        Some(Err(e)) => Some(io::Error::other(e)),
-        Some(Ok(Ok(()))) => Some(io::Error::other("client listener stopped")),
-        None => None,
-    };
-    drop(server);
-    let raft_result = match raft_done {
-        Some(r) => r,
-        None => raft.await,
-    };
-    let stopped = match raft_result {
-        Ok(r) => r,
-        Err(e) => Err(io::Error::other(e)),
-    };
-    match failure {
-        Some(e) => Err(e),
-        None => stopped,
+
+    /// Stops listeners (bounded), then the raft loop (which flushes).
+    async fn stop(self, ended: Ended) -> io::Result<Stopped> {
+        let Member {
+            server,
+            listeners,
+            raft,
+            raft_stop,
+            ..
+        } = self;
+        listeners.stop().await;
+        drop(server);
+        let (failure, raft_result) = match ended {
+            Ended::RaftStopped(r) => (None, r),
+            other => {
+                let _ = raft_stop.send(true);
+                let failure = match other {
+                    Ended::ListenerFailed(e) => Some(e),
+                    _ => None,
+                };
+                (failure, raft.await)
+            }
+        };
+        let removed = raft_result.map_err(io::Error::other)??;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        if removed {
+            tracing::error!(target: "etcdserver", "{MemberRemoved}");
+            return Ok(Stopped::Removed);
+        }
+        Ok(Stopped::Shutdown)
     }
 }
 

@@ -51,15 +51,31 @@ fn package(target: &str) -> &str {
     }
 }
 
-struct MessageOnly(String);
+/// The message of an event, plus capnslog's two levels tracing lacks:
+/// `notice = true` on an info event is `N`, `critical = true` on an error
+/// event is `C` (zap's `fatal`).
+#[derive(Default)]
+struct MessageOnly {
+    text: String,
+    notice: bool,
+    critical: bool,
+}
 
 impl tracing::field::Visit for MessageOnly {
+    fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+        match field.name() {
+            "notice" => self.notice = value,
+            "critical" => self.critical = value,
+            _ => self.record_debug(field, &value),
+        }
+    }
+
     fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
         use std::fmt::Write;
         if field.name() == "message" {
-            let _ = write!(self.0, "{value:?}");
+            let _ = write!(self.text, "{value:?}");
         } else {
-            let _ = write!(self.0, " {}={value:?}", field.name());
+            let _ = write!(self.text, " {}={value:?}", field.name());
         }
     }
 }
@@ -80,14 +96,18 @@ where
         mut w: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let mut msg = MessageOnly(String::new());
+        let mut msg = MessageOnly::default();
         event.record(&mut msg);
         let (secs, micros) = now();
         let (y, mo, d, h, mi, s) = utc(secs);
         let meta = event.metadata();
         if self.json {
-            let level = meta.level().as_str().to_ascii_lowercase();
-            let escaped = msg.0.replace('\\', "\\\\").replace('"', "\\\"");
+            let level = if msg.critical {
+                "fatal".to_string()
+            } else {
+                meta.level().as_str().to_ascii_lowercase()
+            };
+            let escaped = msg.text.replace('\\', "\\\\").replace('"', "\\\"");
             writeln!(
                 w,
                 "{{\"level\":\"{level}\",\"ts\":\"{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:03}Z\",\"caller\":\"{}\",\"msg\":\"{escaped}\"}}",
@@ -96,6 +116,8 @@ where
             )
         } else {
             let l = match *meta.level() {
+                Level::ERROR if msg.critical => 'C',
+                Level::INFO if msg.notice => 'N',
                 Level::ERROR => 'E',
                 Level::WARN => 'W',
                 Level::INFO => 'I',
@@ -105,7 +127,7 @@ where
                 w,
                 "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{micros:06} {l} | {}: {}",
                 package(meta.target()),
-                msg.0
+                msg.text
             )
         }
     }

@@ -131,6 +131,19 @@ pub struct RaftStatus {
 
 /// What the rest of the server shares with the raft loop.
 #[derive(Clone)]
+/// This member was removed from the cluster (found at start-up in its own
+/// data dir); `Display` is etcd's message.
+#[derive(Debug)]
+pub struct MemberRemoved;
+
+impl std::fmt::Display for MemberRemoved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the member has been permanently removed from the cluster")
+    }
+}
+
+impl std::error::Error for MemberRemoved {}
+
 pub struct RaftHandle {
     /// The applied state; read under the lock, written only by the loop.
     pub kv: Arc<Mutex<KvStore>>,
@@ -211,9 +224,7 @@ impl RaftNode {
             loaded.consistent_index
         };
         if loaded.removed.contains(&cfg.id) {
-            return Err(io::Error::other(
-                "the member has been permanently removed from the cluster",
-            ));
+            return Err(io::Error::other(MemberRemoved));
         }
         let kv = KvStore::restore(loaded.revs, loaded.compact_rev);
         let members: BTreeMap<u64, Member> =
@@ -371,11 +382,16 @@ impl RaftNode {
     /// Runs the loop until every command sender is gone, or this member is
     /// removed from the cluster; `tx` feeds `rx` (the transport reports
     /// snapshot outcomes through it).
+    /// Runs the Ready loop until `stop` turns true (then flushes the backend
+    /// and returns `Ok(false)`), or until this
+    /// member is removed from the cluster (`Ok(true)`). Stopping is explicit:
+    /// request handlers that still hold a sender cannot keep the loop alive.
     pub async fn run(
         mut self,
         mut rx: mpsc::Receiver<RaftCmd>,
         tx: mpsc::Sender<RaftCmd>,
-    ) -> io::Result<()> {
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> io::Result<bool> {
         let mut transport = Transport::new(tx.downgrade(), self.reachable.clone());
         for (id, url) in &self.initial_peers {
             if *id != self.raw.raft.id {
@@ -398,6 +414,7 @@ impl RaftNode {
                 // tokio picks among ready branches with a thread-local RNG the
                 // simulator cannot seed; a fixed order keeps replays exact.
                 biased;
+                _ = stop.wait_for(|s| *s) => break,
                 _ = tick.tick() => {
                     // One tick, or a simulated clock fault's more or fewer (rt::faults).
                     for _ in 0..crate::rt::faults::ticks_due() {
@@ -425,12 +442,11 @@ impl RaftNode {
             self.on_ready()?;
             if self.removed {
                 self.backend.flush()?;
-                return Err(io::Error::other(
-                    "the member has been permanently removed from the cluster",
-                ));
+                return Ok(true);
             }
         }
-        self.backend.flush()
+        self.backend.flush()?;
+        Ok(false)
     }
 
     fn handle(&mut self, cmd: RaftCmd) {

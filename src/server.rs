@@ -334,6 +334,11 @@ impl EtcdServer {
         self.propose(Op::Publish(attrs)).await.map(|_| ())
     }
 
+    /// The version the cluster agreed on (`None` until it has).
+    pub fn cluster_version(&self) -> Option<String> {
+        Some(CLUSTER_VERSION.to_string())
+    }
+
     /// Whether this member's own entry has been published (applied here).
     pub fn published(&self) -> bool {
         let members = self.members.lock().expect("members lock");

@@ -21,11 +21,13 @@ use raft::eraftpb::{Message, MessageType};
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
 
+use crate::api::http::PeerHttp;
 use crate::pb::oxcdpeer::{
     peer_client::PeerClient, peer_server, Ack, MembersRequest, MembersResponse, PromoteRequest,
     PromoteResponse, RaftBatch, SnapshotChunk,
 };
 use crate::raftnode::RaftCmd;
+use crate::rt::net::{self, Listener, ServeOptions};
 
 /// Messages queued per peer before new ones are dropped.
 const PEER_QUEUE_MAX: usize = 4096;
@@ -292,19 +294,17 @@ pub async fn forward_promote(url: &str, id: u64) -> Result<Result<(), String>, (
     }
 }
 
-/// Serves the peer transport on `addr` until `shutdown` resolves.
+/// Serves the peer transport on `listener` until `shutdown` resolves.
 pub async fn serve_peers(
     raft: mpsc::Sender<RaftCmd>,
     host: Arc<dyn PeerHost>,
-    addr: std::net::SocketAddr,
+    listener: Listener,
+    opts: &ServeOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    tonic::transport::Server::builder()
-        .add_service(
-            peer_server::PeerServer::new(PeerService { raft, host })
-                .max_decoding_message_size(64 << 20),
-        )
-        .serve_with_shutdown(addr, shutdown)
-        .await
-        .map_err(std::io::Error::other)
+    let router = net::grpc_server(opts, Arc::new(PeerHttp)).add_service(
+        peer_server::PeerServer::new(PeerService { raft, host })
+            .max_decoding_message_size(64 << 20),
+    );
+    net::serve(router, listener, opts.drain, shutdown).await
 }

@@ -10,7 +10,11 @@ use common::{free_port, stdout, temp_dir, Server};
 
 fn http_get(port: u16, path: &str) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out
@@ -48,7 +52,7 @@ fn tutorial_transcript() {
     assert!(http_get(port, "/nope").starts_with("HTTP/1.1 404"));
 
     // A clean stop, then a restart that finds the data.
-    assert_eq!(srv.terminate(), Some(0));
+    assert_eq!(srv.terminate(), Some(143));
     let srv = Server::start(&dir, port, &[]);
     assert_eq!(
         stdout(&srv.ctl(&["get", "testkey"])),
@@ -113,7 +117,7 @@ fn a_data_dir_of_another_cluster_is_refused() {
     let data = dir.join("d");
     let data_flag = format!("--data-dir={}", data.display());
     let mut srv = Server::start(&dir, port, &[&data_flag, "--initial-cluster-token=one"]);
-    assert_eq!(srv.terminate(), Some(0));
+    assert_eq!(srv.terminate(), Some(143));
     let o = std::process::Command::new(common::ETCD)
         .current_dir(&dir)
         .args([

@@ -123,12 +123,19 @@ pub fn start_member_with(
         .init(move || {
             let (cfg, d, b) = (cfg.clone(), d.clone(), b.clone());
             async move {
-                match oxcd::embed::run(&cfg, Arc::new(d), Arc::new(b), 7, std::future::pending())
-                    .await
-                {
-                    Err(e) if e.to_string().contains("permanently removed") => {}
-                    Err(e) => panic!("member stopped: {e}"),
-                    Ok(()) => {}
+                let listeners = oxcd::embed::listen(&cfg).await.expect("bind");
+                let stopped = oxcd::embed::run(
+                    &cfg,
+                    listeners,
+                    Arc::new(d),
+                    Arc::new(b),
+                    7,
+                    std::future::pending(),
+                )
+                .await;
+                // Removed members stop cleanly; anything else is a failure.
+                if let Err(e) = stopped {
+                    panic!("member stopped: {e}");
                 }
             }
         })

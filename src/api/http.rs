@@ -1,20 +1,64 @@
-//! etcd's client port speaks gRPC (HTTP/2) and plain HTTP/1.1 (`/health`,
-//! `/version`) on the same socket. On real networks we look at the first
-//! bytes of each connection: the HTTP/2 preface goes to tonic, anything else
-//! to a small HTTP/1.1 responder. (The simulator serves gRPC only.)
+//! etcd's plain HTTP endpoints on the client port (`/health`, `/version`),
+//! with etcd 3.4's status codes, bodies, content types and CORS headers.
+//! Anything else on the port that is not gRPC gets Go's 404. (Served on real
+//! networks through [`crate::rt::net`]; the simulator speaks gRPC only.)
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::server::{EtcdServer, CLUSTER_VERSION};
+use crate::rt::net::{HttpHandler, HttpRequest, HttpResponse};
+use crate::server::EtcdServer;
+
+/// `--cors`: which origins browsers may call from (etcd's default is `*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cors {
+    Any,
+    Origins(Vec<String>),
+}
+
+impl Cors {
+    /// From `--cors`'s comma-separated list.
+    pub fn from_list(list: &[String]) -> Cors {
+        if list.iter().any(|o| o == "*") {
+            Cors::Any
+        } else {
+            Cors::Origins(list.to_vec())
+        }
+    }
+
+    /// etcd's `addCORSHeader`, for the origin this request may be answered to.
+    fn headers(&self, origin: Option<&str>) -> Vec<(&'static str, String)> {
+        let allowed = match (self, origin) {
+            (Cors::Any, _) => "*".to_string(),
+            (Cors::Origins(list), Some(o)) if list.iter().any(|x| x == o) => o.to_string(),
+            _ => return vec![],
+        };
+        vec![
+            (
+                "access-control-allow-headers",
+                "accept, content-type, authorization".into(),
+            ),
+            (
+                "access-control-allow-methods",
+                "POST, GET, OPTIONS, PUT, DELETE".into(),
+            ),
+            ("access-control-allow-origin", allowed),
+        ]
+    }
+}
 
 /// The body `/health` answers, given whether the member can serve.
 pub fn health_body(healthy: bool) -> String {
     format!("{{\"health\":\"{healthy}\"}}")
 }
 
-/// The body `/version` answers.
-pub fn version_body(server_version: &str) -> String {
-    format!("{{\"etcdserver\":\"{server_version}\",\"etcdcluster\":\"{CLUSTER_VERSION}\"}}")
+/// The body `/version` answers; the cluster version is `not_decided` until
+/// the cluster has agreed on one.
+pub fn version_body(server_version: &str, cluster_version: Option<&str>) -> String {
+    format!(
+        "{{\"etcdserver\":\"{server_version}\",\"etcdcluster\":\"{}\"}}",
+        cluster_version.unwrap_or("not_decided")
+    )
 }
 
 /// Whether the member has a leader and can complete a linearizable read.
@@ -28,135 +72,123 @@ pub async fn healthy(server: &EtcdServer) -> bool {
     )
 }
 
-#[cfg(not(madsim))]
-pub use real::serve_mux;
+const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
 
-#[cfg(not(madsim))]
-mod real {
-    use std::io;
-    use std::net::SocketAddr;
-    use std::sync::Arc;
-    use std::time::Duration;
+fn plain(status: u16, body: &str) -> HttpResponse {
+    HttpResponse {
+        status,
+        headers: vec![("content-type", TEXT_PLAIN.into())],
+        body: body.as_bytes().to_vec(),
+    }
+}
 
-    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
-    use tokio::net::{TcpListener, TcpStream};
+/// Go's `http.Error`: plain text that browsers must not sniff.
+fn go_error(status: u16, text: &str) -> HttpResponse {
+    let mut r = plain(status, &format!("{text}\n"));
+    r.headers.push(("x-content-type-options", "nosniff".into()));
+    r
+}
 
-    use super::{health_body, healthy, version_body};
-    use crate::server::EtcdServer;
+/// Go's `http.NotFound`.
+pub fn not_found() -> HttpResponse {
+    go_error(404, "404 page not found")
+}
 
-    const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
-    /// Longest HTTP/1.1 request head we read.
-    const HEAD_BYTES_MAX: usize = 8 * 1024;
-    /// Buffer between a client socket and tonic, each way.
-    const PROXY_BUFFER_BYTES: usize = 256 * 1024;
-    /// Connections waiting for tonic to pick them up.
-    const PENDING_CONNECTIONS_MAX: usize = 1024;
+/// etcd's `allowMethod`: only GET, else 405 with `Allow: GET`.
+fn method_not_allowed() -> HttpResponse {
+    let mut r = go_error(405, "Method Not Allowed");
+    r.headers.push(("allow", "GET".into()));
+    r
+}
 
-    pub async fn serve_mux(
-        router: tonic::transport::server::Router,
-        server: Arc<EtcdServer>,
-        addr: SocketAddr,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> io::Result<()> {
-        let listener = TcpListener::bind(addr).await?;
-        let (tx, rx) =
-            tokio::sync::mpsc::channel::<io::Result<DuplexStream>>(PENDING_CONNECTIONS_MAX);
-        let incoming =
-            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|s| (s, rx)) });
-        let mut grpc = tokio::spawn(router.serve_with_incoming_shutdown(incoming, shutdown));
-        loop {
-            tokio::select! {
-                res = &mut grpc => {
-                    return match res {
-                        Ok(r) => r.map_err(io::Error::other),
-                        Err(e) => Err(io::Error::other(e)),
-                    };
-                }
-                acc = listener.accept() => {
-                    let Ok((sock, _)) = acc else { continue };
-                    let _ = sock.set_nodelay(true);
-                    let tx = tx.clone();
-                    let server = server.clone();
-                    tokio::spawn(async move {
-                        if is_http2(&sock).await {
-                            // Through the :authority shim (see authority.rs).
-                            let (ours, theirs) = tokio::io::duplex(PROXY_BUFFER_BYTES);
-                            if tx.send(Ok(theirs)).await.is_ok() {
-                                proxy(sock, ours).await;
-                            }
-                        } else {
-                            let _ = serve_http1(sock, &server).await;
-                        }
-                    });
-                }
+/// The client port's plain HTTP face.
+pub struct ClientHttp {
+    pub server: Arc<EtcdServer>,
+    pub cors: Cors,
+}
+
+impl ClientHttp {
+    async fn route(&self, req: &HttpRequest) -> HttpResponse {
+        match req.path.as_str() {
+            "/health" if req.method != "GET" => {
+                tracing::warn!("/health error (status code 405)");
+                method_not_allowed()
             }
+            "/health" => {
+                let ok = healthy(&self.server).await;
+                if !ok {
+                    tracing::warn!("/health error (status code 503)");
+                }
+                plain(if ok { 200 } else { 503 }, &health_body(ok))
+            }
+            "/version" if req.method != "GET" => method_not_allowed(),
+            "/version" => HttpResponse {
+                status: 200,
+                headers: vec![("content-type", "application/json".into())],
+                body: version_body(
+                    self.server.version,
+                    self.server.cluster_version().as_deref(),
+                )
+                .into_bytes(),
+            },
+            _ => not_found(),
         }
     }
+}
 
-    async fn proxy(sock: TcpStream, duplex: DuplexStream) {
-        let (sock_r, mut sock_w) = sock.into_split();
-        let (dup_r, dup_w) = tokio::io::split(duplex);
-        let up = crate::api::authority::client_to_server(sock_r, dup_w);
-        let mut dup_r = dup_r;
-        let down = async move {
-            let _ = tokio::io::copy(&mut dup_r, &mut sock_w).await;
-            let _ = sock_w.shutdown().await;
+#[tonic::async_trait]
+impl HttpHandler for ClientHttp {
+    async fn handle(&self, req: HttpRequest) -> HttpResponse {
+        let mut headers = self.cors.headers(req.origin.as_deref());
+        // etcd's CORS handler answers every preflight itself.
+        let mut resp = if req.method == "OPTIONS" {
+            HttpResponse {
+                status: 200,
+                headers: vec![],
+                body: vec![],
+            }
+        } else {
+            self.route(&req).await
         };
-        let _ = tokio::join!(up, down);
+        headers.append(&mut resp.headers);
+        resp.headers = headers;
+        resp
+    }
+}
+
+/// The peer port's plain HTTP face: nothing yet (etcd's peer HTTP API is
+/// replaced by oxcd's peer gRPC service).
+pub struct PeerHttp;
+
+#[tonic::async_trait]
+impl HttpHandler for PeerHttp {
+    async fn handle(&self, _req: HttpRequest) -> HttpResponse {
+        not_found()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cors_as_etcd() {
+        assert_eq!(Cors::Any.headers(None)[2].1, "*");
+        let only = Cors::from_list(&["http://a".to_string()]);
+        assert_eq!(only.headers(Some("http://a"))[2].1, "http://a");
+        assert!(only.headers(Some("http://b")).is_empty());
+        assert!(only.headers(None).is_empty());
     }
 
-    async fn is_http2(sock: &TcpStream) -> bool {
-        let mut buf = [0u8; 14];
-        for _ in 0..50 {
-            match sock.peek(&mut buf).await {
-                Ok(0) | Err(_) => return false,
-                Ok(n) if n >= H2_PREFACE.len() || !H2_PREFACE.starts_with(&buf[..n]) => {
-                    return buf[..n] == *H2_PREFACE;
-                }
-                Ok(_) => tokio::time::sleep(Duration::from_millis(2)).await,
-            }
-        }
-        false
-    }
-
-    async fn serve_http1(mut sock: TcpStream, server: &EtcdServer) -> io::Result<()> {
-        let mut head = Vec::new();
-        let mut buf = [0u8; 1024];
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = tokio::time::timeout(Duration::from_secs(5), sock.read(&mut buf))
-                .await
-                .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
-            if n == 0 || head.len() + n > HEAD_BYTES_MAX {
-                return Ok(());
-            }
-            head.extend_from_slice(&buf[..n]);
-        }
-        let line = String::from_utf8_lossy(&head);
-        let mut parts = line.split_whitespace();
-        let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-        let path = path.split('?').next().unwrap_or("");
-        let (status, ctype, body) = match (method, path) {
-            ("GET", "/health") => {
-                let ok = healthy(server).await;
-                let status = if ok {
-                    "200 OK"
-                } else {
-                    "503 Service Unavailable"
-                };
-                (status, "application/json", health_body(ok))
-            }
-            ("GET", "/version") => ("200 OK", "application/json", version_body(server.version)),
-            _ => (
-                "404 Not Found",
-                "text/plain; charset=utf-8",
-                "404 page not found\n".to_string(),
-            ),
-        };
-        let resp = format!(
-            "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
+    #[test]
+    fn go_texts() {
+        assert_eq!(not_found().body, b"404 page not found\n");
+        let r = method_not_allowed();
+        assert_eq!((r.status, r.body.len()), (405, 19));
+        assert!(r.headers.contains(&("allow", "GET".to_string())));
+        assert_eq!(
+            version_body("3.4.23", Some("3.4.0")),
+            r#"{"etcdserver":"3.4.23","etcdcluster":"3.4.0"}"#
         );
-        sock.write_all(resp.as_bytes()).await?;
-        sock.shutdown().await
     }
 }

@@ -1,8 +1,6 @@
 //! v3rpc: the gRPC face of the server. Thin: validate like etcd's
 //! `v3rpc/key.go`, call [`EtcdServer`], map errors to etcd's status codes.
 
-#[cfg(not(madsim))]
-pub mod authority;
 pub mod http;
 pub mod unimplemented;
 
@@ -26,6 +24,7 @@ use crate::pb::etcdserverpb::{
     TxnResponse,
 };
 use crate::pb::{v3electionpb, v3lockpb};
+use crate::rt::net::{self, Listener, ServeOptions};
 use crate::server::{EtcdServer, ServerError};
 
 /// Limits the API enforces before anything reaches raft.
@@ -503,11 +502,13 @@ impl cluster_server::Cluster for Cluster {
 }
 
 /// Serves every gRPC service (and, on real networks, etcd's HTTP endpoints)
-/// on `addr` until `shutdown` resolves.
+/// on `listener` until `shutdown` resolves.
 pub async fn serve(
     server: Arc<EtcdServer>,
     limits: Limits,
-    addr: std::net::SocketAddr,
+    listener: Listener,
+    opts: &ServeOptions,
+    cors: http::Cors,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let max = (limits.max_request_bytes + GRPC_OVERHEAD_BYTES).max(DECODE_BYTES_MAX);
@@ -522,7 +523,8 @@ pub async fn serve(
     let cluster = cluster_server::ClusterServer::new(Cluster {
         server: server.clone(),
     });
-    let router = tonic::transport::Server::builder()
+    let http = Arc::new(http::ClientHttp { server, cors });
+    let router = net::grpc_server(opts, http)
         .add_service(kv)
         .add_service(maint)
         .add_service(cluster)
@@ -533,15 +535,5 @@ pub async fn serve(
         .add_service(v3electionpb::election_server::ElectionServer::new(
             Unimplemented,
         ));
-    #[cfg(madsim)]
-    {
-        router
-            .serve_with_shutdown(addr, shutdown)
-            .await
-            .map_err(std::io::Error::other)
-    }
-    #[cfg(not(madsim))]
-    {
-        http::serve_mux(router, server, addr, shutdown).await
-    }
+    net::serve(router, listener, opts.drain, shutdown).await
 }

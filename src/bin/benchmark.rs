@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use oxcd::pb::etcdserverpb::{kv_client::KvClient, PutRequest, RangeRequest};
 use tonic::transport::Channel;
 
-const USAGE: &str = "usage: benchmark [--endpoints=host:port] [--clients=N] [--conns=N] [--total=N] \
+const USAGE: &str =
+    "usage: benchmark [--endpoints=host:port] [--clients=N] [--conns=N] [--total=N] \
 put [--key-size=N] [--val-size=N] | range <key> [--consistency=l|s]";
 
 fn flag(args: &[String], name: &str, default: &str) -> String {

@@ -1,22 +1,38 @@
 //! `etcd`: the oxcd server, a drop-in for etcd's binary.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 
-use oxcd::config::{self, Parsed};
+use oxcd::config::{self, ConfigError, Parsed};
+use oxcd::embed::Stopped;
 use oxcd::rt::disk::FsDisk;
 use oxcd::server::SERVER_VERSION;
 use oxcd::storage::backend::SledBackend;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // etcd looks at its first argument for these before parsing flags.
+    if let Some(sub) = args
+        .first()
+        .filter(|a| matches!(a.as_str(), "gateway" | "grpc-proxy"))
+    {
+        eprintln!(
+            "Error: 'etcd {sub}' is not built in oxcd yet; run the member itself with 'etcd [flags]'"
+        );
+        std::process::exit(1);
+    }
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let (parsed, warnings) = match config::parse(&args, &env) {
         Ok(p) => p,
-        Err(e) => {
-            eprint!("{}\n{}", e.0, config::USAGE);
+        Err(ConfigError::Flag(e)) => {
+            eprint!("{e}\n{}", config::USAGE);
             std::process::exit(2);
+        }
+        Err(ConfigError::Fatal(e)) => {
+            // Before a logger exists, etcd logs with its default one.
+            oxcd::logging::init("capnslog", "info", &[]);
+            tracing::error!(target: "etcdmain", "{e}");
+            std::process::exit(1);
         }
     };
     let cfg = match parsed {
@@ -32,72 +48,80 @@ fn main() {
             return;
         }
         Parsed::Help => {
-            print!("{}", config::USAGE);
+            eprint!("{}", config::USAGE);
+            println!("{}", config::help());
             return;
         }
         Parsed::Run(cfg) => cfg,
     };
     oxcd::logging::init(&cfg.logger, &cfg.log_level, &cfg.log_outputs);
     for w in warnings {
-        tracing::warn!("{w}");
+        tracing::warn!(target: "etcdmain", "{w}");
     }
     tracing::info!(
-        "oxcd Version: {SERVER_VERSION} (oxcd {})",
+        target: "etcdmain",
+        "etcd Version: {SERVER_VERSION} (oxcd {})",
         env!("CARGO_PKG_VERSION")
     );
-    tracing::info!("name = {}", cfg.name);
-    tracing::info!("data dir = {}", cfg.data_dir);
-    tracing::info!("heartbeat = {}ms", cfg.heartbeat_ms);
-    tracing::info!("election = {}ms", cfg.election_ms);
+    tracing::info!(target: "embed", "name = {}", cfg.name);
+    tracing::info!(target: "embed", "data dir = {}", cfg.data_dir);
+    tracing::info!(target: "embed", "heartbeat = {}ms", cfg.heartbeat_ms);
+    tracing::info!(target: "embed", "election = {}ms", cfg.election_ms);
+    tracing::info!(target: "embed", "snapshot count = {}", cfg.snapshot_count);
     tracing::info!(
+        target: "embed",
         "advertise client URLs = {}",
         cfg.advertise_client_urls.join(",")
     );
-    for f in &cfg.ignored {
-        tracing::warn!("flag --{f} is accepted but has no effect in this oxcd version");
-    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let code = rt.block_on(async move {
-        let member_dir = Path::new(&cfg.data_dir).join("member");
-        if let Err(e) = std::fs::create_dir_all(member_dir.join("snap")) {
-            tracing::error!("cannot access data directory: {e}");
-            return 1;
-        }
-        let backend = match SledBackend::open(&member_dir.join("snap").join("db")) {
-            Ok(b) => Arc::new(b),
-            Err(e) => {
-                tracing::error!("failed to open backend: {e}");
-                return 1;
-            }
-        };
-        let seed = u64::from(std::process::id());
-        match oxcd::embed::run(
-            &cfg,
-            Arc::new(FsDisk::new()),
-            backend,
-            seed,
-            shutdown_signal(),
-        )
-        .await
-        {
-            Ok(()) => 0,
-            Err(e) => {
-                tracing::error!("{e}");
-                1
-            }
-        }
-    });
+    let signal = Arc::new(std::sync::OnceLock::new());
+    let code = rt.block_on(serve(&cfg, signal.clone()));
+    // The member has stopped and flushed; what is left (idle blocking
+    // threads, abandoned connections) must not hold the exit.
+    rt.shutdown_timeout(std::time::Duration::from_millis(100));
+    // End as etcd does: re-raise the signal we caught.
+    if let Some(&sig) = signal.get() {
+        oxcd::rt::signal::raise(sig);
+    }
     std::process::exit(code);
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("received interrupt signal, shutting down..."),
-        _ = term.recv() => tracing::info!("received terminated signal, shutting down..."),
+/// Runs the member; the exit code, and in `signal` the signal that stopped it.
+async fn serve(cfg: &config::Config, signal: Arc<std::sync::OnceLock<i32>>) -> i32 {
+    // Listeners first: a port in use fails before the data dir is touched.
+    let listeners = match oxcd::embed::listen(cfg).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(target: "etcdmain", critical = true, "{e}");
+            return 1;
+        }
+    };
+    let member_dir = std::path::Path::new(&cfg.data_dir).join("member");
+    if let Err(e) = std::fs::create_dir_all(member_dir.join("snap")) {
+        tracing::error!(target: "etcdmain", critical = true, "cannot access data directory: {e}");
+        return 1;
+    }
+    let backend = match SledBackend::open(&member_dir.join("snap").join("db")) {
+        Ok(b) => Arc::new(b),
+        Err(e) => {
+            tracing::error!(target: "etcdmain", critical = true, "failed to open backend: {e}");
+            return 1;
+        }
+    };
+    let seed = u64::from(std::process::id());
+    let stop = async move {
+        let sig = oxcd::rt::signal::interrupted().await;
+        let _ = signal.set(sig);
+    };
+    match oxcd::embed::run(cfg, listeners, Arc::new(FsDisk::new()), backend, seed, stop).await {
+        // etcd's main exits 0 whenever its server stops, removal included.
+        Ok(Stopped::Shutdown | Stopped::Removed) => 0,
+        Err(e) => {
+            tracing::error!(target: "etcdmain", critical = true, "{e}");
+            1
+        }
     }
 }

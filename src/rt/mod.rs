@@ -4,4 +4,7 @@
 
 pub mod disk;
 pub mod faults;
+pub mod net;
 pub mod rand;
+#[cfg(not(madsim))]
+pub mod signal;

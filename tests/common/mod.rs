@@ -49,9 +49,30 @@ impl Server {
 
     /// Starts `etcd` without waiting for it to serve.
     pub fn spawn(dir: &Path, port: u16, peer: u16, extra: &[&str]) -> Server {
+        Server::spawn_bin(ETCD, None, dir, port, peer, extra)
+    }
+
+    /// Starts the server binary `bin` (ours, or the real etcd) without
+    /// waiting, under an open-files limit of `nofile` if given.
+    pub fn spawn_bin(
+        bin: &str,
+        nofile: Option<u64>,
+        dir: &Path,
+        port: u16,
+        peer: u16,
+        extra: &[&str],
+    ) -> Server {
         let url = format!("http://127.0.0.1:{port}");
         let log = std::fs::File::create(dir.join(format!("etcd-{port}.log"))).unwrap();
-        let child = Command::new(ETCD)
+        let mut cmd = match nofile {
+            Some(n) => {
+                let mut c = Command::new("bash");
+                c.args(["-c", &format!("ulimit -n {n} && exec \"$0\" \"$@\""), bin]);
+                c
+            }
+            None => Command::new(bin),
+        };
+        let child = cmd
             .current_dir(dir)
             .args([
                 format!("--listen-client-urls={url}"),
@@ -95,12 +116,14 @@ impl Server {
         let _ = self.child.wait();
     }
 
-    /// SIGTERM and wait; returns the exit code.
+    /// SIGTERM and wait; returns the exit status as a shell shows it
+    /// (128 + the signal for a process killed by one: etcd re-raises
+    /// SIGTERM after its cleanup, so a clean stop is 143).
     pub fn terminate(&mut self) -> Option<i32> {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
-        self.child.wait().ok().and_then(|s| s.code())
+        self.child.wait().ok().and_then(shell_status)
     }
 }
 
@@ -136,6 +159,12 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
+}
+
+/// An exit status as a shell's `$?` shows it.
+pub fn shell_status(s: std::process::ExitStatus) -> Option<i32> {
+    use std::os::unix::process::ExitStatusExt;
+    s.code().or_else(|| s.signal().map(|sig| 128 + sig))
 }
 
 pub fn stdout(o: &Output) -> String {

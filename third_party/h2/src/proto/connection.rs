@@ -675,6 +675,16 @@ where
             return;
         }
 
+        // oxcd patch: with nothing in flight, close now instead of waiting
+        // a round trip for a client that may never answer the ping (a
+        // stuck client must not hold a server's shutdown). A request the
+        // client sent meanwhile is above the GOAWAY's last stream id, so
+        // the client knows it was not processed and may retry it.
+        if !self.inner.streams.has_streams() {
+            self.inner.as_dyn().go_away_now(Reason::NO_ERROR);
+            return;
+        }
+
         // According to http://httpwg.org/specs/rfc7540.html#GOAWAY:
         //
         // > A server that is attempting to gracefully shut down a connection

@@ -1,0 +1,346 @@
+//! etcd's server flags, `ETCD_*` environment variables and `--config-file`,
+//! parsed the way Go's `flag` package does (`-name v`, `--name=v`, booleans
+//! without a value), with etcd's defaults and error texts. Every flag of
+//! etcd 3.4 is known ([`flags::GROUPS`]); one whose feature is not built is
+//! ignored with a warning or refused, as the table says.
+
+mod flags;
+mod goflag;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use self::flags::{Kind, Support};
+pub use self::goflag::{parse_bool, parse_duration};
+use crate::rt::net::ServeOptions;
+
+/// The usage etcd prints (on stderr) after a flag error and before `--help`.
+pub const USAGE: &str = include_str!("usage.txt");
+
+/// The flag part of `--help` (on stdout).
+pub fn help() -> String {
+    flags::help()
+}
+
+/// Outcome of parsing the command line.
+#[derive(Debug)]
+pub enum Parsed {
+    Run(Box<Config>),
+    Version,
+    Help,
+}
+
+/// Why the command line cannot start a member.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A flag syntax error: printed before [`USAGE`], exit code 2.
+    Flag(String),
+    /// Start-up refused: etcd logs it (`etcdmain`) and exits 1.
+    Fatal(String),
+}
+
+/// The server configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub name: String,
+    pub data_dir: String,
+    /// `--wal-dir`; empty means `<data-dir>/member/wal`.
+    pub wal_dir: String,
+    pub listen_client_urls: Vec<String>,
+    pub advertise_client_urls: Vec<String>,
+    pub listen_peer_urls: Vec<String>,
+    pub initial_advertise_peer_urls: Vec<String>,
+    /// `(name, peer url)` pairs.
+    pub initial_cluster: Vec<(String, String)>,
+    pub initial_cluster_token: String,
+    pub initial_cluster_state: String,
+    pub log_level: String,
+    pub logger: String,
+    pub log_outputs: Vec<String>,
+    pub max_request_bytes: u64,
+    pub max_txn_ops: u64,
+    pub max_concurrent_streams: u32,
+    pub grpc_keepalive_min_time: Duration,
+    pub grpc_keepalive_interval: Duration,
+    pub grpc_keepalive_timeout: Duration,
+    pub heartbeat_ms: u64,
+    pub election_ms: u64,
+    /// `--snapshot-count`: applied entries between log compactions.
+    pub snapshot_count: u64,
+    /// `--strict-reconfig-check`: refuse membership changes that could
+    /// lose quorum (started and reachable members).
+    pub strict_reconfig_check: bool,
+    /// `--cors` origins (`*` for any).
+    pub cors: Vec<String>,
+}
+
+impl Config {
+    /// Where the WAL lives.
+    pub fn wal_dir(&self) -> PathBuf {
+        if self.wal_dir.is_empty() {
+            PathBuf::from(&self.data_dir).join("member").join("wal")
+        } else {
+            PathBuf::from(&self.wal_dir)
+        }
+    }
+
+    /// How the listeners serve connections.
+    pub fn serve_options(&self) -> ServeOptions {
+        ServeOptions {
+            max_concurrent_streams: self.max_concurrent_streams,
+            keepalive_interval: self.grpc_keepalive_interval,
+            keepalive_timeout: self.grpc_keepalive_timeout,
+            keepalive_min_time: self.grpc_keepalive_min_time,
+            http_body_bytes_max: self.max_request_bytes as usize,
+            ..ServeOptions::default()
+        }
+    }
+}
+
+fn flag_error(msg: String) -> ConfigError {
+    ConfigError::Flag(msg)
+}
+
+/// Parses arguments (without the program name) and the environment; the
+/// second value holds warnings for the log.
+pub fn parse(
+    args: &[String],
+    env: &BTreeMap<String, String>,
+) -> Result<(Parsed, Vec<String>), ConfigError> {
+    let mut set: BTreeMap<String, String> = BTreeMap::new();
+    let mut warnings = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        i += 1;
+        if a == "--" {
+            break;
+        }
+        if !a.starts_with('-') || a == "-" {
+            // Go's flag package stops at the first non-flag; etcd then
+            // refuses it.
+            return Err(ConfigError::Fatal(format!(
+                "error verifying flags, '{a}' is not a valid flag. See 'etcd --help'."
+            )));
+        }
+        let body = a.strip_prefix("--").unwrap_or(&a[1..]);
+        let (name, inline) = match body.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (body, None),
+        };
+        match name {
+            "version" => return Ok((Parsed::Version, warnings)),
+            "h" | "help" => return Ok((Parsed::Help, warnings)),
+            _ => {}
+        }
+        if flags::LEGACY.contains(&name) {
+            warnings.push(format!(
+                "flag \"-{name}\" is no longer supported - ignoring."
+            ));
+            continue;
+        }
+        let Some(flag) = flags::find(name) else {
+            return Err(flag_error(format!(
+                "flag provided but not defined: -{name}"
+            )));
+        };
+        let value = match (inline, flag.kind) {
+            (Some(v), _) => v,
+            (None, Kind::Bool) => "true".to_string(),
+            (None, _) => {
+                if i >= args.len() {
+                    return Err(flag_error(format!("flag needs an argument: -{name}")));
+                }
+                i += 1;
+                args[i - 1].clone()
+            }
+        };
+        goflag::check(name, flag.kind, &value).map_err(flag_error)?;
+        set.insert(name.to_string(), value);
+    }
+    // Environment: ETCD_<FLAG> fills what the command line did not set.
+    for (k, v) in env {
+        let Some(rest) = k.strip_prefix("ETCD_") else {
+            continue;
+        };
+        let name = rest.to_ascii_lowercase().replace('_', "-");
+        match flags::find(&name) {
+            Some(flag) => {
+                if set.contains_key(&name) {
+                    warnings.push(format!(
+                        "recognized environment variable {k}, but unused: shadowed by corresponding flag"
+                    ));
+                    continue;
+                }
+                goflag::check(&name, flag.kind, v)
+                    .map_err(|_| flag_error(format!("invalid value {v:?} for {k}: parse error")))?;
+                set.insert(name, v.clone());
+            }
+            None if name == "version" || name == "help" => {}
+            None => warnings.push(format!("unrecognized environment variable {k}={v}")),
+        }
+    }
+    if let Some(path) = set.get("config-file").filter(|p| !p.is_empty()).cloned() {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| flag_error(format!("error verifying flags, open {path}: {e}")))?;
+        set = parse_config_file(&text)?;
+    }
+    let cfg = build(&set, &mut warnings)?;
+    Ok((Parsed::Run(Box::new(cfg)), warnings))
+}
+
+/// Reads etcd's YAML config file (flat `key: value` lines, the keys being
+/// flag names).
+fn parse_config_file(text: &str) -> Result<BTreeMap<String, String>, ConfigError> {
+    let mut set = BTreeMap::new();
+    for line in text.lines() {
+        let line = line.split(" #").next().unwrap_or("").trim_end();
+        if line.trim_start().starts_with('#') || line.trim().is_empty() || line.starts_with(' ') {
+            continue;
+        }
+        let Some((k, v)) = line.split_once(':') else {
+            continue;
+        };
+        let k = k.trim();
+        let v = v.trim().trim_matches(|c| c == '\'' || c == '"');
+        if let Some(flag) = flags::find(k) {
+            if v.is_empty() || v == "null" || v == "~" {
+                continue;
+            }
+            goflag::check(k, flag.kind, v).map_err(flag_error)?;
+            set.insert(k.to_string(), v.to_string());
+        }
+    }
+    Ok(set)
+}
+
+fn urls(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// Refuses TLS URLs until TLS is built, rather than serve them in plain text.
+fn refuse_tls(flag: &str, list: &[String]) -> Result<(), ConfigError> {
+    let Some(u) = list
+        .iter()
+        .find(|u| u.starts_with("https://") || u.starts_with("unixs://"))
+    else {
+        return Ok(());
+    };
+    Err(ConfigError::Fatal(format!(
+        "--{flag}={u}: TLS is not built in oxcd yet; refusing to serve an https:// or unixs:// URL in plain text"
+    )))
+}
+
+/// Warns about, or refuses, flags set away from their default whose
+/// feature is not built.
+fn check_support(
+    set: &BTreeMap<String, String>,
+    warnings: &mut Vec<String>,
+) -> Result<(), ConfigError> {
+    for (name, value) in set {
+        let flag = flags::find(name).expect("only known flags are set");
+        if value == flag.default
+            || (flag.kind == Kind::Bool && parse_bool(value) == parse_bool(flag.default))
+        {
+            continue;
+        }
+        match flag.support {
+            Support::Yes => {}
+            Support::Ignored(why) => warnings.push(format!(
+                "--{name}={value} is accepted but has no effect: {why}"
+            )),
+            Support::Refused(why) => {
+                return Err(ConfigError::Fatal(format!("--{name}={value}: {why}")))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn build(
+    set: &BTreeMap<String, String>,
+    warnings: &mut Vec<String>,
+) -> Result<Config, ConfigError> {
+    check_support(set, warnings)?;
+    let get = |name: &str| -> String {
+        set.get(name)
+            .cloned()
+            .unwrap_or_else(|| flags::find(name).expect("known flag").default.to_string())
+    };
+    let name = get("name");
+    let mut data_dir = get("data-dir");
+    if data_dir.is_empty() {
+        data_dir = format!("{name}.etcd");
+    }
+    let apurls = urls(&get("initial-advertise-peer-urls"));
+    let initial_cluster_s = match set.get("initial-cluster") {
+        Some(v) => v.clone(),
+        None => apurls
+            .iter()
+            .map(|u| format!("{name}={u}"))
+            .collect::<Vec<_>>()
+            .join(","),
+    };
+    let mut initial_cluster = Vec::new();
+    for part in initial_cluster_s.split(',').filter(|s| !s.is_empty()) {
+        let Some((n, u)) = part.split_once('=') else {
+            return Err(flag_error(format!(
+                "error verifying flags, {part:?} is not a valid initial cluster entry (want name=url)"
+            )));
+        };
+        initial_cluster.push((n.to_string(), u.to_string()));
+    }
+    let log_outputs = match (set.get("log-outputs"), set.get("log-output")) {
+        (None, Some(old)) => urls(old),
+        _ => urls(&get("log-outputs")),
+    };
+    let num = |n: &str| get(n).parse::<u64>().expect("checked");
+    let dur = |n: &str| parse_duration(&get(n)).expect("checked");
+    let cfg = Config {
+        name,
+        data_dir,
+        wal_dir: get("wal-dir"),
+        listen_client_urls: urls(&get("listen-client-urls")),
+        advertise_client_urls: urls(&get("advertise-client-urls")),
+        listen_peer_urls: urls(&get("listen-peer-urls")),
+        initial_advertise_peer_urls: apurls,
+        initial_cluster,
+        initial_cluster_token: get("initial-cluster-token"),
+        initial_cluster_state: get("initial-cluster-state"),
+        log_level: if parse_bool(&get("debug")) == Some(true) {
+            "debug".to_string()
+        } else {
+            get("log-level")
+        },
+        logger: get("logger"),
+        log_outputs,
+        max_request_bytes: num("max-request-bytes"),
+        max_txn_ops: num("max-txn-ops"),
+        max_concurrent_streams: get("max-concurrent-streams").parse().expect("checked"),
+        grpc_keepalive_min_time: dur("grpc-keepalive-min-time"),
+        grpc_keepalive_interval: dur("grpc-keepalive-interval"),
+        grpc_keepalive_timeout: dur("grpc-keepalive-timeout"),
+        heartbeat_ms: num("heartbeat-interval"),
+        election_ms: num("election-timeout"),
+        snapshot_count: num("snapshot-count"),
+        strict_reconfig_check: parse_bool(&get("strict-reconfig-check")).expect("checked"),
+        cors: urls(&get("cors")),
+    };
+    refuse_tls("listen-client-urls", &cfg.listen_client_urls)?;
+    refuse_tls("advertise-client-urls", &cfg.advertise_client_urls)?;
+    refuse_tls("listen-peer-urls", &cfg.listen_peer_urls)?;
+    refuse_tls(
+        "initial-advertise-peer-urls",
+        &cfg.initial_advertise_peer_urls,
+    )?;
+    let cluster_urls: Vec<String> = cfg.initial_cluster.iter().map(|(_, u)| u.clone()).collect();
+    refuse_tls("initial-cluster", &cluster_urls)?;
+    Ok(cfg)
+}
+
+#[cfg(test)]
+mod tests;

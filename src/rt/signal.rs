@@ -1,0 +1,29 @@
+//! Process signals, for the `etcd` binary only (not simulated): etcd's
+//! interrupt handling (`pkg/osutil`): on SIGINT or SIGTERM it logs, runs its
+//! cleanup, then re-raises the signal with the default action, so the
+//! process ends as killed by it (a shell sees 130 or 143).
+
+/// Waits for SIGINT or SIGTERM; logs it as etcd does and returns its number.
+pub async fn interrupted() -> i32 {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    let (sig, name) = tokio::select! {
+        _ = int.recv() => (libc::SIGINT, "interrupt"),
+        _ = term.recv() => (libc::SIGTERM, "terminated"),
+    };
+    tracing::info!(target: "pkg/osutil", notice = true, "received {name} signal, shutting down...");
+    sig
+}
+
+/// Ends the process by `sig` with its default action (etcd's
+/// `osutil.HandleInterrupts` does the same after its cleanup).
+pub fn raise(sig: i32) -> ! {
+    // SAFETY: resetting a handler and signalling ourselves have no memory
+    // effects; if the signal somehow does not end us, we exit below.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        libc::kill(libc::getpid(), sig);
+    }
+    std::process::exit(128 + sig)
+}

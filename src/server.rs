@@ -563,7 +563,8 @@ impl EtcdServer {
         if at > kv.rev() {
             return Err(MvccError::FutureRev.into());
         }
-        if at < kv.compact_rev() {
+        // etcd: a revision at or below the compaction point is compacted.
+        if rev > 0 && at <= kv.compact_rev() {
             return Err(MvccError::Compacted.into());
         }
         Ok((kv.hash_kv(at), kv.rev(), kv.compact_rev()))

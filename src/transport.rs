@@ -108,17 +108,12 @@ impl Transport {
 }
 
 async fn connect(url: &str) -> Option<PeerClient<tonic::transport::Channel>> {
-    let ep = tonic::transport::Endpoint::from_shared(url.to_string())
-        .ok()?
-        .connect_timeout(PEER_TIMEOUT);
-    match tokio::time::timeout(PEER_TIMEOUT, ep.connect()).await {
-        Ok(Ok(ch)) => Some(
-            PeerClient::new(ch)
-                .max_decoding_message_size(64 << 20)
-                .max_encoding_message_size(64 << 20),
-        ),
-        _ => None,
-    }
+    let ch = net::dial(url, PEER_TIMEOUT).await.ok()?;
+    Some(
+        PeerClient::new(ch)
+            .max_decoding_message_size(64 << 20)
+            .max_encoding_message_size(64 << 20),
+    )
 }
 
 async fn sender(id: u64, url: String, mut rx: mpsc::Receiver<Message>, reachable: Reachable) {

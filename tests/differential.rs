@@ -316,6 +316,30 @@ fn cases() -> Vec<Case> {
         run(&["member", "update", "--help"]), // 173
         run(&["member", "promote", "--help"]), // 174
         run(&["member", "list"]), // 175: the refused changes changed nothing
+        // etcdctl resolves unique prefixes (cobra), suggests on unknown words,
+        // and prints a group's help for an unknown or missing subcommand.
+        run(&["mem", "l"]), // 176
+        run(&["comp", "2"]), // 177
+        run(&["m", "list"]), // 178
+        run(&["foo"]), // 179
+        run(&["member", "foo"]), // 180
+        run(&["endpoint"]), // 181
+        run(&["endp", "h"]), // 182
+        run_with_stdin(&["txn", "-i"], "value(\"a\") = \"1\"\n\nput a x\n\nget a\n\n"), // 183
+        // KV hashes equal etcd's, before and after compactions.
+        run(&["endpoint", "hashkv"]), // 184
+        run(&["endp", "hashkv", "--rev=5", "-w", "json"]), // 185
+        run(&["endpoint", "hashkv", "-w", "fields"]), // 186
+        run(&["endpoint", "hashkv", "-w", "table"]), // 187
+        run(&["endpoint", "hashkv", "-w", "protobuf"]), // 188
+        run(&["endpoint", "hashkv", "--rev=100000"]), // 189
+        run(&["compa", "20"]), // 190
+        run(&["endpoint", "hashkv", "--rev=20"]), // 191
+        run(&["endpoint", "hashkv", "-w", "json"]), // 192
+        run(&["del", "foo1"]), // 193
+        run(&["compaction", "60"]), // 194
+        run(&["endpoint", "hashkv", "--rev=61"]), // 195
+        run(&["endpoint", "hashkv"]), // 196
     ]
 }
 
@@ -771,6 +795,28 @@ fn norm_table(text: &str) -> String {
 }
 
 /// Normalises one output stream of `etcdctl <args>` run against a server on `ports`.
+/// The command a case runs, with etcdctl's unique prefixes expanded
+/// (`mem l` is `member list`), as normalisation keys on it.
+fn canonical_command(args: &[&str]) -> String {
+    let expand = |word: &str, names: &[&'static str]| -> String {
+        let mut hits = names.iter().filter(|n| n.starts_with(word));
+        match (hits.next(), hits.next()) {
+            (Some(n), None) => n.to_string(),
+            _ => word.to_string(),
+        }
+    };
+    let Some(first) = args.first() else {
+        return String::new();
+    };
+    let group = expand(first, &["member", "endpoint"]);
+    let sub = args.get(1).map_or(String::new(), |w| match group.as_str() {
+        "member" => expand(w, &["add", "list", "promote", "remove", "update"]),
+        "endpoint" => expand(w, &["hashkv", "health", "status"]),
+        _ => w.to_string(),
+    });
+    format!("{group} {sub}")
+}
+
 fn normalise(args: &[&str], text: &str, ports: Ports) -> String {
     let mut s = replace_port(text, ports.client, "<CLIENT_PORT>");
     s = replace_port(&s, ports.peer, "<PEER_PORT>");
@@ -810,7 +856,7 @@ fn normalise(args: &[&str], text: &str, ports: Ports) -> String {
     if format == "table" {
         s = norm_table(&s);
     }
-    let command = args.iter().take(2).copied().collect::<Vec<_>>().join(" ");
+    let command = canonical_command(args);
     match command.as_str() {
         "member list" => {
             s = norm_json_key(&s, "ID", "<MEMBER_ID>", is_member_id);

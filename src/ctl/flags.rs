@@ -316,6 +316,22 @@ pub fn usage(
     tabwrite(&s)
 }
 
+/// The help of a command group (`etcdctl member`): its subcommands and
+/// its own flags.
+pub fn group_usage(name: &str, short: &str, commands: &[(&str, &str)], flags: &[Flag]) -> String {
+    let mut s = format!(
+        "NAME:\n\t{name} - {short}\n\nUSAGE:\n\tetcdctl {name} <subcommand> [flags]\n\nAPI VERSION:\n\t3.4\n\n\nCOMMANDS:\n"
+    );
+    for (sub, short) in commands {
+        s.push_str(&format!("\t{sub}\t{short}\n"));
+    }
+    s.push('\n');
+    let body = usage(name, short, "", None, flags, name);
+    let options = body.find("OPTIONS:").expect("usage has options");
+    // Only the two column blocks share the tab alignment of the options.
+    tabwrite(&s) + &body[options..]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 
 pub mod flags;
 pub mod print;
+mod resolve;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -13,12 +14,13 @@ use tonic::transport::Channel;
 
 use self::flags::{flag, Flag, FlagKind, ParseError, Parsed, GLOBAL_FLAGS};
 use self::print::{go_duration, humanize_bytes, table, Fields};
+use self::resolve::Resolved;
 use crate::pb::etcdserverpb::{
     cluster_client::ClusterClient, compare, kv_client::KvClient,
     maintenance_client::MaintenanceClient, range_request, request_op, response_op, AlarmRequest,
-    CompactionRequest, Compare, DeleteRangeRequest, DeleteRangeResponse, MemberListRequest,
-    PutRequest, PutResponse, RangeRequest, RangeResponse, RequestOp, StatusRequest, TxnRequest,
-    TxnResponse,
+    CompactionRequest, Compare, DeleteRangeRequest, DeleteRangeResponse, HashKvRequest,
+    MemberListRequest, PutRequest, PutResponse, RangeRequest, RangeResponse, RequestOp,
+    StatusRequest, TxnRequest, TxnResponse,
 };
 
 pub const CTL_VERSION: &str = "3.4.23";
@@ -34,11 +36,26 @@ pub struct Output {
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
     pub code: i32,
+    /// Write prompts to the real stdout at once (the binary sets it: a
+    /// user at a terminal must see `txn -i`'s prompts before typing).
+    pub live: bool,
 }
 
 impl Output {
     fn out(&mut self, s: impl AsRef<[u8]>) {
         self.stdout.extend_from_slice(s.as_ref());
+    }
+    /// A prompt: printed now when live, else kept in order with the output.
+    fn prompt(&mut self, s: &str) {
+        if self.live {
+            let mut stdout = std::io::stdout();
+            let _ = stdout.write_all(self.stdout.as_slice());
+            self.stdout.clear();
+            let _ = stdout.write_all(s.as_bytes());
+            let _ = stdout.flush();
+        } else {
+            self.out(s);
+        }
     }
     fn err(&mut self, s: impl AsRef<str>) {
         self.stderr.extend_from_slice(s.as_ref().as_bytes());
@@ -207,13 +224,26 @@ const COMPACTION_FLAGS: &[Flag] = &[flag(
     "false",
     "'true' to wait for compaction to physically remove all old revisions",
 )];
-const ENDPOINT_FLAGS: &[Flag] = &[flag(
+const CLUSTER_FLAG: Flag = flag(
     "cluster",
     None,
     FlagKind::Bool,
     "false",
     "use all endpoints from the cluster member list",
-)];
+);
+
+const ENDPOINT_FLAGS: &[Flag] = &[CLUSTER_FLAG];
+
+const HASHKV_FLAGS: &[Flag] = &[
+    CLUSTER_FLAG,
+    flag(
+        "rev",
+        None,
+        FlagKind::Int,
+        "0",
+        "maximum revision to hash (default: all revisions)",
+    ),
+];
 
 const MEMBER_ADD_FLAGS: &[Flag] = &[
     flag(
@@ -273,64 +303,62 @@ const COMMANDS: &[Command] = &[
     Command { path: "member promote", short: "Promotes a non-voting member in the cluster", use_line: "etcdctl member promote <memberID> [flags]", description: Some("Promotes a non-voting learner member to a voting one in the cluster.\n"), flags: &[], help_for: "promote" },
     Command { path: "member list", short: "Lists all members in the cluster", use_line: "etcdctl member list [flags]", description: Some("When --write-out is set to simple, this command prints out comma-separated member lists for each endpoint.\nThe items in the lists are ID, Status, Name, Peer Addrs, Client Addrs, Is Learner.\n"), flags: &[], help_for: "list" },
     Command { path: "endpoint health", short: "Checks the healthiness of endpoints specified in `--endpoints` flag", use_line: "etcdctl endpoint health [flags]", description: None, flags: ENDPOINT_FLAGS, help_for: "health" },
+    Command { path: "endpoint hashkv", short: "Prints the KV history hash for each endpoint in --endpoints", use_line: "etcdctl endpoint hashkv [flags]", description: None, flags: HASHKV_FLAGS, help_for: "hashkv" },
     Command { path: "endpoint status", short: "Prints out the status of endpoints specified in `--endpoints` flag", use_line: "etcdctl endpoint status [flags]", description: Some("When --write-out is set to simple, this command prints out comma-separated status lists for each endpoint.\nThe items in the lists are endpoint, ID, version, db size, is leader, is learner, raft term, raft index, raft applied index, errors.\n"), flags: ENDPOINT_FLAGS, help_for: "status" },
 ];
 
-/// Splits the command words (`member list`) from the rest of the arguments.
-fn split_command(args: &[String]) -> (Vec<String>, Vec<String>) {
-    let mut words = Vec::new();
-    let mut rest = Vec::new();
-    let mut i = 0;
-    while i < args.len() {
-        let a = &args[i];
-        i += 1;
-        if a == "--" {
-            rest.extend(args[i - 1..].iter().cloned());
-            break;
-        }
-        if a.starts_with('-') && a.len() > 1 {
-            rest.push(a.clone());
-            // A global non-bool flag given as `--flag value` takes the next word.
-            let name = a.trim_start_matches('-');
-            let takes_value = !name.contains('=')
-                && GLOBAL_FLAGS.iter().any(|f| {
-                    (f.name == name || (name.len() == 1 && f.short == name.chars().next()))
-                        && f.kind != FlagKind::Bool
-                });
-            if takes_value && i < args.len() {
-                rest.push(args[i].clone());
-                i += 1;
-            }
-            continue;
-        }
-        let is_group = words.len() == 1 && (words[0] == "member" || words[0] == "endpoint");
-        if words.is_empty() || is_group {
-            words.push(a.clone());
-        } else {
-            rest.push(a.clone());
-        }
-    }
-    (words, rest)
-}
-
-/// Runs etcdctl with `args` (without the program name).
+/// Runs etcdctl with `args` (without the program name), all output kept.
 pub async fn run(
     args: Vec<String>,
     env: &BTreeMap<String, String>,
     stdin: &mut dyn BufRead,
 ) -> Output {
-    let mut o = Output::default();
-    let (words, rest) = split_command(&args);
-    let path = words.join(" ");
-    let Some(cmd) = COMMANDS.iter().find(|c| c.path == path) else {
-        if words.is_empty() {
+    run_with(Output::default(), args, env, stdin).await
+}
+
+/// As [`run`], but prompts go to the real stdout as they are asked.
+async fn run_live(
+    args: Vec<String>,
+    env: &BTreeMap<String, String>,
+    stdin: &mut dyn BufRead,
+) -> Output {
+    let o = Output {
+        live: true,
+        ..Output::default()
+    };
+    run_with(o, args, env, stdin).await
+}
+
+async fn run_with(
+    mut o: Output,
+    args: Vec<String>,
+    env: &BTreeMap<String, String>,
+    stdin: &mut dyn BufRead,
+) -> Output {
+    let (path, rest) = match resolve::resolve(&args) {
+        Resolved::Command(path, rest) => (path, rest),
+        Resolved::RootHelp => {
             o.out(root_help());
-        } else {
-            o.fail(
-                EXIT_ERROR,
-                format!("unknown command {:?} for \"etcdctl\"", words[0]),
-            );
+            return o;
         }
+        Resolved::GroupHelp(group) => {
+            o.out(group_help(group));
+            return o;
+        }
+        Resolved::Unknown(msg) => {
+            // cobra prints the error and the hint, then etcdctl the error again.
+            o.err(format!(
+                "Error: {msg}\nRun 'etcdctl --help' for usage.\nError: {msg}\n"
+            ));
+            o.code = EXIT_ERROR;
+            return o;
+        }
+    };
+    let Some(cmd) = COMMANDS.iter().find(|c| c.path == path) else {
+        o.fail(
+            EXIT_ERROR,
+            format!("'etcdctl {path}' is not built in oxcd's etcdctl yet"),
+        );
         return o;
     };
     let usage = || {
@@ -367,6 +395,10 @@ pub async fn run(
         p,
         flags: cmd.flags,
     };
+    if let Some(why) = tls_requested(&ctx) {
+        o.fail(EXIT_ERROR, why);
+        return o;
+    }
     let res = match cmd.path {
         "version" => {
             o.out(format!(
@@ -387,6 +419,7 @@ pub async fn run(
         "move-leader" => move_leader(&ctx, &mut o).await,
         "endpoint health" => endpoint_health(&ctx, &mut o).await,
         "endpoint status" => endpoint_status(&ctx, &mut o).await,
+        "endpoint hashkv" => endpoint_hashkv(&ctx, &mut o).await,
         _ => unreachable!("listed command"),
     };
     if let Err(f) = res {
@@ -396,6 +429,57 @@ pub async fn run(
         o.fail(f.code, f.msg);
     }
     o
+}
+
+/// A command group's help (`etcdctl member`), as cobra renders it.
+fn group_help(group: &str) -> String {
+    let (_, short, subs) = resolve::GROUPS
+        .iter()
+        .find(|(g, _, _)| *g == group)
+        .expect("a listed group");
+    let commands: Vec<(&str, &str)> = subs
+        .iter()
+        .map(|s| {
+            let path = format!("{group} {s}");
+            let c = COMMANDS
+                .iter()
+                .find(|c| c.path == path)
+                .expect("every listed subcommand is built");
+            (*s, c.short)
+        })
+        .collect();
+    // The group's own flags are those all its subcommands share.
+    let own = match group {
+        "endpoint" => ENDPOINT_FLAGS,
+        _ => &[],
+    };
+    flags::group_usage(group, short, &commands, own)
+}
+
+/// Until TLS is built, a request for it is refused rather than served in
+/// plain text (etcdctl 3.4 would speak TLS, or fail to).
+fn tls_requested(ctx: &Ctx) -> Option<String> {
+    let refuse = |what: &str| {
+        Some(format!(
+            "{what}: TLS is not built in oxcd's etcdctl yet; refusing to connect in plain text"
+        ))
+    };
+    if let Some(ep) = ctx
+        .endpoints()
+        .into_iter()
+        .find(|e| e.starts_with("https://") || e.starts_with("unixs://"))
+    {
+        return refuse(&format!("--endpoints={ep}"));
+    }
+    for name in ["cacert", "cert", "key"] {
+        if !ctx.get(name).is_empty() {
+            return refuse(&format!("--{name}"));
+        }
+    }
+    if !ctx.bool("insecure-transport") {
+        return refuse("--insecure-transport=false");
+    }
+    None
 }
 
 fn root_help() -> String {
@@ -535,18 +619,30 @@ fn now_rfc3339_ms() -> String {
     )
 }
 
-/// The pair of lines etcdctl 3.4 prints for a failed RPC.
+/// The pair of lines etcdctl 3.4 prints for a failed RPC of its
+/// cluster-wide client (whose gRPC target names a client UUID).
 fn rpc_failure(ep: &str, st: &tonic::Status) -> Fail {
+    rpc_failure_at(
+        &format!("endpoint://client-{}/{}", uuid4(), host_of(ep)),
+        st,
+    )
+}
+
+/// As [`rpc_failure`], for a failed RPC of the client etcdctl makes for
+/// one endpoint (`endpoint hashkv`), whose target is `passthrough:///ep`.
+fn rpc_failure_one(ep: &str, st: &tonic::Status) -> Fail {
+    rpc_failure_at(&format!("passthrough:///{ep}"), st)
+}
+
+fn rpc_failure_at(target: &str, st: &tonic::Status) -> Fail {
     let full = format!(
         "rpc error: code = {} desc = {}",
         code_name(st.code()),
         st.message()
     );
     let warn = format!(
-        "{{\"level\":\"warn\",\"ts\":\"{}\",\"caller\":\"clientv3/retry_interceptor.go:62\",\"msg\":\"retrying of unary invoker failed\",\"target\":\"endpoint://client-{}/{}\",\"attempt\":0,\"error\":{}}}\n",
+        "{{\"level\":\"warn\",\"ts\":\"{}\",\"caller\":\"clientv3/retry_interceptor.go:62\",\"msg\":\"retrying of unary invoker failed\",\"target\":\"{target}\",\"attempt\":0,\"error\":{}}}\n",
         now_rfc3339_ms(),
-        uuid4(),
-        host_of(ep),
         print::json_str(&full)
     );
     let msg = if is_etcd_error(st.message()) {
@@ -565,15 +661,9 @@ async fn connect(ctx: &Ctx) -> Result<(Channel, String), Fail> {
     let dial = ctx.timeout("dial-timeout");
     let mut last = String::new();
     for ep in ctx.endpoints() {
-        let url = endpoint_url(&ep);
-        let Ok(endpoint) = tonic::transport::Endpoint::from_shared(url.clone()) else {
-            last = format!("bad endpoint {ep:?}");
-            continue;
-        };
-        match tokio::time::timeout(dial, endpoint.connect_timeout(dial).connect()).await {
-            Ok(Ok(ch)) => return Ok((ch, ep)),
-            Ok(Err(e)) => last = e.to_string(),
-            Err(_) => last = "context deadline exceeded".into(),
+        match crate::rt::net::dial(&endpoint_url(&ep), dial).await {
+            Ok(ch) => return Ok((ch, ep)),
+            Err(e) => last = e,
         }
     }
     let _ = last;
@@ -1112,19 +1202,19 @@ async fn txn(ctx: &Ctx, o: &mut Output, stdin: &mut dyn BufRead) -> CmdResult {
     let interactive = ctx.bool("interactive");
     let mut req = TxnRequest::default();
     if interactive {
-        o.out("compares:\n");
+        o.prompt("compares:\n");
     }
     for l in read_section(stdin)? {
         req.compare.push(parse_compare(&l)?);
     }
     if interactive {
-        o.out("success requests (get, put, del):\n");
+        o.prompt("success requests (get, put, del):\n");
     }
     for l in read_section(stdin)? {
         req.success.push(parse_request(&l)?);
     }
     if interactive {
-        o.out("failure requests (get, put, del):\n");
+        o.prompt("failure requests (get, put, del):\n");
     }
     for l in read_section(stdin)? {
         req.failure.push(parse_request(&l)?);
@@ -1460,10 +1550,7 @@ async fn endpoint_health(ctx: &Ctx, o: &mut Output) -> CmdResult {
         #[allow(clippy::disallowed_methods)] // measures the client's round trip
         let start = std::time::Instant::now();
         let res: Result<(), String> = async {
-            let ch = tonic::transport::Endpoint::from_shared(url.clone())
-                .map_err(|e| e.to_string())?
-                .connect_timeout(ctx.timeout("dial-timeout"))
-                .connect()
+            let ch = crate::rt::net::dial(&url, ctx.timeout("dial-timeout"))
                 .await
                 .map_err(|_| "context deadline exceeded".to_string())?;
             let get = RangeRequest {
@@ -1638,6 +1725,97 @@ async fn endpoint_status(ctx: &Ctx, o: &mut Output) -> CmdResult {
     Ok(())
 }
 
+/// etcdctl's `endpoint hashkv`: every endpoint's KV hash up to `--rev`.
+async fn endpoint_hashkv(ctx: &Ctx, o: &mut Output) -> CmdResult {
+    check_format(ctx.format())?;
+    let rev = parse_int(ctx.get("rev")).map_err(bad_args)?;
+    let targets = endpoint_targets(ctx).await?;
+    let mut rows = Vec::new();
+    let mut failed = None;
+    for ep in &targets {
+        let one = ctx.with_endpoint(ep);
+        let hashed = async {
+            let (ch, ep) = connect(&one).await?;
+            let req = HashKvRequest { revision: rev };
+            let mut client = MaintenanceClient::new(ch);
+            let hash = client.hash_kv(req);
+            match tokio::time::timeout(one.timeout("command-timeout"), hash).await {
+                Ok(Ok(r)) => Ok(r.into_inner()),
+                Ok(Err(st)) => Err(rpc_failure_one(&ep, &st)),
+                Err(_) => Err(Fail(EXIT_ERROR, "context deadline exceeded".into())),
+            }
+        }
+        .await;
+        match hashed {
+            Ok(h) => rows.push((ep.clone(), h)),
+            Err(f) => {
+                if let Some(w) = &f.warn {
+                    o.err(w);
+                }
+                o.err(format!(
+                    "Failed to get the hash of endpoint {ep} ({})\n",
+                    f.msg
+                ));
+                failed = Some(f);
+            }
+        }
+    }
+    match ctx.format() {
+        "json" => {
+            let items: Vec<String> = rows
+                .iter()
+                .map(|(ep, h)| {
+                    let mut hash = print::Obj::default();
+                    if let Some(header) = print::header_json(&h.header) {
+                        hash = hash.raw("header", header);
+                    }
+                    let hash = hash
+                        .uint("hash", u64::from(h.hash))
+                        .int("compact_revision", h.compact_revision)
+                        .done();
+                    print::Obj::default()
+                        .string("Endpoint", ep)
+                        .raw("HashKV", hash)
+                        .done()
+                })
+                .collect();
+            o.out(format!("[{}]\n", items.join(",")));
+        }
+        "fields" => {
+            let mut f = Fields(String::new());
+            for (ep, h) in &rows {
+                f.header(&h.header);
+                f.line("Endpoint", print::go_quote(ep.as_bytes()));
+                f.line("Hash", h.hash);
+                f.0.push('\n');
+            }
+            o.out(f.0);
+        }
+        "table" => {
+            let t: Vec<Vec<String>> = rows
+                .iter()
+                .map(|(ep, h)| vec![ep.clone(), h.hash.to_string()])
+                .collect();
+            o.out(table(&["ENDPOINT", "HASH"], &t));
+        }
+        "protobuf" => {
+            return Err(Fail(
+                EXIT_BAD_FEATURE,
+                "protobuf not supported as output format".into(),
+            ))
+        }
+        _ => {
+            for (ep, h) in &rows {
+                o.out(format!("{ep}, {}\n", h.hash));
+            }
+        }
+    }
+    match failed {
+        Some(f) => Err(Fail(f.code, f.msg)),
+        None => Ok(()),
+    }
+}
+
 fn status_cells(ep: &str, s: &crate::pb::etcdserverpb::StatusResponse) -> Vec<String> {
     let member = s.header.as_ref().map_or(0, |h| h.member_id);
     vec![
@@ -1664,7 +1842,7 @@ pub fn main() -> i32 {
         .expect("tokio runtime");
     let stdin = std::io::stdin();
     let mut lock = stdin.lock();
-    let o = rt.block_on(run(args, &env, &mut lock));
+    let o = rt.block_on(run_live(args, &env, &mut lock));
     let _ = std::io::stdout().write_all(&o.stdout);
     let _ = std::io::stderr().write_all(&o.stderr);
     o.code

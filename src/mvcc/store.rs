@@ -531,15 +531,77 @@ impl KvStore {
         Ok(header(self.current_rev))
     }
 
-    /// A digest of every retained revision up to `rev` (etcd's HashKV idea),
-    /// for replica agreement checks.
+    /// etcd's `HashByRev`: CRC-32C over the bucket name `key`, then every
+    /// retained revision up to `rev` as the backend stores it (revision
+    /// bytes, then the encoded `KeyValue`), so the hash equals etcd 3.4's for
+    /// the same history.
+    ///
+    /// Below the compaction point etcd hashes only what `kvindex.Keep(rev)`
+    /// keeps: each key's latest revision at `rev` unless it is a tombstone
+    /// (and everything when nothing is kept, as etcd's `len(keep) > 0` does).
     pub fn hash_kv(&self, rev: i64) -> u32 {
-        let mut h = crc32fast::Hasher::new();
-        for (r, s) in self.revs.range(..=Revision::new(rev, i64::MAX)) {
+        let upto = ..=Revision::new(rev, i64::MAX);
+        let mut latest: std::collections::HashMap<&[u8], (Revision, bool)> = Default::default();
+        for (r, s) in self.revs.range(upto) {
+            latest.insert(&s.kv.key, (*r, s.tombstone));
+        }
+        let keep: std::collections::HashSet<Revision> = latest
+            .values()
+            .filter(|(_, tombstone)| !tombstone)
+            .map(|(r, _)| *r)
+            .collect();
+        let lower = self.compact_rev + 1;
+        let mut h = Crc32c::default();
+        h.update(b"key");
+        for (r, s) in self.revs.range(upto) {
+            if r.main < lower && !keep.is_empty() && !keep.contains(r) {
+                continue;
+            }
             h.update(&r.to_bytes(s.tombstone));
             h.update(&s.kv.encode_to_vec());
         }
         h.finalize()
+    }
+}
+
+/// CRC-32 with the Castagnoli polynomial (Go's `crc32.Castagnoli`).
+struct Crc32c(u32);
+
+impl Default for Crc32c {
+    fn default() -> Self {
+        Crc32c(!0)
+    }
+}
+
+impl Crc32c {
+    const TABLE: [u32; 256] = {
+        let mut table = [0u32; 256];
+        let mut i = 0;
+        while i < 256 {
+            let mut c = i as u32;
+            let mut k = 0;
+            while k < 8 {
+                c = if c & 1 != 0 {
+                    0x82f6_3b78 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+                k += 1;
+            }
+            table[i] = c;
+            i += 1;
+        }
+        table
+    };
+
+    fn update(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = Self::TABLE[((self.0 ^ u32::from(b)) & 0xff) as usize] ^ (self.0 >> 8);
+        }
+    }
+
+    fn finalize(&self) -> u32 {
+        !self.0
     }
 }
 

@@ -276,3 +276,25 @@ pub(super) async fn serve(
         }
     }
 }
+
+/// A gRPC channel over the unix socket at `path`.
+pub(super) async fn dial_unix(
+    path: String,
+    timeout: Duration,
+) -> Result<tonic::transport::Channel, String> {
+    let connector = tower::service_fn(move |_: tonic::codegen::http::Uri| {
+        let path = path.clone();
+        async move {
+            let s = UnixStream::connect(path).await?;
+            Ok::<_, io::Error>(hyper_util::rt::TokioIo::new(s))
+        }
+    });
+    // The URI is not dialled; the connector reaches the socket.
+    let endpoint =
+        tonic::transport::Endpoint::from_static("http://localhost").connect_timeout(timeout);
+    match tokio::time::timeout(timeout, endpoint.connect_with_connector(connector)).await {
+        Ok(Ok(ch)) => Ok(ch),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("context deadline exceeded".into()),
+    }
+}

@@ -265,6 +265,26 @@ pub async fn serve(
     }
 }
 
+/// Opens a gRPC channel to an etcd endpoint URL: `http://host:port`, or
+/// `unix://host:port` / `unix:///path` (a socket file; the simulator has
+/// none). `timeout` bounds the connect.
+pub async fn dial(url: &str, timeout: Duration) -> Result<tonic::transport::Channel, String> {
+    if let Some(path) = url.strip_prefix("unix://") {
+        #[cfg(not(madsim))]
+        return accept::dial_unix(path.to_string(), timeout).await;
+        #[cfg(madsim)]
+        return Err(format!("unix sockets are not simulated: {path}"));
+    }
+    let endpoint = tonic::transport::Endpoint::from_shared(url.to_string())
+        .map_err(|e| format!("bad endpoint {url:?}: {e}"))?
+        .connect_timeout(timeout);
+    match tokio::time::timeout(timeout, endpoint.connect()).await {
+        Ok(Ok(ch)) => Ok(ch),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("context deadline exceeded".into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

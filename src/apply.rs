@@ -20,7 +20,7 @@ pub struct InternalRequest {
     /// Proposer-chosen id, unique per proposer, used to find the waiting caller.
     #[prost(uint64, tag = "1")]
     pub id: u64,
-    #[prost(oneof = "Op", tags = "3, 4, 5, 6, 7, 8")]
+    #[prost(oneof = "Op", tags = "3, 4, 5, 6, 7, 8, 1300")]
     pub op: Option<Op>,
 }
 
@@ -40,6 +40,49 @@ pub enum Op {
     /// New peer URLs for a member (etcd's MemberUpdate).
     #[prost(message, tag = "8")]
     UpdateMember(Member),
+    /// The leader sets the cluster version (etcd 3.5's
+    /// `cluster_version_set`, with its field number).
+    #[prost(message, tag = "1300")]
+    ClusterVersionSet(ClusterVersionSet),
+}
+
+/// etcd's `membershippb.ClusterVersionSetRequest`.
+#[derive(Clone, PartialEq, Message)]
+pub struct ClusterVersionSet {
+    #[prost(string, tag = "1")]
+    pub ver: String,
+}
+
+/// `3.4.0` → `3.4`, as etcd logs a cluster version.
+pub fn major_minor(ver: &str) -> &str {
+    match ver.match_indices('.').nth(1) {
+        Some((i, _)) => &ver[..i],
+        None => ver,
+    }
+}
+
+/// Logs the lines etcd prints when a cluster version takes effect.
+pub fn log_cluster_version(previous: Option<&str>, ver: &str) {
+    match previous {
+        None => tracing::info!(
+            target: "etcdserver/membership",
+            notice = true,
+            "set the initial cluster version to {}",
+            major_minor(ver)
+        ),
+        Some(p) => tracing::info!(
+            target: "etcdserver/membership",
+            notice = true,
+            "updated the cluster version from {} to {}",
+            major_minor(p),
+            major_minor(ver)
+        ),
+    }
+    tracing::info!(
+        target: "etcdserver/api",
+        "enabled capabilities for version {}",
+        major_minor(ver)
+    );
 }
 
 /// What applying one request produced.
@@ -50,6 +93,7 @@ pub enum Applied {
     Txn(TxnResponse),
     Compaction(CompactionResponse),
     Published,
+    ClusterVersionSet,
     /// A membership change took effect; the members afterwards.
     Members(Vec<Member>),
 }
@@ -127,6 +171,8 @@ impl std::fmt::Display for MemberError {
 pub struct StateMachine<'a> {
     pub kv: &'a mut KvStore,
     pub members: &'a mut BTreeMap<u64, Member>,
+    /// The version the cluster agreed on.
+    pub cluster_version: &'a mut Option<String>,
     /// Backend writes for state outside MVCC (member attributes).
     pub meta_ops: &'a mut Vec<BackendOp>,
 }
@@ -149,6 +195,15 @@ pub fn apply(sm: &mut StateMachine<'_>, op: &Op) -> ApplyResult {
                 sm.meta_ops.push(BackendOp::SetMember(cur.clone()));
             }
             Applied::Published
+        }
+        Op::ClusterVersionSet(v) => {
+            if sm.cluster_version.as_deref() != Some(v.ver.as_str()) {
+                log_cluster_version(sm.cluster_version.as_deref(), &v.ver);
+                *sm.cluster_version = Some(v.ver.clone());
+                sm.meta_ops
+                    .push(BackendOp::SetClusterVersion(v.ver.clone()));
+            }
+            Applied::ClusterVersionSet
         }
         Op::UpdateMember(m) => {
             let Some(cur) = sm.members.get_mut(&m.id) else {
@@ -241,4 +296,31 @@ pub fn apply_entry(sm: &mut StateMachine<'_>, data: &[u8]) -> Option<(u64, Apply
     let req = InternalRequest::decode(data).expect("raft entry written by us decodes");
     let op = req.op.as_ref()?;
     Some((req.id, apply(sm, op)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cluster_version_is_set_once_and_stored() {
+        let mut kv = KvStore::default();
+        let mut members = BTreeMap::new();
+        let mut version = None;
+        let mut ops = Vec::new();
+        let mut sm = StateMachine {
+            kv: &mut kv,
+            members: &mut members,
+            cluster_version: &mut version,
+            meta_ops: &mut ops,
+        };
+        let set = Op::ClusterVersionSet(ClusterVersionSet {
+            ver: "3.4.0".into(),
+        });
+        assert_eq!(apply(&mut sm, &set), Ok(Applied::ClusterVersionSet));
+        assert_eq!(apply(&mut sm, &set), Ok(Applied::ClusterVersionSet));
+        assert_eq!(version.as_deref(), Some("3.4.0"));
+        assert_eq!(ops, vec![BackendOp::SetClusterVersion("3.4.0".into())]);
+        assert_eq!(major_minor("3.4.0"), "3.4");
+    }
 }

@@ -189,6 +189,7 @@ pub async fn run(
         listeners: Serving::default(),
         raft,
         raft_stop,
+        monitor: None,
     };
     member.serve(listeners, shutdown).await
 }
@@ -274,6 +275,8 @@ struct Member<'a> {
     listeners: Serving,
     raft: JoinHandle<io::Result<bool>>,
     raft_stop: tokio::sync::watch::Sender<bool>,
+    /// Decides the cluster version once this member leads.
+    monitor: Option<JoinHandle<()>>,
 }
 
 /// What ended the serving phase.
@@ -338,6 +341,8 @@ impl Member<'_> {
 
     fn serve_clients(&mut self, clients: Vec<Listener>, opts: &ServeOptions) {
         let cfg = self.cfg;
+        let server = self.server.clone();
+        self.monitor = Some(tokio::spawn(async move { server.monitor_versions().await }));
         tracing::info!(
             target: "etcdserver",
             "published {{Name:{} ClientURLs:[{}]}} to cluster {:x}",
@@ -375,8 +380,12 @@ impl Member<'_> {
             listeners,
             raft,
             raft_stop,
+            monitor,
             ..
         } = self;
+        if let Some(m) = monitor {
+            m.abort();
+        }
         listeners.stop().await;
         drop(server);
         let (failure, raft_result) = match ended {

@@ -150,6 +150,8 @@ pub struct RaftHandle {
     pub status: Arc<Mutex<RaftStatus>>,
     /// The member table, by member id.
     pub members: Arc<Mutex<BTreeMap<u64, Member>>>,
+    /// The version the cluster agreed on.
+    pub cluster_version: Arc<Mutex<Option<String>>>,
     /// Peers the transport reached lately.
     pub reachable: Reachable,
     /// Whether this member is a learner (read on every client request, so
@@ -180,6 +182,7 @@ pub struct RaftNode {
     backend: Arc<dyn Backend>,
     kv: Arc<Mutex<KvStore>>,
     members: Arc<Mutex<BTreeMap<u64, Member>>>,
+    cluster_version: Arc<Mutex<Option<String>>>,
     status: Arc<Mutex<RaftStatus>>,
     applied: u64,
     batches_since_flush: u64,
@@ -328,6 +331,10 @@ impl RaftNode {
         let raw = RawNode::new(&config, storage, &logger).map_err(io::Error::other)?;
         let kv = Arc::new(Mutex::new(kv));
         let members = Arc::new(Mutex::new(members));
+        if let Some(v) = &loaded.cluster_version {
+            crate::apply::log_cluster_version(None, v);
+        }
+        let cluster_version = Arc::new(Mutex::new(loaded.cluster_version));
         let reachable = Reachable::default();
         let learner = Arc::new(std::sync::atomic::AtomicBool::new(
             members
@@ -346,6 +353,7 @@ impl RaftNode {
             backend,
             kv: kv.clone(),
             members: members.clone(),
+            cluster_version: cluster_version.clone(),
             status: status.clone(),
             applied: consistent_index,
             batches_since_flush: 0,
@@ -373,6 +381,7 @@ impl RaftNode {
                 kv,
                 status,
                 members,
+                cluster_version,
                 reachable,
                 learner,
             },
@@ -634,6 +643,7 @@ impl RaftNode {
         *self.kv.lock().expect("kv lock") = KvStore::restore(loaded.revs, loaded.compact_rev);
         *self.members.lock().expect("members lock") =
             loaded.members.into_iter().map(|m| (m.id, m)).collect();
+        *self.cluster_version.lock().expect("cluster version lock") = loaded.cluster_version;
         self.add_member_peers();
         self.note_learner();
         self.applied = meta.index;
@@ -669,10 +679,12 @@ impl RaftNode {
         {
             let mut kv = self.kv.lock().expect("kv lock");
             let mut members = self.members.lock().expect("members lock");
+            let mut cluster_version = self.cluster_version.lock().expect("cluster version lock");
             let mut meta_ops = Vec::new();
             let mut sm = StateMachine {
                 kv: &mut kv,
                 members: &mut members,
+                cluster_version: &mut cluster_version,
                 meta_ops: &mut meta_ops,
             };
             for e in &entries {

@@ -10,7 +10,8 @@ use prost::Message;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::apply::{
-    validate_member_change, Applied, ApplyError, InternalRequest, MemberChange, MemberError, Op,
+    validate_member_change, Applied, ApplyError, ClusterVersionSet, InternalRequest, MemberChange,
+    MemberError, Op,
 };
 use crate::mvcc::{KvStore, MvccError};
 use crate::pb::etcdserverpb::{
@@ -123,6 +124,8 @@ pub struct EtcdServer {
     status: Arc<Mutex<RaftStatus>>,
     /// The replicated member table.
     members: Arc<Mutex<BTreeMap<u64, Member>>>,
+    /// The version the cluster agreed on (replicated).
+    cluster_version: Arc<Mutex<Option<String>>>,
     reachable: Reachable,
     learner: Arc<std::sync::atomic::AtomicBool>,
     backend: Arc<dyn Backend>,
@@ -131,9 +134,13 @@ pub struct EtcdServer {
     pub strict_reconfig: bool,
 }
 
+/// How often a member without a cluster version checks again.
+const VERSION_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// etcd's server version, reported by `/version` and `Status`.
 pub const SERVER_VERSION: &str = "3.4.23";
-/// The cluster version reported by `/version`.
+/// The cluster version every oxcd member can run (etcd's `MinClusterVersion`
+/// of its members' versions, which are all this one).
 pub const CLUSTER_VERSION: &str = "3.4.0";
 
 impl EtcdServer {
@@ -149,6 +156,7 @@ impl EtcdServer {
             kv,
             status,
             members,
+            cluster_version,
             reachable,
             learner,
         } = handle;
@@ -162,6 +170,7 @@ impl EtcdServer {
             kv,
             status,
             members,
+            cluster_version,
             reachable,
             learner,
             backend,
@@ -336,7 +345,36 @@ impl EtcdServer {
 
     /// The version the cluster agreed on (`None` until it has).
     pub fn cluster_version(&self) -> Option<String> {
-        Some(CLUSTER_VERSION.to_string())
+        self.cluster_version
+            .lock()
+            .expect("cluster version lock")
+            .clone()
+    }
+
+    /// etcd's `monitorVersions`, while the cluster has no version yet: the
+    /// leader decides one (the lowest its members run; every oxcd member
+    /// runs [`CLUSTER_VERSION`]) and replicates it. Returns once a version
+    /// is set.
+    pub async fn monitor_versions(&self) {
+        while self.cluster_version().is_none() {
+            let st = self.raft_status();
+            if st.leader_id == self.member_id {
+                tracing::info!(
+                    target: "etcdserver",
+                    "setting up the initial cluster version to {}",
+                    crate::apply::major_minor(CLUSTER_VERSION)
+                );
+                let set = ClusterVersionSet {
+                    ver: CLUSTER_VERSION.to_string(),
+                };
+                if let Err(e) = self.propose(Op::ClusterVersionSet(set)).await {
+                    tracing::warn!(target: "etcdserver", "failed to set the cluster version: {e}");
+                }
+            }
+            if self.cluster_version().is_none() {
+                tokio::time::sleep(VERSION_CHECK_INTERVAL).await;
+            }
+        }
     }
 
     /// Whether this member's own entry has been published (applied here).

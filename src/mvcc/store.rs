@@ -59,6 +59,8 @@ pub enum BackendOp {
     DeleteMember(u64),
     /// The raft configuration as of this batch (encoded `ConfState`).
     SetConfState(Vec<u8>),
+    /// The version the cluster agreed on (`3.4.0`).
+    SetClusterVersion(String),
 }
 
 #[derive(Clone, Debug)]

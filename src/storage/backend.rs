@@ -24,6 +24,7 @@ const META_MEMBER_PREFIX: &str = "m/member/";
 const META_REMOVED_PREFIX: &str = "m/removed/";
 const META_CONF_STATE: &[u8] = b"m/conf_state";
 const META_SNAPSHOT: &[u8] = b"m/snapshot";
+const META_CLUSTER_VERSION: &[u8] = b"m/cluster_version";
 
 /// What a backend holds, read at startup.
 #[derive(Debug, Default)]
@@ -40,6 +41,8 @@ pub struct Loaded {
     pub conf_state: Option<Vec<u8>>,
     /// `(index, term)` of the last snapshot installed from the leader.
     pub snapshot: Option<(u64, u64)>,
+    /// The version the cluster agreed on, once it has.
+    pub cluster_version: Option<String>,
 }
 
 /// A raft snapshot's payload: every backend pair, as of its index.
@@ -117,6 +120,9 @@ fn raw_writes(ops: &[BackendOp], consistent_index: u64) -> Vec<(Vec<u8>, Option<
                 w.push((k, Some(Vec::new())));
             }
             BackendOp::SetConfState(cs) => w.push((META_CONF_STATE.to_vec(), Some(cs.clone()))),
+            BackendOp::SetClusterVersion(v) => {
+                w.push((META_CLUSTER_VERSION.to_vec(), Some(v.clone().into_bytes())))
+            }
         }
     }
     w.push((
@@ -140,6 +146,9 @@ fn decode_all<'a>(items: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> io::Resu
             l.compact_rev = i64::from_be_bytes(v.try_into().map_err(|_| bad("compact rev"))?);
         } else if k == META_CONF_STATE {
             l.conf_state = Some(v.to_vec());
+        } else if k == META_CLUSTER_VERSION {
+            let v = String::from_utf8(v.to_vec()).map_err(|_| bad("cluster version"))?;
+            l.cluster_version = Some(v);
         } else if k == META_SNAPSHOT {
             if v.len() != 16 {
                 return Err(bad("snapshot marker"));

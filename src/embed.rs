@@ -8,16 +8,16 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::api::{self, Limits};
 use crate::config::Config;
+use crate::membership::{compute_cluster_id, compute_member_id};
 use crate::pb::etcdserverpb::Member as PbMember;
-use crate::pb::oxcdpeer::MembersResponse;
 use crate::raftnode::{MemberRemoved, NodeConfig, RaftNode};
 use crate::rt::disk::Disk;
 use crate::rt::net::{ListenAddr, Listener, ServeOptions};
-use crate::server::{compute_cluster_id, compute_member_id, EtcdServer, MemberInfo, ServerError};
+use crate::server::{EtcdServer, MemberInfo};
 use crate::storage::backend::Backend;
-use crate::transport::PeerHost;
+use crate::transport::{PeerHost, RaftSink};
+use crate::v3rpc::{self, Limits};
 
 /// Proposals waiting for the raft loop.
 const PROPOSAL_QUEUE_MAX: usize = 8192;
@@ -294,7 +294,7 @@ impl Member<'_> {
     ) -> io::Result<Stopped> {
         let opts = self.cfg.serve_options();
         for l in listeners.peers {
-            let raft_tx = self.server.raft_sender();
+            let raft_tx: Arc<dyn RaftSink> = Arc::new(self.server.raft_sender());
             let host: Arc<dyn PeerHost> = self.server.clone();
             let (addr, stop, opts) = (l.addr().to_string(), self.listeners.stopped(), opts.clone());
             tracing::info!(target: "embed", "listening for peers on {addr}");
@@ -358,7 +358,7 @@ impl Member<'_> {
         for l in clients {
             let (server, stop, opts) =
                 (self.server.clone(), self.listeners.stopped(), opts.clone());
-            let cors = crate::api::http::Cors::from_list(&cfg.cors);
+            let cors = crate::v3rpc::http::Cors::from_list(&cfg.cors);
             let addr = l.addr().to_string();
             tracing::info!(
                 target: "embed",
@@ -366,7 +366,9 @@ impl Member<'_> {
                 "serving insecure client requests on {addr}, this is strongly discouraged!"
             );
             let task =
-                tokio::spawn(async move { api::serve(server, limits, l, &opts, cors, stop).await });
+                tokio::spawn(
+                    async move { v3rpc::serve(server, limits, l, &opts, cors, stop).await },
+                );
             self.listeners
                 .tasks
                 .push((format!("client listener {addr}"), task));
@@ -481,22 +483,4 @@ async fn ask_peers(urls: &[&String], own: &[String]) -> Option<Joined> {
         "error validating peerURLs: cluster {cluster:x} has no member with peer URLs {} (add it first with `etcdctl member add`)",
         own.join(",")
     ))))
-}
-
-#[tonic::async_trait]
-impl PeerHost for EtcdServer {
-    fn members(&self) -> MembersResponse {
-        MembersResponse {
-            cluster_id: self.cluster_id,
-            members: self.member_list(),
-        }
-    }
-
-    async fn promote(&self, id: u64) -> Result<(), String> {
-        match self.member_promote(id).await {
-            Ok(_) => Ok(()),
-            Err(ServerError::Member(e)) => Err(e.to_string()),
-            Err(e) => Err(e.to_string()),
-        }
-    }
 }

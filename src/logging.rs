@@ -45,8 +45,9 @@ fn now() -> (u64, u32) {
 fn package(target: &str) -> &str {
     match target.rsplit("::").next().unwrap_or(target) {
         "raftnode" => "raft",
-        "server" | "apply" => "etcdserver",
-        "api" | "http" => "v3rpc",
+        "server" | "apply" | "member" => "etcdserver",
+        "v3rpc" | "http" | "kv" | "maintenance" | "cluster" => "v3rpc",
+        "membership" => "etcdserver/membership",
         other => other,
     }
 }

@@ -7,6 +7,9 @@ pub mod mvccpb {
 pub mod authpb {
     tonic::include_proto!("authpb");
 }
+pub mod membershippb {
+    tonic::include_proto!("membershippb");
+}
 pub mod etcdserverpb {
     tonic::include_proto!("etcdserverpb");
 }

@@ -21,13 +21,13 @@ use raft::eraftpb::{Message, MessageType};
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
 
-use crate::api::http::PeerHttp;
+use crate::membership::MemberError;
 use crate::pb::oxcdpeer::{
     peer_client::PeerClient, peer_server, Ack, MembersRequest, MembersResponse, PromoteRequest,
     PromoteResponse, RaftBatch, SnapshotChunk,
 };
-use crate::raftnode::RaftCmd;
 use crate::rt::net::{self, Listener, ServeOptions};
+use crate::v3rpc::http::PeerHttp;
 
 /// Messages queued per peer before new ones are dropped.
 const PEER_QUEUE_MAX: usize = 4096;
@@ -52,17 +52,26 @@ struct PeerLink {
     queue: mpsc::Sender<Message>,
 }
 
+/// What the transport needs from the raft loop: received messages in, and
+/// how a snapshot it sent went. (The raft node implements it; the transport
+/// does not know the raft node.)
+#[tonic::async_trait]
+pub trait RaftSink: Send + Sync + 'static {
+    /// Hands a message from a peer to raft; `Err` when the loop has stopped.
+    async fn step(&self, m: Message) -> Result<(), ()>;
+    async fn report_snapshot(&self, to: u64, ok: bool);
+}
+
 /// Outbound half: one queue and sender task per peer.
 pub struct Transport {
     peers: HashMap<u64, PeerLink>,
-    /// Where snapshot outcomes are reported (the raft loop; weak, so the
-    /// loop still ends when the server drops its senders).
-    raft: mpsc::WeakSender<RaftCmd>,
+    /// Where snapshot outcomes are reported.
+    raft: Arc<dyn RaftSink>,
     reachable: Reachable,
 }
 
 impl Transport {
-    pub fn new(raft: mpsc::WeakSender<RaftCmd>, reachable: Reachable) -> Transport {
+    pub fn new(raft: Arc<dyn RaftSink>, reachable: Reachable) -> Transport {
         Transport {
             peers: HashMap::new(),
             raft,
@@ -156,7 +165,7 @@ async fn sender(id: u64, url: String, mut rx: mpsc::Receiver<Message>, reachable
 }
 
 /// Streams one snapshot message in chunks and tells raft how it went.
-async fn send_snapshot(url: String, mut m: Message, raft: mpsc::WeakSender<RaftCmd>) {
+async fn send_snapshot(url: String, mut m: Message, raft: Arc<dyn RaftSink>) {
     let to = m.to;
     let data = std::mem::take(&mut m.mut_snapshot().data);
     let head = m.write_to_bytes().unwrap_or_default();
@@ -185,9 +194,7 @@ async fn send_snapshot(url: String, mut m: Message, raft: mpsc::WeakSender<RaftC
     if !ok {
         tracing::warn!("failed to send a snapshot to {to:x}; raft will retry");
     }
-    if let Some(raft) = raft.upgrade() {
-        let _ = raft.send(RaftCmd::ReportSnapshot { to, ok }).await;
-    }
+    raft.report_snapshot(to, ok).await;
 }
 
 /// What the peer service needs from the rest of the member.
@@ -195,22 +202,31 @@ async fn send_snapshot(url: String, mut m: Message, raft: mpsc::WeakSender<RaftC
 pub trait PeerHost: Send + Sync + 'static {
     /// Cluster id and members, for a joining member.
     fn members(&self) -> MembersResponse;
-    /// Promotes learner `id` (called on the leader); `Err` is etcd's message.
-    async fn promote(&self, id: u64) -> Result<(), String>;
+    /// Promotes learner `id` (called on the leader).
+    async fn promote(&self, id: u64) -> Result<(), PromoteError>;
+}
+
+/// Why a promotion asked of the leader did not happen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PromoteError {
+    /// The cluster refused it.
+    Refused(MemberError),
+    /// It could not be done or asked (etcd's message, for the log).
+    Failed(String),
 }
 
 /// Inbound half: hands received messages to the raft loop.
 pub struct PeerService {
-    pub raft: mpsc::Sender<RaftCmd>,
+    pub raft: Arc<dyn RaftSink>,
     pub host: Arc<dyn PeerHost>,
 }
 
 impl PeerService {
     async fn step(&self, m: Message) -> Result<(), Status> {
         self.raft
-            .send(RaftCmd::Step(Box::new(m)))
+            .step(m)
             .await
-            .map_err(|_| Status::unavailable("etcdserver: server stopped"))
+            .map_err(|()| Status::unavailable("etcdserver: server stopped"))
     }
 }
 
@@ -261,11 +277,18 @@ impl peer_server::Peer for PeerService {
         &self,
         r: Request<PromoteRequest>,
     ) -> Result<Response<PromoteResponse>, Status> {
-        let error = match self.host.promote(r.into_inner().id).await {
-            Ok(()) => String::new(),
-            Err(e) => e,
+        let resp = match self.host.promote(r.into_inner().id).await {
+            Ok(()) => PromoteResponse::default(),
+            Err(PromoteError::Refused(e)) => PromoteResponse {
+                error: e.to_string(),
+                member_error: e.code(),
+            },
+            Err(PromoteError::Failed(error)) => PromoteResponse {
+                error,
+                member_error: 0,
+            },
         };
-        Ok(Response::new(PromoteResponse { error }))
+        Ok(Response::new(resp))
     }
 }
 
@@ -278,20 +301,27 @@ pub async fn fetch_members(url: &str) -> Option<MembersResponse> {
 }
 
 /// Asks the leader at `url` to promote learner `id`.
-pub async fn forward_promote(url: &str, id: u64) -> Result<Result<(), String>, ()> {
-    let mut c = connect(url).await.ok_or(())?;
-    match tokio::time::timeout(PEER_TIMEOUT * 5, c.promote(PromoteRequest { id })).await {
-        Ok(Ok(r)) => {
-            let e = r.into_inner().error;
-            Ok(if e.is_empty() { Ok(()) } else { Err(e) })
-        }
-        _ => Err(()),
+pub async fn forward_promote(url: &str, id: u64) -> Result<(), PromoteError> {
+    let unreachable = || PromoteError::Failed(format!("cannot reach the leader at {url}"));
+    let mut c = connect(url).await.ok_or_else(unreachable)?;
+    let asked = tokio::time::timeout(PEER_TIMEOUT * 5, c.promote(PromoteRequest { id })).await;
+    let resp = asked
+        .map_err(|_| unreachable())?
+        .map_err(|_| unreachable())?;
+    let resp = resp.into_inner();
+    match (
+        resp.error.is_empty(),
+        MemberError::from_code(resp.member_error),
+    ) {
+        (true, _) => Ok(()),
+        (false, Some(e)) => Err(PromoteError::Refused(e)),
+        (false, None) => Err(PromoteError::Failed(resp.error)),
     }
 }
 
 /// Serves the peer transport on `listener` until `shutdown` resolves.
 pub async fn serve_peers(
-    raft: mpsc::Sender<RaftCmd>,
+    raft: Arc<dyn RaftSink>,
     host: Arc<dyn PeerHost>,
     listener: Listener,
     opts: &ServeOptions,

@@ -1,12 +1,13 @@
 //! Multi-version concurrency control: the key space and its history.
 //!
 //! Sans-IO: [`store::KvStore`] is a plain state machine. Writes produce
-//! [`store::BackendOp`]s that the caller persists (together with the raft
+//! [`crate::storage::schema::BackendOp`]s that the caller persists (together with the raft
 //! index that caused them); nothing here touches a disk or a clock.
 
+mod crc32c;
 pub mod key_index;
 pub mod revision;
 pub mod store;
 
 pub use revision::Revision;
-pub use store::{BackendOp, KvStore, MvccError};
+pub use store::{KvStore, MvccError};

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use prost::Message;
 
+use super::crc32c::Crc32c;
 use super::key_index::KeyIndex;
 use super::revision::Revision;
 use crate::pb::etcdserverpb::{
@@ -12,6 +13,7 @@ use crate::pb::etcdserverpb::{
     ResponseOp, TxnRequest, TxnResponse,
 };
 use crate::pb::mvccpb::KeyValue;
+use crate::storage::schema::BackendOp;
 
 /// Errors of the KV state machine; `Display` is etcd's message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,30 +40,6 @@ impl std::fmt::Display for MvccError {
 }
 
 impl std::error::Error for MvccError {}
-
-/// A change the backend must make, in order, to mirror the store.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BackendOp {
-    /// Store `kv` under its revision (a tombstone carries only the key).
-    PutRev {
-        rev: Revision,
-        tombstone: bool,
-        kv: KeyValue,
-    },
-    /// Physically remove a compacted revision.
-    DeleteRev { rev: Revision, tombstone: bool },
-    /// The store is compacted up to this main revision.
-    SetCompacted(i64),
-    /// A member and its attributes (not MVCC data; stored beside it).
-    SetMember(crate::pb::etcdserverpb::Member),
-    /// A member left the cluster (and is remembered as removed, as etcd's
-    /// `members_removed` bucket does, so it cannot come back).
-    DeleteMember(u64),
-    /// The raft configuration as of this batch (encoded `ConfState`).
-    SetConfState(Vec<u8>),
-    /// The version the cluster agreed on (`3.4.0`).
-    SetClusterVersion(String),
-}
 
 #[derive(Clone, Debug)]
 struct Stored {
@@ -563,47 +541,6 @@ impl KvStore {
             h.update(&s.kv.encode_to_vec());
         }
         h.finalize()
-    }
-}
-
-/// CRC-32 with the Castagnoli polynomial (Go's `crc32.Castagnoli`).
-struct Crc32c(u32);
-
-impl Default for Crc32c {
-    fn default() -> Self {
-        Crc32c(!0)
-    }
-}
-
-impl Crc32c {
-    const TABLE: [u32; 256] = {
-        let mut table = [0u32; 256];
-        let mut i = 0;
-        while i < 256 {
-            let mut c = i as u32;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 1 != 0 {
-                    0x82f6_3b78 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-                k += 1;
-            }
-            table[i] = c;
-            i += 1;
-        }
-        table
-    };
-
-    fn update(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = Self::TABLE[((self.0 ^ u32::from(b)) & 0xff) as usize] ^ (self.0 >> 8);
-        }
-    }
-
-    fn finalize(&self) -> u32 {
-        !self.0
     }
 }
 

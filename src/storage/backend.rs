@@ -14,36 +14,8 @@ use std::sync::{Arc, Mutex};
 
 use prost::Message;
 
-use crate::mvcc::{BackendOp, Revision};
-use crate::pb::mvccpb::KeyValue;
-
-const KEY_PREFIX: u8 = b'k';
-const META_CONSISTENT_INDEX: &[u8] = b"m/consistent_index";
-const META_COMPACT_REV: &[u8] = b"m/compact_rev";
-const META_MEMBER_PREFIX: &str = "m/member/";
-const META_REMOVED_PREFIX: &str = "m/removed/";
-const META_CONF_STATE: &[u8] = b"m/conf_state";
-const META_SNAPSHOT: &[u8] = b"m/snapshot";
-const META_CLUSTER_VERSION: &[u8] = b"m/cluster_version";
-
-/// What a backend holds, read at startup.
-#[derive(Debug, Default)]
-pub struct Loaded {
-    /// `(revision, tombstone, kv)` in ascending revision order.
-    pub revs: Vec<(Revision, bool, KeyValue)>,
-    pub compact_rev: i64,
-    pub consistent_index: u64,
-    /// The members and their attributes.
-    pub members: Vec<crate::pb::etcdserverpb::Member>,
-    /// Members removed from the cluster.
-    pub removed: Vec<u64>,
-    /// The raft configuration as of `consistent_index` (encoded `ConfState`).
-    pub conf_state: Option<Vec<u8>>,
-    /// `(index, term)` of the last snapshot installed from the leader.
-    pub snapshot: Option<(u64, u64)>,
-    /// The version the cluster agreed on, once it has.
-    pub cluster_version: Option<String>,
-}
+pub use super::schema::Loaded;
+use super::schema::{decode_all, raw_writes, BackendOp, META_CONSISTENT_INDEX, META_SNAPSHOT};
 
 /// A raft snapshot's payload: every backend pair, as of its index.
 #[derive(Clone, PartialEq, Message)]
@@ -89,88 +61,6 @@ pub trait Backend: Send + Sync + 'static {
         });
         self.replace_all(pairs)
     }
-}
-
-/// Turns ops into raw key/value writes (`None` value = delete).
-fn raw_writes(ops: &[BackendOp], consistent_index: u64) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
-    let mut w = Vec::with_capacity(ops.len() + 1);
-    for op in ops {
-        match op {
-            BackendOp::PutRev { rev, tombstone, kv } => {
-                let mut k = vec![KEY_PREFIX];
-                k.extend(rev.to_bytes(*tombstone));
-                w.push((k, Some(kv.encode_to_vec())));
-            }
-            BackendOp::DeleteRev { rev, tombstone } => {
-                let mut k = vec![KEY_PREFIX];
-                k.extend(rev.to_bytes(*tombstone));
-                w.push((k, None));
-            }
-            BackendOp::SetCompacted(r) => {
-                w.push((META_COMPACT_REV.to_vec(), Some(r.to_be_bytes().to_vec())))
-            }
-            BackendOp::SetMember(m) => {
-                let k = format!("{META_MEMBER_PREFIX}{:016x}", m.id).into_bytes();
-                w.push((k, Some(m.encode_to_vec())));
-            }
-            BackendOp::DeleteMember(id) => {
-                let k = format!("{META_MEMBER_PREFIX}{id:016x}").into_bytes();
-                w.push((k, None));
-                let k = format!("{META_REMOVED_PREFIX}{id:016x}").into_bytes();
-                w.push((k, Some(Vec::new())));
-            }
-            BackendOp::SetConfState(cs) => w.push((META_CONF_STATE.to_vec(), Some(cs.clone()))),
-            BackendOp::SetClusterVersion(v) => {
-                w.push((META_CLUSTER_VERSION.to_vec(), Some(v.clone().into_bytes())))
-            }
-        }
-    }
-    w.push((
-        META_CONSISTENT_INDEX.to_vec(),
-        Some(consistent_index.to_be_bytes().to_vec()),
-    ));
-    w
-}
-
-fn decode_all<'a>(items: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> io::Result<Loaded> {
-    let bad =
-        |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("backend: bad {what}"));
-    let mut l = Loaded {
-        compact_rev: -1,
-        ..Default::default()
-    };
-    for (k, v) in items {
-        if k == META_CONSISTENT_INDEX {
-            l.consistent_index = u64::from_be_bytes(v.try_into().map_err(|_| bad("index"))?);
-        } else if k == META_COMPACT_REV {
-            l.compact_rev = i64::from_be_bytes(v.try_into().map_err(|_| bad("compact rev"))?);
-        } else if k == META_CONF_STATE {
-            l.conf_state = Some(v.to_vec());
-        } else if k == META_CLUSTER_VERSION {
-            let v = String::from_utf8(v.to_vec()).map_err(|_| bad("cluster version"))?;
-            l.cluster_version = Some(v);
-        } else if k == META_SNAPSHOT {
-            if v.len() != 16 {
-                return Err(bad("snapshot marker"));
-            }
-            let n = |b: &[u8]| u64::from_be_bytes(b.try_into().expect("8 bytes"));
-            l.snapshot = Some((n(&v[..8]), n(&v[8..])));
-        } else if let Some(id) = k.strip_prefix(META_REMOVED_PREFIX.as_bytes()) {
-            let id = std::str::from_utf8(id)
-                .ok()
-                .and_then(|h| u64::from_str_radix(h, 16).ok())
-                .ok_or_else(|| bad("removed member"))?;
-            l.removed.push(id);
-        } else if k.starts_with(META_MEMBER_PREFIX.as_bytes()) {
-            let m = crate::pb::etcdserverpb::Member::decode(v).map_err(|_| bad("member"))?;
-            l.members.push(m);
-        } else if k.first() == Some(&KEY_PREFIX) {
-            let (rev, tomb) = Revision::from_bytes(&k[1..]).ok_or_else(|| bad("revision"))?;
-            let kv = KeyValue::decode(v).map_err(|_| bad("key-value"))?;
-            l.revs.push((rev, tomb, kv));
-        }
-    }
-    Ok(l)
 }
 
 /// sled, on a real directory.
@@ -324,6 +214,8 @@ impl Backend for MemBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mvcc::Revision;
+    use crate::pb::mvccpb::KeyValue;
 
     fn put(main: i64, key: &str) -> BackendOp {
         BackendOp::PutRev {

@@ -3,4 +3,5 @@
 
 pub mod backend;
 pub mod logstore;
+pub mod schema;
 pub mod wal;

@@ -1,0 +1,212 @@
+//! The applier: every committed raft entry — normal entries and conf
+//! changes alike — goes through [`Applier::apply`], in log order, on every
+//! member. It is sans-IO and deterministic: the replicated [`State`] in,
+//! and out the typed answers for waiting proposers, the one backend batch
+//! that persists the entry's effects, and the [`Effect`]s the raft node
+//! must run (tell raft about a conf change, add or drop a peer).
+//!
+//! One file per domain, as etcd's applier: [`kv`] (put, delete, txn,
+//! compaction) and [`membership`] (conf changes, published attributes,
+//! peer URL updates, the cluster version). A new domain (lease, auth,
+//! alarm) is a new file, a field in [`State`] and one arm in
+//! [`Applier::apply_request`].
+
+mod kv;
+mod membership;
+
+use prost::Message;
+use protobuf::Message as _;
+use raft::eraftpb::{ConfChange, ConfState, Entry, EntryType};
+
+use crate::membership::{MemberError, RaftCluster};
+use crate::mvcc::{KvStore, MvccError};
+use crate::pb::etcdserverpb::{
+    internal_raft_request::Request, CompactionResponse, DeleteRangeResponse, InternalRaftRequest,
+    Member, PutResponse, TxnResponse,
+};
+use crate::storage::schema::{BackendOp, Loaded};
+
+/// The replicated state every member holds: the key space and the cluster.
+#[derive(Default)]
+pub struct State {
+    pub kv: KvStore,
+    pub cluster: RaftCluster,
+}
+
+impl State {
+    /// The state a backend holds.
+    pub fn recover(loaded: Loaded) -> State {
+        let cluster = RaftCluster::recover(&loaded);
+        State {
+            kv: KvStore::restore(loaded.revs, loaded.compact_rev),
+            cluster,
+        }
+    }
+}
+
+/// Why applying a request changed nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApplyError {
+    Mvcc(MvccError),
+    Member(MemberError),
+}
+
+impl From<MvccError> for ApplyError {
+    fn from(e: MvccError) -> Self {
+        ApplyError::Mvcc(e)
+    }
+}
+
+impl From<MemberError> for ApplyError {
+    fn from(e: MemberError) -> Self {
+        ApplyError::Member(e)
+    }
+}
+
+impl std::fmt::Display for ApplyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApplyError::Mvcc(e) => e.fmt(f),
+            ApplyError::Member(e) => e.fmt(f),
+        }
+    }
+}
+
+/// The typed answer to one proposal, for whoever waits on its id.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Answer {
+    Put(Result<PutResponse, ApplyError>),
+    DeleteRange(Result<DeleteRangeResponse, ApplyError>),
+    Txn(Result<TxnResponse, ApplyError>),
+    Compaction(Result<CompactionResponse, ApplyError>),
+    /// A membership change: the members afterwards.
+    Members(Result<Vec<Member>, ApplyError>),
+    /// A request with nothing to return (published attributes, the cluster
+    /// version).
+    Done(Result<(), ApplyError>),
+}
+
+/// What the raft node must do after the batch that produced it is persisted.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// Tell raft the conf change took effect; `conf_state` is the
+    /// configuration the applier computed (raft must agree).
+    ConfChange {
+        cc: ConfChange,
+        conf_state: ConfState,
+    },
+    /// Start sending to a new member.
+    PeerAdded { id: u64, url: String },
+    /// Stop sending to a member that left.
+    PeerRemoved(u64),
+    /// This member was removed from the cluster: it must stop.
+    Removed,
+}
+
+/// Everything applying a run of entries produced.
+#[derive(Debug, Default, PartialEq)]
+pub struct Output {
+    /// `(proposal id, answer)`, in log order.
+    pub answers: Vec<(u64, Answer)>,
+    /// The backend batch, to commit with the last entry's index.
+    pub ops: Vec<BackendOp>,
+    pub effects: Vec<Effect>,
+}
+
+/// Applies committed entries; remembers what it needs between them.
+pub struct Applier {
+    /// This member (its own removal is an effect of its own).
+    me: u64,
+    /// The raft configuration as of the last applied entry.
+    conf_state: ConfState,
+    /// Index of the last applied entry.
+    applied: u64,
+}
+
+impl Applier {
+    /// An applier whose state is as of entry `applied` with `conf_state`.
+    pub fn new(me: u64, conf_state: ConfState, applied: u64) -> Applier {
+        Applier {
+            me,
+            conf_state,
+            applied,
+        }
+    }
+
+    pub fn applied(&self) -> u64 {
+        self.applied
+    }
+
+    /// After a snapshot replaced the state.
+    pub fn reset(&mut self, conf_state: ConfState, applied: u64) {
+        self.conf_state = conf_state;
+        self.applied = applied;
+    }
+
+    /// Applies one committed entry. Entries at or below the applied index
+    /// are already in the backend (a replay after restart) and are skipped:
+    /// that is what makes replay idempotent.
+    pub fn apply(&mut self, st: &mut State, e: &Entry, out: &mut Output) {
+        if e.index <= self.applied {
+            return;
+        }
+        assert_eq!(
+            e.index,
+            self.applied + 1,
+            "committed entries are applied in order, without gaps"
+        );
+        self.applied = e.index;
+        match e.get_entry_type() {
+            EntryType::EntryNormal if e.data.is_empty() => {} // a new leader's empty entry
+            EntryType::EntryNormal => {
+                let req = InternalRaftRequest::decode(&e.data[..])
+                    .expect("a raft entry written by this storage version decodes");
+                let id = req.header.as_ref().map_or(req.id, |h| h.id);
+                if let Some(answer) = self.apply_request(st, req.request, out) {
+                    out.answers.push((id, answer));
+                }
+            }
+            EntryType::EntryConfChange => {
+                let cc = ConfChange::parse_from_bytes(&e.data)
+                    .expect("a conf change written by us decodes");
+                let answer = membership::conf_change(st, &mut self.conf_state, self.me, cc, out);
+                if let Some(a) = answer {
+                    out.answers.push(a);
+                }
+            }
+            EntryType::EntryConfChangeV2 => {
+                panic!("oxcd proposes only simple conf changes (entry {})", e.index)
+            }
+        }
+        out.ops.append(&mut st.kv.take_ops());
+    }
+
+    /// The one dispatch on the request kind.
+    fn apply_request(
+        &self,
+        st: &mut State,
+        req: Option<Request>,
+        out: &mut Output,
+    ) -> Option<Answer> {
+        Some(match req? {
+            Request::Put(r) => Answer::Put(kv::put(st, &r)),
+            Request::DeleteRange(r) => Answer::DeleteRange(Ok(kv::delete_range(st, &r))),
+            Request::Txn(r) => Answer::Txn(kv::txn(st, &r)),
+            Request::Compaction(r) => Answer::Compaction(kv::compaction(st, &r)),
+            Request::ClusterMemberAttrSet(r) => {
+                membership::set_attributes(st, &r, out);
+                Answer::Done(Ok(()))
+            }
+            Request::OxcdMemberUpdate(r) => {
+                Answer::Members(membership::update_peer_urls(st, &r, out))
+            }
+            Request::ClusterVersionSet(r) => {
+                membership::set_version(st, &r, out);
+                Answer::Done(Ok(()))
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,538 @@
+//! The raft node driver: owns raft-rs's `RawNode`, the WAL and the
+//! [`Applier`], and runs the one Ready loop — persist (WAL append + fsync)
+//! → apply committed entries → commit their batch → run their effects →
+//! answer waiters → advance.
+//!
+//! Every proposal that arrived while the previous batch was being persisted
+//! is taken in one go, so one fsync covers many requests (group commit).
+//!
+//! The replicated state and raft's progress are one [`Shared`] value behind
+//! one lock, which the loop holds only while it applies entries in memory;
+//! the backend commit happens after the lock is released, so reads never
+//! wait on the disk.
+//!
+//! Start-up (a new cluster's log, recovery, the checks between WAL and
+//! backend) is in [`bootstrap`]; snapshots and log compaction in
+//! [`snapshot`].
+
+mod bootstrap;
+mod snapshot;
+mod wait;
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use raft::eraftpb::{ConfChange, Entry};
+use raft::{RawNode, SnapshotStatus, StateRole};
+use tokio::sync::{mpsc, oneshot};
+
+pub use self::bootstrap::{MemberRemoved, NodeConfig};
+pub use self::snapshot::{snapshots_installed, SNAPSHOT_CATCHUP_ENTRIES};
+use self::wait::Waiters;
+pub use self::wait::{ProposeError, Reply, Waiter};
+use crate::apply::{Applier, Effect, Output, State};
+use crate::pb::etcdserverpb::Member;
+use crate::storage::backend::Backend;
+use crate::storage::logstore::LogStore;
+use crate::storage::wal::Wal;
+use crate::transport::{RaftSink, Reachable, Transport};
+
+/// Most commands drained from the queue into one Ready cycle.
+const BATCH_COMMANDS_MAX: usize = 4096;
+/// A learner is in sync when it has this share of the leader's log (etcd).
+const LEARNER_READY_PERCENT: f64 = 0.9;
+/// ReadIndex requests outstanding before abandoned ones are swept.
+const READS_PENDING_MAX: usize = 4096;
+/// Backend batches between explicit flushes (sled also flushes on its own).
+const FLUSH_EVERY_BATCHES: u64 = 64;
+
+/// A request to the raft loop.
+pub enum RaftCmd {
+    /// Replicate `data` (an encoded `InternalRaftRequest` with this `id`),
+    /// apply it, and answer `waiter` with the result.
+    Propose {
+        id: u64,
+        data: Vec<u8>,
+        waiter: Waiter,
+    },
+    /// Answer once the local state machine has caught up with the leader's
+    /// commit index as of now (raft ReadIndex): reads after that are linearizable.
+    ReadIndex { reply: oneshot::Sender<()> },
+    /// A raft message from another member.
+    Step(Box<raft::eraftpb::Message>),
+    /// Hand leadership to `target` (answered once it leads).
+    TransferLeader {
+        target: u64,
+        reply: oneshot::Sender<Result<(), TransferError>>,
+    },
+    /// Replicate a membership change (its `id` finds the caller).
+    ProposeConfChange {
+        cc: ConfChange,
+        reply: Reply<Vec<Member>>,
+    },
+    /// How sending a snapshot to `to` went.
+    ReportSnapshot { to: u64, ok: bool },
+    /// Whether learner `id` has caught up with this leader's log.
+    LearnerReady {
+        id: u64,
+        reply: oneshot::Sender<Result<bool, TransferError>>,
+    },
+}
+
+/// Why a leadership transfer was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransferError {
+    NotLeader,
+    BadTransferee,
+}
+
+/// Raft progress, published after every Ready cycle.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RaftStatus {
+    pub term: u64,
+    pub commit_index: u64,
+    pub applied_index: u64,
+    pub leader_id: u64,
+    pub is_leader: bool,
+}
+
+/// What the server reads and the raft loop writes: the replicated state
+/// and raft's progress.
+#[derive(Default)]
+pub struct Shared {
+    pub state: State,
+    pub status: RaftStatus,
+}
+
+/// What the rest of the server shares with the raft loop.
+#[derive(Clone)]
+pub struct RaftHandle {
+    pub shared: Arc<RwLock<Shared>>,
+    /// Peers the transport reached lately.
+    pub reachable: Reachable,
+    /// Whether this member is a learner (read on every client request, so
+    /// not behind the lock the loop takes to apply).
+    pub learner: Arc<AtomicBool>,
+}
+
+pub struct RaftNode {
+    raw: RawNode<LogStore>,
+    wal: Wal,
+    backend: Arc<dyn Backend>,
+    applier: Applier,
+    handle: RaftHandle,
+    batches_since_flush: u64,
+    waiters: Waiters,
+    read_seq: u64,
+    reads_pending: std::collections::HashMap<u64, oneshot::Sender<()>>,
+    reads_ready: Vec<(u64, oneshot::Sender<()>)>,
+    tick: Duration,
+    transport: Option<Transport>,
+    /// Leadership transfers waiting for their target to lead.
+    transfers: Vec<(u64, oneshot::Sender<Result<(), TransferError>>)>,
+    initial_peers: Vec<(u64, String)>,
+    snapshot_count: u64,
+    /// Applied index at the last compaction.
+    compacted_at: u64,
+    /// This member applied its own removal.
+    removed: bool,
+    campaign_at_start: bool,
+    election_ticks: usize,
+    /// `(term, role)` when the election timeout was last drawn.
+    last_reset: Option<(u64, StateRole)>,
+    /// The status last published (the lock is taken only on a change).
+    published: RaftStatus,
+}
+
+#[tonic::async_trait]
+impl RaftSink for mpsc::Sender<RaftCmd> {
+    async fn step(&self, m: raft::eraftpb::Message) -> Result<(), ()> {
+        self.send(RaftCmd::Step(Box::new(m))).await.map_err(|_| ())
+    }
+
+    async fn report_snapshot(&self, to: u64, ok: bool) {
+        let _ = self.send(RaftCmd::ReportSnapshot { to, ok }).await;
+    }
+}
+
+#[tonic::async_trait]
+impl RaftSink for mpsc::WeakSender<RaftCmd> {
+    async fn step(&self, m: raft::eraftpb::Message) -> Result<(), ()> {
+        self.upgrade().ok_or(())?.step(m).await
+    }
+
+    async fn report_snapshot(&self, to: u64, ok: bool) {
+        if let Some(tx) = self.upgrade() {
+            tx.report_snapshot(to, ok).await;
+        }
+    }
+}
+
+impl RaftNode {
+    fn me(&self) -> u64 {
+        self.raw.raft.id
+    }
+
+    /// Runs the Ready loop until `stop` turns true (then flushes the backend
+    /// and returns `Ok(false)`), or until this member is removed from the
+    /// cluster (`Ok(true)`). Stopping is explicit: request handlers that
+    /// still hold a sender cannot keep the loop alive. `tx` feeds `rx` (the
+    /// transport reports snapshot outcomes through it).
+    pub async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<RaftCmd>,
+        tx: mpsc::Sender<RaftCmd>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> io::Result<bool> {
+        let sink: Arc<dyn RaftSink> = Arc::new(tx.downgrade());
+        let mut transport = Transport::new(sink, self.handle.reachable.clone());
+        for (id, url) in &self.initial_peers {
+            if *id != self.me() {
+                transport.add(*id, url);
+            }
+        }
+        self.transport = Some(transport);
+        self.add_member_peers();
+        drop(tx);
+        let mut tick = tokio::time::interval(self.tick);
+        // Apply what is committed first: raft refuses to campaign while a
+        // committed conf change (the bootstrap entries) is unapplied.
+        self.on_ready()?;
+        if self.campaign_at_start {
+            self.raw.campaign().map_err(io::Error::other)?;
+            self.on_ready()?;
+        }
+        loop {
+            tokio::select! {
+                // tokio picks among ready branches with a thread-local RNG the
+                // simulator cannot seed; a fixed order keeps replays exact.
+                biased;
+                _ = stop.wait_for(|s| *s) => break,
+                _ = tick.tick() => {
+                    // One tick, or a simulated clock fault's more or fewer (rt::faults).
+                    for _ in 0..crate::rt::faults::ticks_due() {
+                        self.raw.tick();
+                        // A reset inside a burst must not use raft-rs's own draw.
+                        self.rerandomize_election_timeout();
+                    }
+                }
+                cmd = rx.recv() => {
+                    let Some(cmd) = cmd else { break };
+                    self.handle(cmd);
+                    for _ in 1..BATCH_COMMANDS_MAX {
+                        match rx.try_recv() {
+                            Ok(cmd) => self.handle(cmd),
+                            Err(_) => break,
+                        }
+                    }
+                }
+            }
+            // A simulated slow disk (rt::faults); always zero in production.
+            let slow_disk = crate::rt::faults::disk_latency();
+            if !slow_disk.is_zero() && self.raw.has_ready() {
+                tokio::time::sleep(slow_disk).await;
+            }
+            self.on_ready()?;
+            if self.removed {
+                self.backend.flush()?;
+                return Ok(true);
+            }
+        }
+        self.backend.flush()?;
+        Ok(false)
+    }
+
+    fn handle(&mut self, cmd: RaftCmd) {
+        match cmd {
+            RaftCmd::Propose { id, data, waiter } => {
+                if self.raw.propose(vec![], data).is_err() {
+                    waiter.fail(ProposeError::NoLeader);
+                } else {
+                    self.waiters.insert(id, waiter);
+                }
+            }
+            RaftCmd::ProposeConfChange { cc, reply } => {
+                // raft-rs would turn a second pending change into a no-op.
+                if self.raw.raft.has_pending_conf() {
+                    let _ = reply.send(Err(ProposeError::ConfChangePending));
+                    return;
+                }
+                let id = cc.id;
+                if self.raw.propose_conf_change(vec![], cc).is_err() {
+                    let _ = reply.send(Err(ProposeError::NoLeader));
+                } else {
+                    self.waiters.insert(id, Waiter::Members(reply));
+                }
+            }
+            RaftCmd::ReportSnapshot { to, ok } => {
+                let status = if ok {
+                    SnapshotStatus::Finish
+                } else {
+                    SnapshotStatus::Failure
+                };
+                self.raw.report_snapshot(to, status);
+            }
+            RaftCmd::LearnerReady { id, reply } => {
+                let _ = reply.send(self.learner_ready(id));
+            }
+            RaftCmd::ReadIndex { reply } => self.read_index(reply),
+            RaftCmd::Step(m) => {
+                // Messages from unknown or removed peers are refused by raft.
+                let _ = self.raw.step(*m);
+            }
+            RaftCmd::TransferLeader { target, reply } => self.transfer_leader(target, reply),
+        }
+    }
+
+    fn learner_ready(&self, id: u64) -> Result<bool, TransferError> {
+        let r = &self.raw.raft;
+        if r.state != StateRole::Leader {
+            return Err(TransferError::NotLeader);
+        }
+        let leader = r.prs().get(r.id).map_or(0, |p| p.matched);
+        let learner = r.prs().get(id).map_or(0, |p| p.matched);
+        Ok(learner as f64 >= leader as f64 * LEARNER_READY_PERCENT)
+    }
+
+    fn read_index(&mut self, reply: oneshot::Sender<()>) {
+        // The leader keys pending reads by context, so it must be unique
+        // across members: member id, then a sequence number.
+        self.read_seq += 1;
+        let mut ctx = self.me().to_be_bytes().to_vec();
+        ctx.extend_from_slice(&self.read_seq.to_be_bytes());
+        self.raw.read_index(ctx);
+        if self.reads_pending.len() >= READS_PENDING_MAX {
+            // Callers that gave up (raft may drop a read silently).
+            self.reads_pending.retain(|_, r| !r.is_closed());
+        }
+        self.reads_pending.insert(self.read_seq, reply);
+    }
+
+    fn transfer_leader(&mut self, target: u64, reply: oneshot::Sender<Result<(), TransferError>>) {
+        if self.raw.raft.state != StateRole::Leader {
+            let _ = reply.send(Err(TransferError::NotLeader));
+        } else if !self.raw.raft.prs().conf().voters().contains(target) {
+            let _ = reply.send(Err(TransferError::BadTransferee));
+        } else if target == self.me() {
+            let _ = reply.send(Ok(()));
+        } else {
+            self.raw.transfer_leader(target);
+            self.transfers.push((target, reply));
+        }
+    }
+
+    fn on_ready(&mut self) -> io::Result<()> {
+        self.rerandomize_election_timeout();
+        if !self.raw.has_ready() {
+            return Ok(());
+        }
+        let mut rd = self.raw.ready();
+        if !rd.snapshot().is_empty() {
+            self.install_snapshot(rd.snapshot())?;
+        }
+        // A leader may send before persisting (Raft §10.2.1).
+        self.send(rd.take_messages());
+        for rs in rd.take_read_states() {
+            let Some(seq) = self.own_read_seq(&rs.request_ctx) else {
+                continue;
+            };
+            if let Some(reply) = self.reads_pending.remove(&seq) {
+                self.reads_ready.push((rs.index, reply));
+            }
+        }
+        // Persist before anything that depends on it is applied or answered.
+        if !rd.entries().is_empty() {
+            self.wal.append_entries(rd.entries())?;
+            self.raw.store().append(rd.entries());
+        }
+        if let Some(hs) = rd.hs() {
+            self.wal.set_hard_state(hs)?;
+            self.raw.store().set_hard_state(hs.clone());
+        }
+        self.wal.sync()?;
+        self.send(rd.take_persisted_messages());
+        let committed = rd.take_committed_entries();
+        self.apply(committed)?;
+        let mut light = self.raw.advance(rd);
+        if let Some(commit) = light.commit_index() {
+            self.raw.store().set_commit(commit);
+        }
+        self.send(light.take_messages());
+        let committed = light.take_committed_entries();
+        self.apply(committed)?;
+        self.raw.advance_apply();
+        self.release_reads();
+        self.finish_transfers();
+        if self.applier.applied() >= self.compacted_at + self.snapshot_count {
+            self.compact()?;
+        }
+        if self.raw.store().take_snapshot_wanted() {
+            self.make_snapshot()?;
+        }
+        self.rerandomize_election_timeout();
+        self.publish_status();
+        Ok(())
+    }
+
+    /// Applies committed entries: in memory under the lock, then their batch
+    /// to the backend, then their effects, then the answers.
+    fn apply(&mut self, entries: Vec<Entry>) -> io::Result<()> {
+        let Some(last) = entries.last().map(|e| e.index) else {
+            return Ok(());
+        };
+        let before = self.applier.applied();
+        assert!(
+            entries.first().is_some_and(|e| e.index <= before + 1),
+            "committed entries start at or before the next index to apply ({})",
+            before + 1
+        );
+        let mut out = Output::default();
+        {
+            let mut shared = self.handle.shared.write().expect("state lock");
+            for e in &entries {
+                self.applier.apply(&mut shared.state, e, &mut out);
+            }
+        }
+        if last > before {
+            assert_eq!(
+                self.applier.applied(),
+                last,
+                "every committed entry applied"
+            );
+            self.backend.commit(&out.ops, last)?;
+        }
+        self.batches_since_flush += 1;
+        if self.batches_since_flush >= FLUSH_EVERY_BATCHES {
+            self.backend.flush()?;
+            self.batches_since_flush = 0;
+        }
+        self.run_effects(out.effects)?;
+        for (id, answer) in out.answers {
+            self.waiters.answer(id, answer);
+        }
+        Ok(())
+    }
+
+    /// Runs what applying asked of the raft node, in log order.
+    fn run_effects(&mut self, effects: Vec<Effect>) -> io::Result<()> {
+        for effect in effects {
+            match effect {
+                Effect::ConfChange { cc, conf_state } => {
+                    let cs = self.raw.apply_conf_change(&cc).map_err(io::Error::other)?;
+                    // raft-rs lists ids in hash-set order.
+                    let sorted = |ids: &[u64]| {
+                        let mut ids = ids.to_vec();
+                        ids.sort_unstable();
+                        ids
+                    };
+                    assert_eq!(
+                        (sorted(&cs.voters), sorted(&cs.learners)),
+                        (conf_state.voters.clone(), conf_state.learners.clone()),
+                        "raft and the applier agree on the configuration"
+                    );
+                    self.note_learner();
+                }
+                Effect::PeerAdded { id, url } => {
+                    if let Some(t) = self.transport.as_mut() {
+                        t.add(id, &url);
+                    }
+                }
+                Effect::PeerRemoved(id) => {
+                    if let Some(t) = self.transport.as_mut() {
+                        t.remove(id);
+                    }
+                }
+                Effect::Removed => self.removed = true,
+            }
+        }
+        Ok(())
+    }
+
+    /// The sequence number in a read context this member issued.
+    fn own_read_seq(&self, ctx: &[u8]) -> Option<u64> {
+        let (id, seq) = ctx.split_at_checked(8)?;
+        if id != self.me().to_be_bytes() {
+            return None;
+        }
+        Some(u64::from_be_bytes(seq.try_into().ok()?))
+    }
+
+    fn send(&self, msgs: Vec<raft::eraftpb::Message>) {
+        if let Some(t) = &self.transport {
+            t.send(msgs);
+        }
+    }
+
+    fn release_reads(&mut self) {
+        let applied = self.applier.applied();
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.reads_ready)
+            .into_iter()
+            .partition(|(index, _)| *index <= applied);
+        self.reads_ready = waiting;
+        for (_, reply) in ready {
+            let _ = reply.send(());
+        }
+    }
+
+    fn finish_transfers(&mut self) {
+        let leader = self.raw.raft.leader_id;
+        let (done, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.transfers)
+            .into_iter()
+            .partition(|(target, _)| *target == leader);
+        self.transfers = waiting;
+        for (_, reply) in done {
+            let _ = reply.send(Ok(()));
+        }
+    }
+
+    /// Sends to every other member in the table (at its first peer URL).
+    fn add_member_peers(&mut self) {
+        let me = self.me();
+        let Some(t) = self.transport.as_mut() else {
+            return;
+        };
+        let shared = self.handle.shared.read().expect("state lock");
+        for m in shared.state.cluster.members().filter(|m| m.id != me) {
+            if let Some(url) = m.peer_ur_ls.first() {
+                t.add(m.id, url);
+            }
+        }
+    }
+
+    /// Publishes whether this member is (still) a learner.
+    fn note_learner(&self) {
+        let shared = self.handle.shared.read().expect("state lock");
+        let learner = shared.state.cluster.is_learner(self.me());
+        self.handle.learner.store(learner, Ordering::Relaxed);
+    }
+
+    /// After raft reset its election timer (new term or role), replaces
+    /// raft-rs's own random draw with one from the runtime seam.
+    fn rerandomize_election_timeout(&mut self) {
+        let now = (self.raw.raft.term, self.raw.raft.state);
+        if self.last_reset == Some(now) {
+            return;
+        }
+        self.last_reset = Some(now);
+        let n = self.election_ticks as u64;
+        let t = crate::rt::rand::gen_range(n..2 * n) as usize;
+        self.raw.raft.set_randomized_election_timeout(t);
+    }
+
+    fn publish_status(&mut self) {
+        let r = &self.raw.raft;
+        let st = RaftStatus {
+            term: r.term,
+            commit_index: r.raft_log.committed,
+            applied_index: self.applier.applied(),
+            leader_id: r.leader_id,
+            is_leader: r.state == StateRole::Leader,
+        };
+        if st != self.published {
+            self.published = st;
+            self.handle.shared.write().expect("state lock").status = st;
+        }
+    }
+}

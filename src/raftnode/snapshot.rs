@@ -1,0 +1,103 @@
+//! Snapshots and log compaction.
+//!
+//! Every `--snapshot-count` applied entries the backend is flushed and the
+//! log (in memory and in the WAL) is cut to the last
+//! [`SNAPSHOT_CATCHUP_ENTRIES`] entries. A follower that needs entries from
+//! before the cut gets a snapshot instead: the backend's pairs at the
+//! leader's applied index, built on demand ([`crate::storage::logstore`])
+//! and streamed in chunks by the transport. The receiver replaces its
+//! backend (durably, with a marker), then records the new log start in its
+//! WAL. Recovery trusts the backend's marker if the WAL record was lost.
+
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use prost::Message as _;
+use raft::eraftpb::Snapshot;
+
+use super::RaftNode;
+use crate::apply::State;
+use crate::storage::backend::SnapshotData;
+
+/// Entries kept behind a compaction for slow followers (etcd's
+/// `SnapshotCatchUpEntries`), unless `--snapshot-count` is smaller.
+pub const SNAPSHOT_CATCHUP_ENTRIES: u64 = 5000;
+
+/// Snapshots installed by every member in this process (a figure for
+/// simulation reports).
+static SNAPSHOTS_INSTALLED: AtomicU64 = AtomicU64::new(0);
+
+/// How many snapshots members in this process have installed.
+pub fn snapshots_installed() -> u64 {
+    SNAPSHOTS_INSTALLED.load(Ordering::Relaxed)
+}
+
+impl RaftNode {
+    /// Serialises the backend at the applied index into a snapshot raft can
+    /// send to followers whose entries were compacted away.
+    pub(super) fn make_snapshot(&mut self) -> io::Result<()> {
+        let applied = self.applier.applied();
+        let pairs = self.backend.dump()?;
+        let mut snap = Snapshot {
+            data: SnapshotData { pairs }.encode_to_vec().into(),
+            ..Default::default()
+        };
+        let meta = snap.mut_metadata();
+        meta.index = applied;
+        meta.term = self
+            .raw
+            .store()
+            .term_of(applied)
+            .ok_or_else(|| io::Error::other(format!("no term for applied index {applied}")))?;
+        meta.set_conf_state(self.raw.raft.prs().conf().to_conf_state());
+        tracing::info!(
+            index = applied,
+            bytes = snap.data.len(),
+            "made a snapshot for a lagging follower"
+        );
+        self.raw.store().set_latest_snapshot(snap);
+        Ok(())
+    }
+
+    /// Installs a snapshot from the leader: backend first (durably, with a
+    /// marker), then the in-memory state, then the WAL's log start.
+    pub(super) fn install_snapshot(&mut self, snap: &Snapshot) -> io::Result<()> {
+        let meta = snap.get_metadata();
+        let data = SnapshotData::decode(&snap.data[..]).map_err(io::Error::other)?;
+        tracing::info!(
+            index = meta.index,
+            term = meta.term,
+            "installing a snapshot from the leader"
+        );
+        self.backend
+            .install_snapshot(data.pairs, meta.index, meta.term)?;
+        let loaded = self.backend.load()?;
+        self.handle.shared.write().expect("state lock").state = State::recover(loaded);
+        self.applier
+            .reset(meta.get_conf_state().clone(), meta.index);
+        self.add_member_peers();
+        self.note_learner();
+        self.compacted_at = meta.index;
+        self.waiters.sweep();
+        self.raw.store().apply_snapshot(meta);
+        self.wal.set_log_start(meta.index, meta.term);
+        SNAPSHOTS_INSTALLED.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Cuts the log behind the applied index, keeping some entries for slow
+    /// followers; the backend is flushed first, so every entry cut is in it.
+    pub(super) fn compact(&mut self) -> io::Result<()> {
+        self.backend.flush()?;
+        self.batches_since_flush = 0;
+        let applied = self.applier.applied();
+        let keep = self.snapshot_count.min(SNAPSHOT_CATCHUP_ENTRIES);
+        let store = self.raw.store();
+        store.compact(applied.saturating_sub(keep));
+        let start = store.start();
+        self.wal
+            .rewrite(&store.hard_state(), start, &store.entries_after(start.0))?;
+        self.compacted_at = applied;
+        Ok(())
+    }
+}

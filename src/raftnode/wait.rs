@@ -1,0 +1,124 @@
+//! Proposals waiting for their entries to apply, keyed by proposal id and
+//! typed by what they wait for: an [`Answer`] can only reach a waiter of its
+//! own kind, so a put's caller gets a `PutResponse` by construction.
+
+use std::collections::HashMap;
+
+use tokio::sync::oneshot;
+
+use crate::apply::{Answer, ApplyError};
+use crate::pb::etcdserverpb::{
+    CompactionResponse, DeleteRangeResponse, Member, PutResponse, TxnResponse,
+};
+
+/// Why a proposal got no result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProposeError {
+    /// No leader to take it (raft dropped the proposal).
+    NoLeader,
+    /// Another membership change is still being applied.
+    ConfChangePending,
+    /// It applied, and was refused.
+    Refused(ApplyError),
+}
+
+/// Where a proposal's result goes.
+pub type Reply<T> = oneshot::Sender<Result<T, ProposeError>>;
+
+/// A proposer, by the kind of result it waits for.
+pub enum Waiter {
+    Put(Reply<PutResponse>),
+    DeleteRange(Reply<DeleteRangeResponse>),
+    Txn(Reply<TxnResponse>),
+    Compaction(Reply<CompactionResponse>),
+    Members(Reply<Vec<Member>>),
+    Done(Reply<()>),
+}
+
+impl Waiter {
+    /// Answers without waiting for an entry (the proposal was not taken).
+    pub fn fail(self, e: ProposeError) {
+        match self {
+            Waiter::Put(r) => drop(r.send(Err(e))),
+            Waiter::DeleteRange(r) => drop(r.send(Err(e))),
+            Waiter::Txn(r) => drop(r.send(Err(e))),
+            Waiter::Compaction(r) => drop(r.send(Err(e))),
+            Waiter::Members(r) => drop(r.send(Err(e))),
+            Waiter::Done(r) => drop(r.send(Err(e))),
+        }
+    }
+}
+
+/// Waiters of one result type.
+struct Wait<T>(HashMap<u64, Reply<T>>);
+
+impl<T> Default for Wait<T> {
+    fn default() -> Self {
+        Wait(HashMap::new())
+    }
+}
+
+impl<T> Wait<T> {
+    fn insert(&mut self, id: u64, r: Reply<T>) {
+        let earlier = self.0.insert(id, r);
+        assert!(earlier.is_none(), "proposal ids are unique ({id})");
+    }
+
+    fn answer(&mut self, id: u64, res: Result<T, ApplyError>) {
+        if let Some(reply) = self.0.remove(&id) {
+            let _ = reply.send(res.map_err(ProposeError::Refused));
+        }
+    }
+
+    fn sweep(&mut self) {
+        self.0.retain(|_, r| !r.is_closed());
+    }
+}
+
+/// Every waiting proposal of this member.
+#[derive(Default)]
+pub struct Waiters {
+    put: Wait<PutResponse>,
+    delete_range: Wait<DeleteRangeResponse>,
+    txn: Wait<TxnResponse>,
+    compaction: Wait<CompactionResponse>,
+    members: Wait<Vec<Member>>,
+    done: Wait<()>,
+}
+
+impl Waiters {
+    pub fn insert(&mut self, id: u64, w: Waiter) {
+        match w {
+            Waiter::Put(r) => self.put.insert(id, r),
+            Waiter::DeleteRange(r) => self.delete_range.insert(id, r),
+            Waiter::Txn(r) => self.txn.insert(id, r),
+            Waiter::Compaction(r) => self.compaction.insert(id, r),
+            Waiter::Members(r) => self.members.insert(id, r),
+            Waiter::Done(r) => self.done.insert(id, r),
+        }
+    }
+
+    /// Delivers an applied entry's answer to its proposer, if it is here
+    /// (entries proposed by other members have no waiter on this one).
+    pub fn answer(&mut self, id: u64, a: Answer) {
+        match a {
+            Answer::Put(r) => self.put.answer(id, r),
+            Answer::DeleteRange(r) => self.delete_range.answer(id, r),
+            Answer::Txn(r) => self.txn.answer(id, r),
+            Answer::Compaction(r) => self.compaction.answer(id, r),
+            Answer::Members(r) => self.members.answer(id, r),
+            Answer::Done(r) => self.done.answer(id, r),
+        }
+    }
+
+    /// Drops waiters whose callers gave up (their entries may never apply
+    /// here, e.g. when a snapshot skipped them).
+    pub fn sweep(&mut self) {
+        self.put.sweep();
+        self.delete_range.sweep();
+        self.txn.sweep();
+        self.compaction.sweep();
+        self.members.sweep();
+        self.done.sweep();
+    }
+}

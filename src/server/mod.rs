@@ -1,0 +1,385 @@
+//! The etcd server core: turns client requests into raft proposals (or
+//! ReadIndex-guarded local reads of the shared state) and waits for their
+//! typed results. Membership requests, with the checks that depend on this
+//! member's view, are in [`member`].
+
+mod member;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::time::Duration;
+
+use prost::Message;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::apply::ApplyError;
+use crate::membership::{major_minor, MemberError};
+use crate::mvcc::MvccError;
+use crate::pb::etcdserverpb::{
+    internal_raft_request::Request, CompactionRequest, CompactionResponse, DeleteRangeRequest,
+    DeleteRangeResponse, InternalRaftRequest, Member, PutRequest, PutResponse, RangeRequest,
+    RangeResponse, RequestHeader, ResponseHeader, TxnRequest, TxnResponse,
+};
+use crate::pb::membershippb::{Attributes, ClusterMemberAttrSetRequest, ClusterVersionSetRequest};
+use crate::raftnode::{
+    ProposeError, RaftCmd, RaftHandle, RaftStatus, Reply, Shared, TransferError, Waiter,
+};
+use crate::storage::backend::Backend;
+use crate::transport::Reachable;
+
+/// etcd's default request timeout (5 s) plus two election timeouts.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(7);
+/// One ReadIndex attempt; raft may drop a read, so it is retried.
+const READ_INDEX_ATTEMPT: Duration = Duration::from_millis(500);
+/// How often a member without a cluster version checks again.
+const VERSION_CHECK_INTERVAL: Duration = Duration::from_millis(500);
+
+/// etcd's server version, reported by `/version` and `Status`.
+pub const SERVER_VERSION: &str = "3.4.23";
+/// The cluster version every oxcd member can run (etcd's `MinClusterVersion`
+/// of its members' versions, which are all this one).
+pub const CLUSTER_VERSION: &str = "3.4.0";
+
+/// Server-level failures; `Display` is etcd's message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServerError {
+    Mvcc(MvccError),
+    Member(MemberError),
+    /// `etcdserver: request timed out`
+    Timeout,
+    /// `etcdserver: no leader`
+    NoLeader,
+    /// `etcdserver: server stopped`
+    Stopped,
+    /// `etcdserver: not leader`
+    NotLeader,
+    /// `etcdserver: bad leader transferee`
+    BadLeaderTransferee,
+    /// `etcdserver: request timed out, leader transfer took too long`
+    TimeoutLeaderTransfer,
+}
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServerError::Mvcc(e) => e.fmt(f),
+            ServerError::Member(e) => e.fmt(f),
+            ServerError::Timeout => f.write_str("etcdserver: request timed out"),
+            ServerError::NoLeader => f.write_str("etcdserver: no leader"),
+            ServerError::Stopped => f.write_str("etcdserver: server stopped"),
+            ServerError::NotLeader => f.write_str("etcdserver: not leader"),
+            ServerError::BadLeaderTransferee => f.write_str("etcdserver: bad leader transferee"),
+            ServerError::TimeoutLeaderTransfer => {
+                f.write_str("etcdserver: request timed out, leader transfer took too long")
+            }
+        }
+    }
+}
+
+impl From<MvccError> for ServerError {
+    fn from(e: MvccError) -> Self {
+        ServerError::Mvcc(e)
+    }
+}
+
+impl From<MemberError> for ServerError {
+    fn from(e: MemberError) -> Self {
+        ServerError::Member(e)
+    }
+}
+
+impl From<ApplyError> for ServerError {
+    fn from(e: ApplyError) -> Self {
+        match e {
+            ApplyError::Mvcc(e) => ServerError::Mvcc(e),
+            ApplyError::Member(e) => ServerError::Member(e),
+        }
+    }
+}
+
+impl From<ProposeError> for ServerError {
+    fn from(e: ProposeError) -> Self {
+        match e {
+            ProposeError::NoLeader => ServerError::NoLeader,
+            // Only conf changes can meet it, and they retry (see member.rs).
+            ProposeError::ConfChangePending => ServerError::Timeout,
+            ProposeError::Refused(e) => e.into(),
+        }
+    }
+}
+
+/// One member of the cluster, as etcd identifies it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberInfo {
+    pub id: u64,
+    pub name: String,
+    pub peer_urls: Vec<String>,
+    pub client_urls: Vec<String>,
+}
+
+pub struct EtcdServer {
+    pub cluster_id: u64,
+    /// This member as configured.
+    pub me: MemberInfo,
+    pub member_id: u64,
+    pub version: &'static str,
+    tx: mpsc::Sender<RaftCmd>,
+    /// The replicated state and raft's progress, written by the raft loop.
+    shared: Arc<RwLock<Shared>>,
+    reachable: Reachable,
+    learner: Arc<std::sync::atomic::AtomicBool>,
+    backend: Arc<dyn Backend>,
+    next_id: AtomicU64,
+    /// `--strict-reconfig-check`.
+    pub strict_reconfig: bool,
+}
+
+impl EtcdServer {
+    pub fn new(
+        cluster_id: u64,
+        me: MemberInfo,
+        tx: mpsc::Sender<RaftCmd>,
+        handle: RaftHandle,
+        backend: Arc<dyn Backend>,
+        id_seed: u64,
+    ) -> Self {
+        let member_id = me.id;
+        EtcdServer {
+            cluster_id,
+            member_id,
+            me,
+            version: SERVER_VERSION,
+            tx,
+            shared: handle.shared,
+            reachable: handle.reachable,
+            learner: handle.learner,
+            backend,
+            // Top 16 bits from the member, the rest a per-incarnation counter.
+            next_id: AtomicU64::new((member_id << 48) | (id_seed & 0xffff_ffff) << 16),
+            strict_reconfig: true,
+        }
+    }
+
+    /// The replicated state and raft's progress, for reading.
+    fn read(&self) -> RwLockReadGuard<'_, Shared> {
+        self.shared.read().expect("state lock")
+    }
+
+    /// Moves leadership to `target` (etcd's MoveLeader); only the leader may.
+    pub async fn move_leader(&self, target: u64) -> Result<(), ServerError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(RaftCmd::TransferLeader { target, reply })
+            .await
+            .map_err(|_| ServerError::Stopped)?;
+        match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
+            Err(_) => Err(ServerError::TimeoutLeaderTransfer),
+            Ok(Err(_)) => Err(ServerError::Stopped),
+            Ok(Ok(Err(TransferError::NotLeader))) => Err(ServerError::NotLeader),
+            Ok(Ok(Err(TransferError::BadTransferee))) => Err(ServerError::BadLeaderTransferee),
+            Ok(Ok(Ok(()))) => Ok(()),
+        }
+    }
+
+    /// A handle for feeding the raft loop (the peer transport uses it).
+    pub fn raft_sender(&self) -> mpsc::Sender<RaftCmd> {
+        self.tx.clone()
+    }
+
+    pub fn raft_status(&self) -> RaftStatus {
+        self.read().status
+    }
+
+    pub fn db_size(&self) -> u64 {
+        self.backend.size_bytes()
+    }
+
+    /// Fills the header fields the state machine does not know.
+    pub fn header(&self, h: &mut Option<ResponseHeader>) {
+        let h = h.get_or_insert_with(Default::default);
+        h.cluster_id = self.cluster_id;
+        h.member_id = self.member_id;
+        h.raft_term = self.raft_status().term;
+    }
+
+    pub fn current_revision(&self) -> i64 {
+        self.read().state.kv.rev()
+    }
+
+    /// Replicates `req` and waits for its typed result; `waiter` says which
+    /// kind of result (e.g. `Waiter::Put`).
+    async fn propose<T>(
+        &self,
+        req: Request,
+        waiter: impl FnOnce(Reply<T>) -> Waiter,
+    ) -> Result<T, ServerError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let data = InternalRaftRequest {
+            header: Some(RequestHeader {
+                id,
+                ..Default::default()
+            }),
+            request: Some(req),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(RaftCmd::Propose {
+                id,
+                data,
+                waiter: waiter(reply),
+            })
+            .await
+            .map_err(|_| ServerError::Stopped)?;
+        match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
+            Err(_) => Err(ServerError::Timeout),
+            Ok(Err(_)) => Err(ServerError::Stopped),
+            Ok(Ok(res)) => Ok(res?),
+        }
+    }
+
+    /// Waits until a read here would be linearizable (raft ReadIndex).
+    ///
+    /// raft-rs drops a read request silently when there is no leader or the
+    /// leader has not yet committed an entry in its term, so each attempt
+    /// has a short timeout and is retried until the request timeout.
+    pub async fn linearizable_barrier(&self) -> Result<(), ServerError> {
+        let attempts = REQUEST_TIMEOUT.as_millis() / READ_INDEX_ATTEMPT.as_millis();
+        for _ in 0..attempts {
+            let (reply, rx) = oneshot::channel();
+            self.tx
+                .send(RaftCmd::ReadIndex { reply })
+                .await
+                .map_err(|_| ServerError::Stopped)?;
+            match tokio::time::timeout(READ_INDEX_ATTEMPT, rx).await {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(_)) => return Err(ServerError::Stopped),
+                Err(_) => {}
+            }
+        }
+        Err(ServerError::Timeout)
+    }
+
+    pub async fn range(&self, req: RangeRequest) -> Result<RangeResponse, ServerError> {
+        if !req.serializable {
+            self.linearizable_barrier().await?;
+        }
+        let mut resp = self.read().state.kv.range(&req)?;
+        self.header(&mut resp.header);
+        Ok(resp)
+    }
+
+    pub async fn put(&self, req: PutRequest) -> Result<PutResponse, ServerError> {
+        let mut r = self.propose(Request::Put(req), Waiter::Put).await?;
+        self.header(&mut r.header);
+        Ok(r)
+    }
+
+    pub async fn delete_range(
+        &self,
+        req: DeleteRangeRequest,
+    ) -> Result<DeleteRangeResponse, ServerError> {
+        let mut r = self
+            .propose(Request::DeleteRange(req), Waiter::DeleteRange)
+            .await?;
+        self.header(&mut r.header);
+        Ok(r)
+    }
+
+    pub async fn txn(&self, req: TxnRequest) -> Result<TxnResponse, ServerError> {
+        let mut r = self.propose(Request::Txn(req), Waiter::Txn).await?;
+        self.header(&mut r.header);
+        Ok(r)
+    }
+
+    pub async fn compact(&self, req: CompactionRequest) -> Result<CompactionResponse, ServerError> {
+        let mut r = self
+            .propose(Request::Compaction(req), Waiter::Compaction)
+            .await?;
+        self.header(&mut r.header);
+        Ok(r)
+    }
+
+    /// Members as etcd lists them, by id; a member that has not published
+    /// its name and client URLs yet is "unstarted".
+    pub fn member_list(&self) -> Vec<Member> {
+        self.read().state.cluster.list()
+    }
+
+    /// Announces this member's name and client URLs through raft (etcd's
+    /// `publish`); a member serves clients only once this has been applied.
+    pub async fn publish(&self) -> Result<(), ServerError> {
+        let attrs = ClusterMemberAttrSetRequest {
+            member_id: self.me.id,
+            member_attributes: Some(Attributes {
+                name: self.me.name.clone(),
+                client_urls: self.me.client_urls.clone(),
+            }),
+        };
+        self.propose(Request::ClusterMemberAttrSet(attrs), Waiter::Done)
+            .await
+    }
+
+    /// Whether this member's own entry has been published (applied here).
+    pub fn published(&self) -> bool {
+        let shared = self.read();
+        let me = shared.state.cluster.member(self.member_id);
+        me.is_some_and(|m| m.name == self.me.name && !m.name.is_empty())
+    }
+
+    /// The version the cluster agreed on (`None` until it has).
+    pub fn cluster_version(&self) -> Option<String> {
+        self.read().state.cluster.version().map(str::to_string)
+    }
+
+    /// etcd's `monitorVersions`, while the cluster has no version yet: the
+    /// leader decides one (the lowest its members run; every oxcd member
+    /// runs [`CLUSTER_VERSION`]) and replicates it. Returns once a version
+    /// is set.
+    pub async fn monitor_versions(&self) {
+        while self.cluster_version().is_none() {
+            if self.raft_status().leader_id == self.member_id {
+                tracing::info!(
+                    target: "etcdserver",
+                    "setting up the initial cluster version to {}",
+                    major_minor(CLUSTER_VERSION)
+                );
+                let set = ClusterVersionSetRequest {
+                    ver: CLUSTER_VERSION.to_string(),
+                };
+                let res = self
+                    .propose(Request::ClusterVersionSet(set), Waiter::Done)
+                    .await;
+                if let Err(e) = res {
+                    tracing::warn!(target: "etcdserver", "failed to set the cluster version: {e}");
+                }
+            }
+            if self.cluster_version().is_none() {
+                tokio::time::sleep(VERSION_CHECK_INTERVAL).await;
+            }
+        }
+    }
+
+    /// Whether this member is a learner (etcd serves only serializable
+    /// reads and `Status` on learners).
+    pub fn is_learner(&self) -> bool {
+        self.learner.load(Ordering::Relaxed)
+    }
+
+    /// A digest of the KV history up to `rev` (0: the current revision), with
+    /// the current and compacted revisions: `(hash, current, compacted)`.
+    pub fn hash_kv(&self, rev: i64) -> Result<(u32, i64, i64), ServerError> {
+        let shared = self.read();
+        let kv = &shared.state.kv;
+        let at = if rev <= 0 { kv.rev() } else { rev };
+        if at > kv.rev() {
+            return Err(MvccError::FutureRev.into());
+        }
+        // etcd: a revision at or below the compaction point is compacted.
+        if rev > 0 && at <= kv.compact_rev() {
+            return Err(MvccError::Compacted.into());
+        }
+        Ok((kv.hash_kv(at), kv.rev(), kv.compact_rev()))
+    }
+}

@@ -1,0 +1,63 @@
+//! The one place every request enters the services: [`admit`] unwraps the
+//! gRPC request, after the checks etcd's unary interceptor makes. Today that
+//! is `isRPCSupportedForLearner` (a learner serves only `Status` and
+//! serializable `Range`); authentication will join it here.
+//!
+//! A handler gets its message only through `admit`, so a new RPC cannot
+//! forget the checks; whether a request may run on a learner is said once
+//! per request type, by [`ForLearner`].
+
+use tonic::{Request, Status};
+
+use crate::pb::etcdserverpb::{
+    AlarmRequest, CompactionRequest, DefragmentRequest, DeleteRangeRequest, HashKvRequest,
+    HashRequest, MemberAddRequest, MemberListRequest, MemberPromoteRequest, MemberRemoveRequest,
+    MemberUpdateRequest, MoveLeaderRequest, PutRequest, RangeRequest, StatusRequest, TxnRequest,
+};
+use crate::server::EtcdServer;
+
+/// etcd's `isRPCSupportedForLearner`, per request type.
+pub trait ForLearner {
+    /// Whether a learner may serve this request (most may not).
+    fn allowed_on_learner(&self) -> bool {
+        false
+    }
+}
+
+impl ForLearner for StatusRequest {
+    fn allowed_on_learner(&self) -> bool {
+        true
+    }
+}
+
+impl ForLearner for RangeRequest {
+    fn allowed_on_learner(&self) -> bool {
+        self.serializable
+    }
+}
+
+impl ForLearner for PutRequest {}
+impl ForLearner for DeleteRangeRequest {}
+impl ForLearner for TxnRequest {}
+impl ForLearner for CompactionRequest {}
+impl ForLearner for AlarmRequest {}
+impl ForLearner for DefragmentRequest {}
+impl ForLearner for HashRequest {}
+impl ForLearner for HashKvRequest {}
+impl ForLearner for MoveLeaderRequest {}
+impl ForLearner for MemberListRequest {}
+impl ForLearner for MemberAddRequest {}
+impl ForLearner for MemberRemoveRequest {}
+impl ForLearner for MemberUpdateRequest {}
+impl ForLearner for MemberPromoteRequest {}
+
+/// The request's message, if this member may serve it.
+pub fn admit<T: ForLearner>(server: &EtcdServer, r: Request<T>) -> Result<T, Status> {
+    let r = r.into_inner();
+    if server.is_learner() && !r.allowed_on_learner() {
+        return Err(Status::unavailable(
+            "etcdserver: rpc not supported for learner",
+        ));
+    }
+    Ok(r)
+}

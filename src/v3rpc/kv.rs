@@ -1,0 +1,91 @@
+//! etcd's KV service: validate, call the server, map errors.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use super::errors::to_status;
+use super::interceptor::admit;
+use super::validation::{
+    check_delete, check_intervals, check_put, check_range, check_txn, too_large,
+};
+use super::{Limits, GRPC_OVERHEAD_BYTES};
+use crate::pb::etcdserverpb::{
+    kv_server, CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
+    PutRequest, PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse,
+};
+use crate::server::EtcdServer;
+
+/// The KV service.
+#[derive(Clone)]
+pub struct Kv {
+    pub server: Arc<EtcdServer>,
+    pub limits: Limits,
+}
+
+impl Kv {
+    /// grpc-go refuses a message over `max + overhead` in the transport;
+    /// etcd then refuses a request over `max` before proposing it.
+    fn check_size<M: prost::Message>(&self, m: &M) -> Result<(), Status> {
+        let len = m.encoded_len();
+        let transport_max = self.limits.max_request_bytes + GRPC_OVERHEAD_BYTES;
+        if len > transport_max {
+            return Err(Status::resource_exhausted(format!(
+                "grpc: received message larger than max ({len} vs. {transport_max})"
+            )));
+        }
+        if len > self.limits.max_request_bytes {
+            return Err(too_large());
+        }
+        Ok(())
+    }
+}
+
+#[tonic::async_trait]
+impl kv_server::Kv for Kv {
+    async fn range(&self, r: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
+        let r = admit(&self.server, r)?;
+        check_range(&r)?;
+        self.check_size(&r)?;
+        let resp = self.server.range(r).await.map_err(to_status)?;
+        Ok(Response::new(resp))
+    }
+
+    async fn put(&self, r: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
+        let r = admit(&self.server, r)?;
+        check_put(&r)?;
+        self.check_size(&r)?;
+        let resp = self.server.put(r).await.map_err(to_status)?;
+        Ok(Response::new(resp))
+    }
+
+    async fn delete_range(
+        &self,
+        r: Request<DeleteRangeRequest>,
+    ) -> Result<Response<DeleteRangeResponse>, Status> {
+        let r = admit(&self.server, r)?;
+        check_delete(&r)?;
+        self.check_size(&r)?;
+        let resp = self.server.delete_range(r).await.map_err(to_status)?;
+        Ok(Response::new(resp))
+    }
+
+    async fn txn(&self, r: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
+        let r = admit(&self.server, r)?;
+        check_txn(&r, self.limits.max_txn_ops)?;
+        check_intervals(&r.success)?;
+        check_intervals(&r.failure)?;
+        self.check_size(&r)?;
+        let resp = self.server.txn(r).await.map_err(to_status)?;
+        Ok(Response::new(resp))
+    }
+
+    async fn compact(
+        &self,
+        r: Request<CompactionRequest>,
+    ) -> Result<Response<CompactionResponse>, Status> {
+        let r = admit(&self.server, r)?;
+        let resp = self.server.compact(r).await.map_err(to_status)?;
+        Ok(Response::new(resp))
+    }
+}

@@ -1,0 +1,121 @@
+//! etcd's Maintenance service: status, hashes, leadership moves; alarms and
+//! defragmentation answer as a server without alarms or fragmentation does.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use super::errors::to_status;
+use super::interceptor::admit;
+use super::unimplemented::{self, Unsupported};
+use crate::pb::etcdserverpb::{
+    maintenance_server, AlarmRequest, AlarmResponse, DefragmentRequest, DefragmentResponse,
+    DowngradeRequest, DowngradeResponse, HashKvRequest, HashKvResponse, HashRequest, HashResponse,
+    MoveLeaderRequest, MoveLeaderResponse, SnapshotRequest, SnapshotResponse, StatusRequest,
+    StatusResponse,
+};
+use crate::server::EtcdServer;
+
+/// The Maintenance service.
+#[derive(Clone)]
+pub struct Maintenance {
+    pub server: Arc<EtcdServer>,
+}
+
+#[tonic::async_trait]
+impl maintenance_server::Maintenance for Maintenance {
+    async fn alarm(&self, r: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
+        admit(&self.server, r)?;
+        // No alarm is ever raised yet (quota and corruption checks come later).
+        let mut resp = AlarmResponse::default();
+        self.server.header(&mut resp.header);
+        Ok(Response::new(resp))
+    }
+
+    async fn status(&self, r: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
+        admit(&self.server, r)?;
+        let st = self.server.raft_status();
+        let db = self.server.db_size() as i64;
+        let mut resp = StatusResponse {
+            version: self.server.version.to_string(),
+            db_size: db,
+            leader: st.leader_id,
+            raft_index: st.commit_index,
+            raft_term: st.term,
+            raft_applied_index: st.applied_index,
+            db_size_in_use: db,
+            is_learner: self.server.is_learner(),
+            ..Default::default()
+        };
+        self.server.header(&mut resp.header);
+        resp.header.as_mut().expect("set").revision = self.server.current_revision();
+        Ok(Response::new(resp))
+    }
+
+    async fn defragment(
+        &self,
+        r: Request<DefragmentRequest>,
+    ) -> Result<Response<DefragmentResponse>, Status> {
+        admit(&self.server, r)?;
+        // sled compacts its own files; there is nothing to rewrite.
+        let mut resp = DefragmentResponse::default();
+        self.server.header(&mut resp.header);
+        Ok(Response::new(resp))
+    }
+
+    async fn hash(&self, r: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
+        admit(&self.server, r)?;
+        let (hash, rev, _) = self.server.hash_kv(0).map_err(to_status)?;
+        let mut resp = HashResponse {
+            hash,
+            ..Default::default()
+        };
+        self.server.header(&mut resp.header);
+        resp.header.as_mut().expect("set").revision = rev;
+        Ok(Response::new(resp))
+    }
+
+    async fn hash_kv(&self, r: Request<HashKvRequest>) -> Result<Response<HashKvResponse>, Status> {
+        let at = admit(&self.server, r)?.revision;
+        let (hash, rev, compact) = self.server.hash_kv(at).map_err(to_status)?;
+        let mut resp = HashKvResponse {
+            hash,
+            compact_revision: compact,
+            ..Default::default()
+        };
+        self.server.header(&mut resp.header);
+        resp.header.as_mut().expect("set").revision = rev;
+        Ok(Response::new(resp))
+    }
+
+    type SnapshotStream = Unsupported<SnapshotResponse>;
+    async fn snapshot(
+        &self,
+        _r: Request<SnapshotRequest>,
+    ) -> Result<Response<Self::SnapshotStream>, Status> {
+        Err(unimplemented::unimplemented(
+            "etcdserverpb.Maintenance.Snapshot",
+        ))
+    }
+    async fn move_leader(
+        &self,
+        r: Request<MoveLeaderRequest>,
+    ) -> Result<Response<MoveLeaderResponse>, Status> {
+        let r = admit(&self.server, r)?;
+        self.server
+            .move_leader(r.target_id)
+            .await
+            .map_err(to_status)?;
+        let mut resp = MoveLeaderResponse::default();
+        self.server.header(&mut resp.header);
+        Ok(Response::new(resp))
+    }
+    async fn downgrade(
+        &self,
+        _r: Request<DowngradeRequest>,
+    ) -> Result<Response<DowngradeResponse>, Status> {
+        Err(unimplemented::unimplemented(
+            "etcdserverpb.Maintenance.Downgrade",
+        ))
+    }
+}

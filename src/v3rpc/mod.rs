@@ -1,0 +1,87 @@
+//! v3rpc: the gRPC face of the server, one file per etcd service ([`kv`],
+//! [`maintenance`], [`cluster`]; watch, lease, auth, lock and election will
+//! join them). Thin: admit the request ([`interceptor`]: the learner check,
+//! later auth), validate like etcd's `v3rpc/key.go` ([`validation`]), call
+//! [`EtcdServer`], map errors to etcd's status codes ([`errors`]).
+
+mod cluster;
+mod errors;
+pub mod http;
+mod interceptor;
+mod kv;
+mod maintenance;
+pub mod unimplemented;
+mod validation;
+
+use std::sync::Arc;
+
+pub use self::cluster::Cluster;
+pub use self::errors::to_status;
+pub use self::kv::Kv;
+pub use self::maintenance::Maintenance;
+use self::unimplemented::Unimplemented;
+use crate::pb::etcdserverpb::{self, cluster_server, kv_server, maintenance_server};
+use crate::pb::{v3electionpb, v3lockpb};
+use crate::rt::net::{self, Listener, ServeOptions};
+use crate::server::EtcdServer;
+
+/// Limits the API enforces before anything reaches raft.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_request_bytes: usize,
+    pub max_txn_ops: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_request_bytes: 1536 * 1024,
+            max_txn_ops: 128,
+        }
+    }
+}
+
+/// gRPC adds framing around a request; etcd allows this much on top of
+/// `--max-request-bytes` before the transport itself refuses a message.
+pub const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
+
+/// The decoder's own hard bound; sizes between the configured limit and this
+/// are refused by [`Kv::check_size`] with grpc-go's message.
+pub const DECODE_BYTES_MAX: usize = 64 << 20;
+
+/// Serves every gRPC service (and, on real networks, etcd's HTTP endpoints)
+/// on `listener` until `shutdown` resolves.
+pub async fn serve(
+    server: Arc<EtcdServer>,
+    limits: Limits,
+    listener: Listener,
+    opts: &ServeOptions,
+    cors: http::Cors,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let max = (limits.max_request_bytes + GRPC_OVERHEAD_BYTES).max(DECODE_BYTES_MAX);
+    let kv = kv_server::KvServer::new(Kv {
+        server: server.clone(),
+        limits,
+    })
+    .max_decoding_message_size(max);
+    let maint = maintenance_server::MaintenanceServer::new(Maintenance {
+        server: server.clone(),
+    });
+    let cluster = cluster_server::ClusterServer::new(Cluster {
+        server: server.clone(),
+    });
+    let http = Arc::new(http::ClientHttp { server, cors });
+    let router = net::grpc_server(opts, http)
+        .add_service(kv)
+        .add_service(maint)
+        .add_service(cluster)
+        .add_service(etcdserverpb::watch_server::WatchServer::new(Unimplemented))
+        .add_service(etcdserverpb::lease_server::LeaseServer::new(Unimplemented))
+        .add_service(etcdserverpb::auth_server::AuthServer::new(Unimplemented))
+        .add_service(v3lockpb::lock_server::LockServer::new(Unimplemented))
+        .add_service(v3electionpb::election_server::ElectionServer::new(
+            Unimplemented,
+        ));
+    net::serve(router, listener, opts.drain, shutdown).await
+}

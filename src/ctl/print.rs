@@ -8,6 +8,7 @@ use crate::pb::etcdserverpb::{
     MemberRemoveResponse, MemberUpdateResponse, PutResponse, RangeResponse, TxnResponse,
 };
 
+use super::endpoint::{EpHashKv, EpHealth, EpStatus};
 use super::global::{Ctx, EXIT_BAD_FEATURE};
 use super::printer_fields::FieldsPrinter;
 use super::printer_json::JsonPrinter;
@@ -15,7 +16,6 @@ use super::printer_protobuf::PbPrinter;
 use super::printer_simple::SimplePrinter;
 use super::printer_table::TablePrinter;
 use super::{CmdResult, Fail, Output};
-use super::{EpHashKv, EpHealth, EpStatus};
 
 // The formats' building blocks, public as they were when this module held them.
 pub use super::printer_fields::Fields;

@@ -8,11 +8,11 @@ use crate::pb::etcdserverpb::{
 };
 use crate::pb::mvccpb::KeyValue;
 
+use super::endpoint::{EpHashKv, EpHealth, EpStatus};
 use super::print::Printer;
 use super::printer_simple::print_endpoint_health;
 use super::util::go_quote;
 use super::{CmdResult, Output};
-use super::{EpHashKv, EpHealth, EpStatus};
 
 /// Lines for the "fields" format.
 pub struct Fields(pub String);

@@ -9,9 +9,9 @@ use crate::pb::etcdserverpb::{
 };
 use crate::pb::mvccpb::KeyValue;
 
+use super::endpoint::{EpHashKv, EpHealth, EpStatus};
 use super::print::Printer;
 use super::{CmdResult, Output};
-use super::{EpHashKv, EpHealth, EpStatus};
 
 /// JSON string escaping as Go's encoder does it (HTML-safe).
 pub fn json_str(s: &str) -> String {

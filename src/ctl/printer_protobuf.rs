@@ -8,10 +8,10 @@ use crate::pb::etcdserverpb::{
     MemberRemoveResponse, MemberUpdateResponse, PutResponse, RangeResponse, TxnResponse,
 };
 
+use super::endpoint::{EpHealth, EpStatus};
 use super::print::Printer;
 use super::printer_simple::print_endpoint_health;
 use super::{CmdResult, Output};
-use super::{EpHealth, EpStatus};
 
 fn print_pb(o: &mut Output, m: &impl Message) -> CmdResult {
     o.out(m.encode_to_vec());

@@ -8,11 +8,11 @@ use crate::pb::etcdserverpb::{
 };
 use crate::pb::mvccpb::KeyValue;
 
+use super::endpoint::{EpHashKv, EpHealth, EpStatus};
 use super::print::{
     make_endpoint_hash_kv_table, make_endpoint_status_table, make_member_list_table, Printer, Table,
 };
 use super::{CmdResult, Output};
-use super::{EpHashKv, EpHealth, EpStatus};
 
 pub(super) struct SimplePrinter {
     /// `--hex`: keys and values as `\x..` escapes.

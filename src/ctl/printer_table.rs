@@ -3,12 +3,12 @@
 
 use crate::pb::etcdserverpb::MemberListResponse;
 
+use super::endpoint::{EpHashKv, EpHealth, EpStatus};
 use super::print::{
     make_endpoint_hash_kv_table, make_endpoint_health_table, make_endpoint_status_table,
     make_member_list_table, Printer, Table,
 };
 use super::{CmdResult, Output};
-use super::{EpHashKv, EpHealth, EpStatus};
 
 /// An ASCII table like olekukonko/tablewriter as etcdctl configures it:
 /// centred headers, right-aligned cells.

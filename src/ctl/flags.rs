@@ -109,38 +109,42 @@ fn parse_bool(v: &str) -> Option<&'static str> {
     }
 }
 
+/// Records flag `f`'s value `v` (as given: `shown` names the flag in
+/// pflag's error): booleans and integers must parse, a string slice given
+/// again grows.
+fn set(p: &mut Parsed, f: &Flag, v: String, shown: &str) -> Result<(), ParseError> {
+    let v = match f.kind {
+        FlagKind::Bool => parse_bool(&v)
+            .ok_or_else(|| {
+                ParseError::Flag(format!(
+                    "invalid argument {v:?} for {shown} flag: strconv.ParseBool: parsing {v:?}: invalid syntax"
+                ))
+            })?
+            .to_string(),
+        FlagKind::Int => {
+            v.parse::<i64>().map_err(|_| {
+                ParseError::Flag(format!(
+                    "invalid argument {v:?} for {shown} flag: strconv.ParseInt: parsing {v:?}: invalid syntax"
+                ))
+            })?;
+            v
+        }
+        _ => v,
+    };
+    if f.kind == FlagKind::StringSlice && p.values.contains_key(f.name) {
+        let prev = p.values.remove(f.name).expect("present");
+        p.values.insert(f.name.to_string(), format!("{prev},{v}"));
+    } else {
+        p.values.insert(f.name.to_string(), v);
+    }
+    Ok(())
+}
+
 /// Parses `args` against the command's `flags` plus the global ones.
 pub fn parse(args: &[String], flags: &[Flag]) -> Result<Parsed, ParseError> {
     let all: Vec<&Flag> = flags.iter().chain(GLOBAL_FLAGS).collect();
     let mut p = Parsed::default();
     let mut i = 0;
-    let set = |p: &mut Parsed, f: &Flag, v: String, shown: &str| -> Result<(), ParseError> {
-        let v = match f.kind {
-            FlagKind::Bool => parse_bool(&v)
-                .ok_or_else(|| {
-                    ParseError::Flag(format!(
-                        "invalid argument {v:?} for {shown} flag: strconv.ParseBool: parsing {v:?}: invalid syntax"
-                    ))
-                })?
-                .to_string(),
-            FlagKind::Int => {
-                v.parse::<i64>().map_err(|_| {
-                    ParseError::Flag(format!(
-                        "invalid argument {v:?} for {shown} flag: strconv.ParseInt: parsing {v:?}: invalid syntax"
-                    ))
-                })?;
-                v
-            }
-            _ => v,
-        };
-        if f.kind == FlagKind::StringSlice && p.values.contains_key(f.name) {
-            let prev = p.values.remove(f.name).expect("present");
-            p.values.insert(f.name.to_string(), format!("{prev},{v}"));
-        } else {
-            p.values.insert(f.name.to_string(), v);
-        }
-        Ok(())
-    };
     while i < args.len() {
         let a = &args[i];
         i += 1;

@@ -1,0 +1,278 @@
+//! etcdctl's command table: every command's path, help text and flags (as
+//! each etcdctl `*_command.go` declares them to cobra), and the help
+//! texts rendered from it.
+
+use super::flags::{self, flag, Flag, FlagKind};
+use super::resolve;
+use super::CTL_VERSION;
+
+/// One etcdctl command as cobra knows it: where it is, its help, its flags.
+pub(super) struct Command {
+    /// The words that name it: `get`, `member list`.
+    pub(super) path: &'static str,
+    short: &'static str,
+    use_line: &'static str,
+    description: Option<&'static str>,
+    pub(super) flags: &'static [Flag],
+    /// The name the `--help` flag's own line mentions.
+    help_for: &'static str,
+}
+
+pub(super) const GET_FLAGS: &[Flag] = &[
+    flag(
+        "consistency",
+        None,
+        FlagKind::Str,
+        "l",
+        "Linearizable(l) or Serializable(s)",
+    ),
+    flag(
+        "from-key",
+        None,
+        FlagKind::Bool,
+        "false",
+        "Get keys that are greater than or equal to the given key using byte compare",
+    ),
+    flag(
+        "keys-only",
+        None,
+        FlagKind::Bool,
+        "false",
+        "Get only the keys",
+    ),
+    flag(
+        "limit",
+        None,
+        FlagKind::Int,
+        "0",
+        "Maximum number of results",
+    ),
+    flag(
+        "order",
+        None,
+        FlagKind::Str,
+        "",
+        "Order of results; ASCEND or DESCEND (ASCEND by default)",
+    ),
+    flag(
+        "prefix",
+        None,
+        FlagKind::Bool,
+        "false",
+        "Get keys with matching prefix",
+    ),
+    flag(
+        "print-value-only",
+        None,
+        FlagKind::Bool,
+        "false",
+        "Only write values when using the \"simple\" output format",
+    ),
+    flag("rev", None, FlagKind::Int, "0", "Specify the kv revision"),
+    flag(
+        "sort-by",
+        None,
+        FlagKind::Str,
+        "",
+        "Sort target; CREATE, KEY, MODIFY, VALUE, or VERSION",
+    ),
+];
+pub(super) const PUT_FLAGS: &[Flag] = &[
+    flag(
+        "ignore-lease",
+        None,
+        FlagKind::Bool,
+        "false",
+        "updates the key using its current lease",
+    ),
+    flag(
+        "ignore-value",
+        None,
+        FlagKind::Bool,
+        "false",
+        "updates the key using its current value",
+    ),
+    flag(
+        "lease",
+        None,
+        FlagKind::Str,
+        "0",
+        "lease ID (in hexadecimal) to attach to the key",
+    ),
+    flag(
+        "prev-kv",
+        None,
+        FlagKind::Bool,
+        "false",
+        "return the previous key-value pair before modification",
+    ),
+];
+pub(super) const DEL_FLAGS: &[Flag] = &[
+    flag(
+        "from-key",
+        None,
+        FlagKind::Bool,
+        "false",
+        "delete keys that are greater than or equal to the given key using byte compare",
+    ),
+    flag(
+        "prefix",
+        None,
+        FlagKind::Bool,
+        "false",
+        "delete keys with matching prefix",
+    ),
+    flag(
+        "prev-kv",
+        None,
+        FlagKind::Bool,
+        "false",
+        "return deleted key-value pairs",
+    ),
+];
+const TXN_FLAGS: &[Flag] = &[flag(
+    "interactive",
+    Some('i'),
+    FlagKind::Bool,
+    "false",
+    "Input transaction in interactive mode",
+)];
+const COMPACTION_FLAGS: &[Flag] = &[flag(
+    "physical",
+    None,
+    FlagKind::Bool,
+    "false",
+    "'true' to wait for compaction to physically remove all old revisions",
+)];
+const CLUSTER_FLAG: Flag = flag(
+    "cluster",
+    None,
+    FlagKind::Bool,
+    "false",
+    "use all endpoints from the cluster member list",
+);
+
+const ENDPOINT_FLAGS: &[Flag] = &[CLUSTER_FLAG];
+
+const HASHKV_FLAGS: &[Flag] = &[
+    CLUSTER_FLAG,
+    flag(
+        "rev",
+        None,
+        FlagKind::Int,
+        "0",
+        "maximum revision to hash (default: all revisions)",
+    ),
+];
+
+const MEMBER_ADD_FLAGS: &[Flag] = &[
+    flag(
+        "learner",
+        None,
+        FlagKind::Bool,
+        "false",
+        "indicates if the new member is raft learner",
+    ),
+    flag(
+        "peer-urls",
+        None,
+        FlagKind::Str,
+        "",
+        "comma separated peer URLs for the new member.",
+    ),
+];
+
+const MEMBER_UPDATE_FLAGS: &[Flag] = &[flag(
+    "peer-urls",
+    None,
+    FlagKind::Str,
+    "",
+    "comma separated peer URLs for the updated member.",
+)];
+
+const PUT_DESCRIPTION: &str = "Puts the given key into the store.
+
+When <value> begins with '-', <value> is interpreted as a flag.
+Insert '--' for workaround:
+
+$ put <key> -- <value>
+$ put -- <key> <value>
+
+If <value> isn't given as a command line argument and '--ignore-value' is not specified,
+this command tries to read the value from standard input.
+
+If <lease> isn't given as a command line argument and '--ignore-lease' is not specified,
+this command tries to read the value from standard input.
+
+For example,
+$ cat file | put <key>
+will store the content of the file to <key>.
+";
+
+/// The commands oxcd's etcdctl has, in the order etcdctl 3.4 lists them.
+const COMMANDS: &[Command] = &[
+    Command { path: "get", short: "Gets the key or a range of keys", use_line: "etcdctl get [options] <key> [range_end] [flags]", description: None, flags: GET_FLAGS, help_for: "get" },
+    Command { path: "put", short: "Puts the given key into the store", use_line: "etcdctl put [options] <key> <value> (<value> can also be given from stdin) [flags]", description: Some(PUT_DESCRIPTION), flags: PUT_FLAGS, help_for: "put" },
+    Command { path: "del", short: "Removes the specified key or range of keys [key, range_end)", use_line: "etcdctl del [options] <key> [range_end] [flags]", description: None, flags: DEL_FLAGS, help_for: "del" },
+    Command { path: "txn", short: "Txn processes all the requests in one transaction", use_line: "etcdctl txn [options] [flags]", description: None, flags: TXN_FLAGS, help_for: "txn" },
+    Command { path: "compaction", short: "Compacts the event history in etcd", use_line: "etcdctl compaction [options] <revision> [flags]", description: None, flags: COMPACTION_FLAGS, help_for: "compaction" },
+    Command { path: "version", short: "Prints the version of etcdctl", use_line: "etcdctl version [flags]", description: None, flags: &[], help_for: "version" },
+    Command { path: "move-leader", short: "Transfers leadership to another etcd cluster member.", use_line: "etcdctl move-leader <transferee-member-id> [flags]", description: None, flags: &[], help_for: "move-leader" },
+    Command { path: "member add", short: "Adds a member into the cluster", use_line: "etcdctl member add <memberName> [options] [flags]", description: None, flags: MEMBER_ADD_FLAGS, help_for: "add" },
+    Command { path: "member remove", short: "Removes a member from the cluster", use_line: "etcdctl member remove <memberID> [flags]", description: None, flags: &[], help_for: "remove" },
+    Command { path: "member update", short: "Updates a member in the cluster", use_line: "etcdctl member update <memberID> [options] [flags]", description: None, flags: MEMBER_UPDATE_FLAGS, help_for: "update" },
+    Command { path: "member promote", short: "Promotes a non-voting member in the cluster", use_line: "etcdctl member promote <memberID> [flags]", description: Some("Promotes a non-voting learner member to a voting one in the cluster.\n"), flags: &[], help_for: "promote" },
+    Command { path: "member list", short: "Lists all members in the cluster", use_line: "etcdctl member list [flags]", description: Some("When --write-out is set to simple, this command prints out comma-separated member lists for each endpoint.\nThe items in the lists are ID, Status, Name, Peer Addrs, Client Addrs, Is Learner.\n"), flags: &[], help_for: "list" },
+    Command { path: "endpoint health", short: "Checks the healthiness of endpoints specified in `--endpoints` flag", use_line: "etcdctl endpoint health [flags]", description: None, flags: ENDPOINT_FLAGS, help_for: "health" },
+    Command { path: "endpoint hashkv", short: "Prints the KV history hash for each endpoint in --endpoints", use_line: "etcdctl endpoint hashkv [flags]", description: None, flags: HASHKV_FLAGS, help_for: "hashkv" },
+    Command { path: "endpoint status", short: "Prints out the status of endpoints specified in `--endpoints` flag", use_line: "etcdctl endpoint status [flags]", description: Some("When --write-out is set to simple, this command prints out comma-separated status lists for each endpoint.\nThe items in the lists are endpoint, ID, version, db size, is leader, is learner, raft term, raft index, raft applied index, errors.\n"), flags: ENDPOINT_FLAGS, help_for: "status" },
+];
+
+impl Command {
+    /// The command's `--help` text.
+    pub(super) fn usage(&self) -> String {
+        flags::usage(
+            self.path,
+            self.short,
+            self.use_line,
+            self.description,
+            self.flags,
+            self.help_for,
+        )
+    }
+}
+
+/// The command at `path` (`member list`), if oxcd's etcdctl has it.
+pub(super) fn find(path: &str) -> Option<&'static Command> {
+    COMMANDS.iter().find(|c| c.path == path)
+}
+
+/// `etcdctl` alone, or `etcdctl help`: every command.
+pub(super) fn root_help() -> String {
+    let mut s = format!("NAME:\n\tetcdctl - A simple command line client for etcd3.\n\nUSAGE:\n\tetcdctl [flags]\n\nVERSION:\n\t{CTL_VERSION}\n\nAPI VERSION:\n\t3.4\n\n\nCOMMANDS:\n");
+    for c in COMMANDS {
+        s.push_str(&format!("\t{}\t{}\n", c.path, c.short));
+    }
+    flags::tabwrite(&s)
+}
+
+/// A command group's help (`etcdctl member`), as cobra renders it.
+pub(super) fn group_help(group: &str) -> String {
+    let (_, short, subs) = resolve::GROUPS
+        .iter()
+        .find(|(g, _, _)| *g == group)
+        .expect("a listed group");
+    let commands: Vec<(&str, &str)> = subs
+        .iter()
+        .map(|s| {
+            let c = find(&format!("{group} {s}")).expect("every listed subcommand is built");
+            (*s, c.short)
+        })
+        .collect();
+    // The group's own flags are those all its subcommands share.
+    let own = match group {
+        "endpoint" => ENDPOINT_FLAGS,
+        _ => &[],
+    };
+    flags::group_usage(group, short, &commands, own)
+}

@@ -1,0 +1,293 @@
+//! What every command shares (etcdctl's `global.go` and `error.go`): the
+//! parsed flags, endpoints and timeouts, connecting, calling an RPC, and the
+//! lines and exit codes clientv3 and etcdctl give when that fails.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use prost::Message;
+use tonic::transport::Channel;
+
+use super::flags::{Flag, Parsed, GLOBAL_FLAGS};
+use super::printer_json::json_str;
+use super::util::parse_go_duration;
+use super::Fail;
+
+// etcdctl's exit codes (its `error.go`).
+pub(super) const EXIT_ERROR: i32 = 1;
+pub(super) const EXIT_INVALID_INPUT: i32 = 3;
+pub(super) const EXIT_BAD_FEATURE: i32 = 4;
+pub(super) const EXIT_BAD_ARGS: i32 = 128;
+
+/// A wrong argument: etcdctl exits with `ExitBadArgs`.
+pub(super) fn bad_args(msg: impl Into<String>) -> Fail {
+    Fail(EXIT_BAD_ARGS, msg.into())
+}
+
+/// The command line a command runs with: its flags (the command's own and
+/// the global ones) and positional arguments.
+pub(super) struct Ctx {
+    pub(super) p: Parsed,
+    pub(super) flags: &'static [Flag],
+}
+
+impl Ctx {
+    /// A command's context; `ETCDCTL_<FLAG>` fills the global flags the
+    /// command line left unset, as etcdctl's environment binding does.
+    pub(super) fn new(
+        mut p: Parsed,
+        flags: &'static [Flag],
+        env: &BTreeMap<String, String>,
+    ) -> Ctx {
+        for f in GLOBAL_FLAGS {
+            let key = format!("ETCDCTL_{}", f.name.to_ascii_uppercase().replace('-', "_"));
+            if let (false, Some(v)) = (p.is_set(f.name), env.get(&key)) {
+                p.values.insert(f.name.to_string(), v.clone());
+            }
+        }
+        Ctx { p, flags }
+    }
+    pub(super) fn get(&self, name: &str) -> &str {
+        self.p.get(name, self.flags)
+    }
+    pub(super) fn bool(&self, name: &str) -> bool {
+        self.p.bool(name, self.flags)
+    }
+    pub(super) fn args(&self) -> &[String] {
+        &self.p.args
+    }
+    /// The same command context, aimed at one endpoint.
+    pub(super) fn with_endpoint(&self, ep: &str) -> Ctx {
+        let mut values = self.p.values.clone();
+        values.insert("endpoints".to_string(), ep.to_string());
+        Ctx {
+            p: Parsed {
+                values,
+                args: vec![],
+            },
+            flags: self.flags,
+        }
+    }
+    /// `--write-out`.
+    pub(super) fn format(&self) -> &str {
+        self.get("write-out")
+    }
+    pub(super) fn endpoints(&self) -> Vec<String> {
+        self.get("endpoints")
+            .trim_matches(|c| c == '[' || c == ']')
+            .split(',')
+            .map(|e| e.trim().to_string())
+            .filter(|e| !e.is_empty())
+            .collect()
+    }
+    pub(super) fn timeout(&self, name: &str) -> Duration {
+        parse_go_duration(self.get(name)).unwrap_or(Duration::from_secs(5))
+    }
+}
+
+/// Until TLS is built, a request for it is refused rather than served in
+/// plain text (etcdctl 3.4 would speak TLS, or fail to).
+pub(super) fn tls_requested(ctx: &Ctx) -> Option<String> {
+    let refuse = |what: &str| {
+        Some(format!(
+            "{what}: TLS is not built in oxcd's etcdctl yet; refusing to connect in plain text"
+        ))
+    };
+    if let Some(ep) = ctx
+        .endpoints()
+        .into_iter()
+        .find(|e| e.starts_with("https://") || e.starts_with("unixs://"))
+    {
+        return refuse(&format!("--endpoints={ep}"));
+    }
+    for name in ["cacert", "cert", "key"] {
+        if !ctx.get(name).is_empty() {
+            return refuse(&format!("--{name}"));
+        }
+    }
+    if !ctx.bool("insecure-transport") {
+        return refuse("--insecure-transport=false");
+    }
+    None
+}
+
+/// An endpoint as a URL: etcdctl accepts `host:port` and means plain HTTP.
+pub(super) fn endpoint_url(ep: &str) -> String {
+    if ep.contains("://") {
+        ep.to_string()
+    } else {
+        format!("http://{ep}")
+    }
+}
+
+fn host_of(ep: &str) -> &str {
+    ep.split("://").last().unwrap_or(ep)
+}
+
+/// gRPC code names as grpc-go prints them.
+fn code_name(c: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match c {
+        Ok => "OK",
+        Cancelled => "Canceled",
+        Unknown => "Unknown",
+        InvalidArgument => "InvalidArgument",
+        DeadlineExceeded => "DeadlineExceeded",
+        NotFound => "NotFound",
+        AlreadyExists => "AlreadyExists",
+        PermissionDenied => "PermissionDenied",
+        ResourceExhausted => "ResourceExhausted",
+        FailedPrecondition => "FailedPrecondition",
+        Aborted => "Aborted",
+        OutOfRange => "OutOfRange",
+        Unimplemented => "Unimplemented",
+        Internal => "Internal",
+        Unavailable => "Unavailable",
+        DataLoss => "DataLoss",
+        Unauthenticated => "Unauthenticated",
+    }
+}
+
+/// Whether clientv3 maps this message to one of etcd's typed errors (then
+/// etcdctl prints just the message).
+fn is_etcd_error(desc: &str) -> bool {
+    desc.starts_with("etcdserver: ") || desc.starts_with("mvcc: ") || desc.starts_with("auth: ")
+}
+
+fn uuid4() -> String {
+    #[allow(clippy::disallowed_methods)] // a client-side id, like clientv3's; no server state
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+fn now_rfc3339_ms() -> String {
+    #[allow(clippy::disallowed_methods)] // client-side log timestamp, not server logic
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let (y, mo, da, h, mi, s) = crate::logging::utc(d.as_secs());
+    format!(
+        "{y:04}-{mo:02}-{da:02}T{h:02}:{mi:02}:{s:02}.{:03}Z",
+        d.subsec_millis()
+    )
+}
+
+/// A warning line as etcdctl's zap logger writes it to stderr, stamped
+/// now; `fields` are name and JSON-encoded value.
+pub(super) fn zap_warn(caller: &str, msg: &str, fields: &[(&str, String)]) -> String {
+    let mut line = format!(
+        "{{\"level\":\"warn\",\"ts\":\"{}\",\"caller\":\"{caller}\",\"msg\":\"{msg}\"",
+        now_rfc3339_ms()
+    );
+    for (name, value) in fields {
+        line.push_str(&format!(",\"{name}\":{value}"));
+    }
+    line.push_str("}\n");
+    line
+}
+
+/// The pair of lines etcdctl 3.4 prints for a failed RPC of its
+/// cluster-wide client (whose gRPC target names a client UUID).
+pub(super) fn rpc_failure(ep: &str, st: &tonic::Status) -> Fail {
+    rpc_failure_at(
+        &format!("endpoint://client-{}/{}", uuid4(), host_of(ep)),
+        st,
+    )
+}
+
+/// As [`rpc_failure`], for a failed RPC of the client etcdctl makes for
+/// one endpoint (`endpoint hashkv`), whose target is `passthrough:///ep`.
+pub(super) fn rpc_failure_one(ep: &str, st: &tonic::Status) -> Fail {
+    rpc_failure_at(&format!("passthrough:///{ep}"), st)
+}
+
+fn rpc_failure_at(target: &str, st: &tonic::Status) -> Fail {
+    let full = format!(
+        "rpc error: code = {} desc = {}",
+        code_name(st.code()),
+        st.message()
+    );
+    let warn = zap_warn(
+        "clientv3/retry_interceptor.go:62",
+        "retrying of unary invoker failed",
+        &[
+            ("target", format!("\"{target}\"")),
+            ("attempt", "0".into()),
+            ("error", json_str(&full)),
+        ],
+    );
+    let msg = if is_etcd_error(st.message()) {
+        st.message().to_string()
+    } else {
+        full
+    };
+    Fail {
+        code: EXIT_ERROR,
+        msg,
+        warn: Some(warn),
+    }
+}
+
+/// The first of `--endpoints` that answers within `--dial-timeout`.
+pub(super) async fn connect(ctx: &Ctx) -> Result<(Channel, String), Fail> {
+    let dial = ctx.timeout("dial-timeout");
+    for ep in ctx.endpoints() {
+        if let Ok(ch) = crate::rt::net::dial(&endpoint_url(&ep), dial).await {
+            return Ok((ch, ep));
+        }
+    }
+    Err(deadline_exceeded())
+}
+
+/// What etcdctl says when a dial or an RPC outlasts its timeout.
+pub(super) fn deadline_exceeded() -> Fail {
+    Fail(EXIT_ERROR, "context deadline exceeded".into())
+}
+
+/// clientv3's default `MaxCallSendMsgSize`.
+const CLIENT_SEND_BYTES_MAX: usize = 2 * 1024 * 1024;
+
+/// grpc-go refuses to send a message over the client's limit.
+pub(super) fn check_send_size(ep: &str, m: &impl Message) -> Result<(), Fail> {
+    let len = m.encoded_len();
+    if len > CLIENT_SEND_BYTES_MAX {
+        let st = tonic::Status::resource_exhausted(format!(
+            "trying to send message larger than max ({len} vs. {CLIENT_SEND_BYTES_MAX})"
+        ));
+        return Err(rpc_failure(ep, &st));
+    }
+    Ok(())
+}
+
+/// Runs an RPC under `--command-timeout`, mapping failures to etcdctl's output.
+pub(super) async fn call<T>(
+    ctx: &Ctx,
+    ep: &str,
+    f: impl std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+) -> Result<T, Fail> {
+    call_as(ctx, ep, f, rpc_failure).await
+}
+
+/// As [`call`], with the failure lines of the client that made the call.
+pub(super) async fn call_as<T>(
+    ctx: &Ctx,
+    ep: &str,
+    f: impl std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    failure: fn(&str, &tonic::Status) -> Fail,
+) -> Result<T, Fail> {
+    match tokio::time::timeout(ctx.timeout("command-timeout"), f).await {
+        Ok(Ok(r)) => Ok(r.into_inner()),
+        Ok(Err(st)) => Err(failure(ep, &st)),
+        Err(_) => Err(deadline_exceeded()),
+    }
+}

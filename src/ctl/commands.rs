@@ -7,7 +7,29 @@ use super::resolve;
 use super::CTL_VERSION;
 
 /// One etcdctl command as cobra knows it: where it is, its help, its flags.
+/// Which handler runs a command (one variant per etcdctl command built).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Run {
+    Get,
+    Put,
+    Del,
+    Txn,
+    Compaction,
+    Version,
+    MoveLeader,
+    MemberAdd,
+    MemberRemove,
+    MemberUpdate,
+    MemberPromote,
+    MemberList,
+    EndpointHealth,
+    EndpointHashKv,
+    EndpointStatus,
+}
+
 pub(super) struct Command {
+    /// Its handler.
+    pub(super) run: Run,
     /// The words that name it: `get`, `member list`.
     pub(super) path: &'static str,
     short: &'static str,
@@ -211,21 +233,21 @@ will store the content of the file to <key>.
 
 /// The commands oxcd's etcdctl has, in the order etcdctl 3.4 lists them.
 const COMMANDS: &[Command] = &[
-    Command { path: "get", short: "Gets the key or a range of keys", use_line: "etcdctl get [options] <key> [range_end] [flags]", description: None, flags: GET_FLAGS, help_for: "get" },
-    Command { path: "put", short: "Puts the given key into the store", use_line: "etcdctl put [options] <key> <value> (<value> can also be given from stdin) [flags]", description: Some(PUT_DESCRIPTION), flags: PUT_FLAGS, help_for: "put" },
-    Command { path: "del", short: "Removes the specified key or range of keys [key, range_end)", use_line: "etcdctl del [options] <key> [range_end] [flags]", description: None, flags: DEL_FLAGS, help_for: "del" },
-    Command { path: "txn", short: "Txn processes all the requests in one transaction", use_line: "etcdctl txn [options] [flags]", description: None, flags: TXN_FLAGS, help_for: "txn" },
-    Command { path: "compaction", short: "Compacts the event history in etcd", use_line: "etcdctl compaction [options] <revision> [flags]", description: None, flags: COMPACTION_FLAGS, help_for: "compaction" },
-    Command { path: "version", short: "Prints the version of etcdctl", use_line: "etcdctl version [flags]", description: None, flags: &[], help_for: "version" },
-    Command { path: "move-leader", short: "Transfers leadership to another etcd cluster member.", use_line: "etcdctl move-leader <transferee-member-id> [flags]", description: None, flags: &[], help_for: "move-leader" },
-    Command { path: "member add", short: "Adds a member into the cluster", use_line: "etcdctl member add <memberName> [options] [flags]", description: None, flags: MEMBER_ADD_FLAGS, help_for: "add" },
-    Command { path: "member remove", short: "Removes a member from the cluster", use_line: "etcdctl member remove <memberID> [flags]", description: None, flags: &[], help_for: "remove" },
-    Command { path: "member update", short: "Updates a member in the cluster", use_line: "etcdctl member update <memberID> [options] [flags]", description: None, flags: MEMBER_UPDATE_FLAGS, help_for: "update" },
-    Command { path: "member promote", short: "Promotes a non-voting member in the cluster", use_line: "etcdctl member promote <memberID> [flags]", description: Some("Promotes a non-voting learner member to a voting one in the cluster.\n"), flags: &[], help_for: "promote" },
-    Command { path: "member list", short: "Lists all members in the cluster", use_line: "etcdctl member list [flags]", description: Some("When --write-out is set to simple, this command prints out comma-separated member lists for each endpoint.\nThe items in the lists are ID, Status, Name, Peer Addrs, Client Addrs, Is Learner.\n"), flags: &[], help_for: "list" },
-    Command { path: "endpoint health", short: "Checks the healthiness of endpoints specified in `--endpoints` flag", use_line: "etcdctl endpoint health [flags]", description: None, flags: ENDPOINT_FLAGS, help_for: "health" },
-    Command { path: "endpoint hashkv", short: "Prints the KV history hash for each endpoint in --endpoints", use_line: "etcdctl endpoint hashkv [flags]", description: None, flags: HASHKV_FLAGS, help_for: "hashkv" },
-    Command { path: "endpoint status", short: "Prints out the status of endpoints specified in `--endpoints` flag", use_line: "etcdctl endpoint status [flags]", description: Some("When --write-out is set to simple, this command prints out comma-separated status lists for each endpoint.\nThe items in the lists are endpoint, ID, version, db size, is leader, is learner, raft term, raft index, raft applied index, errors.\n"), flags: ENDPOINT_FLAGS, help_for: "status" },
+    Command { run: Run::Get, path: "get", short: "Gets the key or a range of keys", use_line: "etcdctl get [options] <key> [range_end] [flags]", description: None, flags: GET_FLAGS, help_for: "get" },
+    Command { run: Run::Put, path: "put", short: "Puts the given key into the store", use_line: "etcdctl put [options] <key> <value> (<value> can also be given from stdin) [flags]", description: Some(PUT_DESCRIPTION), flags: PUT_FLAGS, help_for: "put" },
+    Command { run: Run::Del, path: "del", short: "Removes the specified key or range of keys [key, range_end)", use_line: "etcdctl del [options] <key> [range_end] [flags]", description: None, flags: DEL_FLAGS, help_for: "del" },
+    Command { run: Run::Txn, path: "txn", short: "Txn processes all the requests in one transaction", use_line: "etcdctl txn [options] [flags]", description: None, flags: TXN_FLAGS, help_for: "txn" },
+    Command { run: Run::Compaction, path: "compaction", short: "Compacts the event history in etcd", use_line: "etcdctl compaction [options] <revision> [flags]", description: None, flags: COMPACTION_FLAGS, help_for: "compaction" },
+    Command { run: Run::Version, path: "version", short: "Prints the version of etcdctl", use_line: "etcdctl version [flags]", description: None, flags: &[], help_for: "version" },
+    Command { run: Run::MoveLeader, path: "move-leader", short: "Transfers leadership to another etcd cluster member.", use_line: "etcdctl move-leader <transferee-member-id> [flags]", description: None, flags: &[], help_for: "move-leader" },
+    Command { run: Run::MemberAdd, path: "member add", short: "Adds a member into the cluster", use_line: "etcdctl member add <memberName> [options] [flags]", description: None, flags: MEMBER_ADD_FLAGS, help_for: "add" },
+    Command { run: Run::MemberRemove, path: "member remove", short: "Removes a member from the cluster", use_line: "etcdctl member remove <memberID> [flags]", description: None, flags: &[], help_for: "remove" },
+    Command { run: Run::MemberUpdate, path: "member update", short: "Updates a member in the cluster", use_line: "etcdctl member update <memberID> [options] [flags]", description: None, flags: MEMBER_UPDATE_FLAGS, help_for: "update" },
+    Command { run: Run::MemberPromote, path: "member promote", short: "Promotes a non-voting member in the cluster", use_line: "etcdctl member promote <memberID> [flags]", description: Some("Promotes a non-voting learner member to a voting one in the cluster.\n"), flags: &[], help_for: "promote" },
+    Command { run: Run::MemberList, path: "member list", short: "Lists all members in the cluster", use_line: "etcdctl member list [flags]", description: Some("When --write-out is set to simple, this command prints out comma-separated member lists for each endpoint.\nThe items in the lists are ID, Status, Name, Peer Addrs, Client Addrs, Is Learner.\n"), flags: &[], help_for: "list" },
+    Command { run: Run::EndpointHealth, path: "endpoint health", short: "Checks the healthiness of endpoints specified in `--endpoints` flag", use_line: "etcdctl endpoint health [flags]", description: None, flags: ENDPOINT_FLAGS, help_for: "health" },
+    Command { run: Run::EndpointHashKv, path: "endpoint hashkv", short: "Prints the KV history hash for each endpoint in --endpoints", use_line: "etcdctl endpoint hashkv [flags]", description: None, flags: HASHKV_FLAGS, help_for: "hashkv" },
+    Command { run: Run::EndpointStatus, path: "endpoint status", short: "Prints out the status of endpoints specified in `--endpoints` flag", use_line: "etcdctl endpoint status [flags]", description: Some("When --write-out is set to simple, this command prints out comma-separated status lists for each endpoint.\nThe items in the lists are endpoint, ID, version, db size, is leader, is learner, raft term, raft index, raft applied index, errors.\n"), flags: ENDPOINT_FLAGS, help_for: "status" },
 ];
 
 impl Command {

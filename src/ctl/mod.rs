@@ -30,7 +30,7 @@ mod version;
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
-use self::commands::Command;
+use self::commands::{Command, Run};
 use self::flags::ParseError;
 use self::global::{tls_requested, Ctx, EXIT_ERROR};
 use self::resolve::Resolved;
@@ -204,24 +204,23 @@ fn prepare(
     Some((cmd, ctx))
 }
 
-/// Runs the command at `cmd.path`.
+/// Runs the command's handler.
 async fn dispatch(cmd: &Command, ctx: &Ctx, o: &mut Output, stdin: &mut dyn BufRead) -> CmdResult {
-    match cmd.path {
-        "version" => version::version(o),
-        "get" => get::get(ctx, o).await,
-        "put" => put::put(ctx, o, stdin).await,
-        "del" => del::del(ctx, o).await,
-        "txn" => txn::txn(ctx, o, stdin).await,
-        "compaction" => compaction::compaction(ctx, o).await,
-        "member list" => member::member_list(ctx, o).await,
-        "member add" => member::member_add(ctx, o).await,
-        "member remove" => member::member_remove(ctx, o).await,
-        "member update" => member::member_update(ctx, o).await,
-        "member promote" => member::member_promote(ctx, o).await,
-        "move-leader" => move_leader::move_leader(ctx, o).await,
-        "endpoint health" => endpoint::endpoint_health(ctx, o).await,
-        "endpoint status" => endpoint::endpoint_status(ctx, o).await,
-        "endpoint hashkv" => endpoint::endpoint_hash_kv(ctx, o).await,
-        _ => unreachable!("listed command"),
+    match cmd.run {
+        Run::Version => version::version(o),
+        Run::Get => get::get(ctx, o).await,
+        Run::Put => put::put(ctx, o, stdin).await,
+        Run::Del => del::del(ctx, o).await,
+        Run::Txn => txn::txn(ctx, o, stdin).await,
+        Run::Compaction => compaction::compaction(ctx, o).await,
+        Run::MemberList => member::member_list(ctx, o).await,
+        Run::MemberAdd => member::member_add(ctx, o).await,
+        Run::MemberRemove => member::member_remove(ctx, o).await,
+        Run::MemberUpdate => member::member_update(ctx, o).await,
+        Run::MemberPromote => member::member_promote(ctx, o).await,
+        Run::MoveLeader => move_leader::move_leader(ctx, o).await,
+        Run::EndpointHealth => endpoint::endpoint_health(ctx, o).await,
+        Run::EndpointStatus => endpoint::endpoint_status(ctx, o).await,
+        Run::EndpointHashKv => endpoint::endpoint_hash_kv(ctx, o).await,
     }
 }

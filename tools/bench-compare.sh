@@ -7,7 +7,8 @@
 # (10 connections), then at 1000 clients (100 connections), etcd's
 # benchmark shapes ("put --key-size=8 --val-size=256", "range foo").
 # Prints one line per run: round server workload clients requests/sec p99.
-# BENCH=path/to/benchmark (default target/release/benchmark), TOTAL=requests per run.
+# BENCH=path/to/benchmark (default target/release/benchmark), TOTAL=requests per run,
+# CLIENTS="100 1000" the client counts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:?rounds}; shift
@@ -31,7 +32,7 @@ run_one() { # server-name binary round
     done
     "$bench" --endpoints="127.0.0.1:$port" --clients=1 --total=1 put >/dev/null # key for range
     "$bench" --endpoints="127.0.0.1:$port" --clients=1 --total=1 put --key-size=3 >/dev/null
-    for clients in 100 1000; do
+    for clients in ${CLIENTS:-100 1000}; do
         for w in "put --key-size=8 --val-size=256" "range 000"; do
             out=$("$bench" --endpoints="127.0.0.1:$port" --clients=$clients \
                 --conns=$((clients / 10)) --total="$total" $w)

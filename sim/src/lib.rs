@@ -8,6 +8,7 @@
 #[cfg(all(madsim, feature = "bugs"))]
 pub mod bug_hunt;
 pub mod checker;
+pub mod model;
 #[cfg(madsim)]
 pub mod cluster;
 #[cfg(madsim)]

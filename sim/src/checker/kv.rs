@@ -1,0 +1,542 @@
+//! Linearizability of a whole-KV history (Herlihy & Wing 1990), decided
+//! with etcd's revisions instead of a search.
+//!
+//! etcd's API guarantees (etcd.io/docs "KV API guarantees"): every request
+//! but a serializable read is linearizable, and each response's header
+//! revision is the store's revision at the request's linearization point.
+//! Every write creates exactly one revision, so the responses already say
+//! almost the whole order: the writer of revision `R` comes right after the
+//! writer of `R - 1`, and every request that did not write and answered `R`
+//! sits between them. The checker:
+//!
+//! 1. places each answered request at its revision (a write at `R`, a
+//!    non-writing request after it) — two writers of one revision, or a
+//!    revision created by no request, need no further search;
+//! 2. fills each revision no answered write claims with a request whose
+//!    answer was lost (a timeout may or may not have happened), trying the
+//!    candidates in call order and backtracking only there;
+//! 3. replays that order through the reference model ([`crate::model`]),
+//!    which must give every answered request exactly its answer;
+//! 4. checks real time: a request that returned before another was called
+//!    is ordered before it (`(revision, writer first)` must not decrease);
+//! 5. checks each error answer (compacted, future revision, key not found)
+//!    against the states the store was in while the request was in flight.
+//!
+//! Serializable reads are exempt from real time (etcd allows them to be
+//! stale) but must still match the store at the revision they report.
+
+use std::collections::BTreeMap;
+
+use oxcd::pb::etcdserverpb::{
+    range_request, response_op, CompactionRequest, PutResponse, RangeResponse, RequestOp,
+    TxnResponse,
+};
+
+use crate::model::{sort_key, KvError, KvModel, Request, Response};
+
+/// One request as a client saw it.
+#[derive(Clone, Debug)]
+pub struct KvOp {
+    pub client: usize,
+    pub call: u64,
+    /// `None`: the client never learned the outcome.
+    pub ret: Option<u64>,
+    pub req: Request,
+    /// `None`: unknown; `Some(Err)`: an error etcd answers definitely.
+    pub out: Option<Result<Response, KvError>>,
+}
+
+/// Why a history is not linearizable (or could not be decided).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    pub why: String,
+    /// The operations involved, for a history excerpt.
+    pub ops: Vec<usize>,
+}
+
+/// What a decided history looked like.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Decided {
+    pub revisions: i64,
+    /// Revisions written by requests whose answers were lost.
+    pub filled: usize,
+    /// Candidate placements tried for those revisions.
+    pub steps: u64,
+}
+
+fn violation(why: String, ops: Vec<usize>) -> Violation {
+    Violation { why, ops }
+}
+
+/// Whether an answer says the request wrote (created a revision).
+pub fn wrote(resp: &Response) -> bool {
+    match resp {
+        Response::Put(_) => true,
+        Response::DeleteRange(d) => d.deleted > 0,
+        Response::Txn(t) => txn_wrote(t),
+        Response::Range(_) | Response::Compact(_) => false,
+    }
+}
+
+fn txn_wrote(t: &TxnResponse) -> bool {
+    t.responses.iter().any(|r| match &r.response {
+        Some(response_op::Response::ResponsePut(_)) => true,
+        Some(response_op::Response::ResponseDeleteRange(d)) => d.deleted > 0,
+        Some(response_op::Response::ResponseTxn(t)) => txn_wrote(t),
+        _ => false,
+    })
+}
+
+fn is_serializable(req: &Request) -> bool {
+    matches!(req, Request::Range(r) if r.serializable)
+}
+
+/// `(revision, 0)` for the writer of a revision, `(revision, 1)` for a
+/// request that read (or compacted) at it: the order real time must respect.
+type Key = (i64, u8);
+
+fn key_of(resp: &Response) -> Key {
+    (resp.revision(), u8::from(!wrote(resp)))
+}
+
+/// Requests that answered with a revision, by revision.
+#[derive(Default)]
+struct Slot {
+    writer: Option<usize>,
+    /// Requests that did not write, in call order.
+    others: Vec<usize>,
+}
+
+struct Checker<'a> {
+    ops: &'a [KvOp],
+    slots: BTreeMap<i64, Slot>,
+    /// Unknown-outcome requests, in call order.
+    unknown: Vec<usize>,
+    /// For each op index, the highest key among requests that returned
+    /// before it was called.
+    floor: Vec<Option<Key>>,
+    budget: u64,
+    steps: u64,
+}
+
+/// Decides `ops`; `budget` bounds the placements tried for lost answers.
+pub fn check(ops: &[KvOp], budget: u64) -> Result<Decided, Violation> {
+    let mut c = Checker::new(ops, budget)?;
+    c.real_time()?;
+    let max_rev = c.slots.keys().next_back().copied().unwrap_or(1);
+    let mut used = vec![false; ops.len()];
+    let (model, filled) = c.replay(KvModel::default(), 2, max_rev, &mut used)?;
+    Ok(Decided {
+        revisions: model.rev(),
+        filled,
+        steps: c.steps,
+    })
+}
+
+impl<'a> Checker<'a> {
+    fn new(ops: &'a [KvOp], budget: u64) -> Result<Checker<'a>, Violation> {
+        let mut slots: BTreeMap<i64, Slot> = BTreeMap::new();
+        let mut unknown = Vec::new();
+        let mut by_call: Vec<usize> = (0..ops.len()).collect();
+        by_call.sort_by_key(|&i| (ops[i].call, i));
+        for &i in &by_call {
+            match &ops[i].out {
+                None => unknown.push(i),
+                Some(Err(_)) => {}
+                Some(Ok(resp)) => {
+                    let slot = slots.entry(resp.revision()).or_default();
+                    if !wrote(resp) {
+                        slot.others.push(i);
+                    } else if let Some(w) = slot.writer {
+                        return Err(violation(
+                            format!("two writes claim revision {}", resp.revision()),
+                            vec![w, i],
+                        ));
+                    } else {
+                        slot.writer = Some(i);
+                    }
+                }
+            }
+        }
+        let floor = floors(ops);
+        Ok(Checker {
+            ops,
+            slots,
+            unknown,
+            floor,
+            budget,
+            steps: 0,
+        })
+    }
+
+    /// A request that returned before another was called is ordered first.
+    fn real_time(&self) -> Result<(), Violation> {
+        for (i, op) in self.ops.iter().enumerate() {
+            let Some(Ok(resp)) = &op.out else { continue };
+            if is_serializable(&op.req) {
+                continue;
+            }
+            let k = key_of(resp);
+            if let Some(f) = self.floor[i] {
+                if f > k {
+                    let earlier = self.witness(i, f);
+                    return Err(violation(
+                        format!(
+                            "op {i} answered at revision {} ({}), after an op that returned before it was called had seen revision {}",
+                            k.0,
+                            if k.1 == 0 { "its own write" } else { "a read" },
+                            f.0
+                        ),
+                        vec![earlier, i],
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// An op that returned before `i` was called with key `f`.
+    fn witness(&self, i: usize, f: Key) -> usize {
+        let call = self.ops[i].call;
+        (0..self.ops.len())
+            .find(|&j| {
+                self.ops[j].ret.is_some_and(|r| r < call)
+                    && matches!(&self.ops[j].out, Some(Ok(r)) if key_of(r) == f && !is_serializable(&self.ops[j].req))
+            })
+            .unwrap_or(i)
+    }
+
+    /// Replays revisions `from..=to` onto `model`; fills revisions no
+    /// answered write claims with lost ones, backtracking over the choice.
+    fn replay(
+        &mut self,
+        mut model: KvModel,
+        from: i64,
+        to: i64,
+        used: &mut Vec<bool>,
+    ) -> Result<(KvModel, usize), Violation> {
+        // Revision 1 is the empty store: only reads sit there.
+        if from == 2 {
+            self.apply_others(&mut model, 1)?;
+        }
+        for rev in from..=to {
+            let writer = self.slots.get(&rev).and_then(|s| s.writer);
+            match writer {
+                Some(w) => self.apply_answered(&mut model, w)?,
+                None => return self.fill(model, rev, to, used),
+            }
+            self.apply_others(&mut model, rev)?;
+        }
+        self.check_errors(&model)?;
+        Ok((model, 0))
+    }
+
+    /// Revision `rev` was written by a request whose answer was lost.
+    fn fill(
+        &mut self,
+        model: KvModel,
+        rev: i64,
+        to: i64,
+        used: &mut Vec<bool>,
+    ) -> Result<(KvModel, usize), Violation> {
+        let mut last = None;
+        for k in 0..self.unknown.len() {
+            let u = self.unknown[k];
+            // It must not have been called after a request that returned
+            // before this revision was written.
+            if used[u] || self.floor[u].is_some_and(|f| f >= (rev, 0)) {
+                continue;
+            }
+            self.steps += 1;
+            if self.steps > self.budget {
+                return Err(violation(
+                    format!("undecided: the placement budget ({}) ran out at revision {rev}", self.budget),
+                    vec![],
+                ));
+            }
+            let mut m = model.clone();
+            if m.apply(&self.ops[u].req).is_err() || m.rev() != rev {
+                continue; // it would not have written here
+            }
+            used[u] = true;
+            let rest = self.apply_others(&mut m, rev).and_then(|()| {
+                if rev < to {
+                    self.replay(m, rev + 1, to, used)
+                } else {
+                    self.check_errors(&m).map(|()| (m, 0))
+                }
+            });
+            match rest {
+                Ok((m, filled)) => return Ok((m, filled + 1)),
+                Err(v) if v.why.starts_with("undecided") => return Err(v),
+                Err(v) => last = Some(v),
+            }
+            used[u] = false;
+        }
+        Err(last.unwrap_or_else(|| {
+            violation(
+                format!("revision {rev} was written, but by no request that could have"),
+                self.slots.get(&rev).map_or(vec![], |s| s.others.clone()),
+            )
+        }))
+    }
+
+    /// An answered request at its place: the model must answer the same.
+    fn apply_answered(&self, model: &mut KvModel, i: usize) -> Result<(), Violation> {
+        let op = &self.ops[i];
+        let Some(Ok(got)) = &op.out else {
+            unreachable!("only answered requests are placed")
+        };
+        let want = model.apply(&op.req);
+        match want {
+            Ok(want) if same(&op.req, &want, got) => Ok(()),
+            want => Err(violation(
+                format!(
+                    "op {i} ({}) answered {} but the model, at revision {}, answers {}",
+                    describe(&op.req),
+                    show(&Ok(got.clone())),
+                    model.rev(),
+                    show(&want)
+                ),
+                vec![i],
+            )),
+        }
+    }
+
+    /// The requests that did not write and answered at `rev`. Reads go
+    /// before the compactions at the same revision unless a compaction
+    /// returned before the read was called.
+    fn apply_others(&self, model: &mut KvModel, rev: i64) -> Result<(), Violation> {
+        let Some(slot) = self.slots.get(&rev) else {
+            return Ok(());
+        };
+        let is_compact = |i: &usize| matches!(self.ops[*i].req, Request::Compact(_));
+        let (compactions, reads): (Vec<usize>, Vec<usize>) =
+            slot.others.iter().partition(|i| is_compact(i));
+        for &r in &reads {
+            let before: Vec<usize> = compactions
+                .iter()
+                .copied()
+                .filter(|&c| self.ops[c].ret.is_some_and(|t| t < self.ops[r].call))
+                .collect();
+            if before.is_empty() {
+                self.apply_answered(model, r)?;
+                continue;
+            }
+            let mut m = model.clone();
+            for c in before {
+                // Its own answer is checked below, in its turn.
+                let _ = m.apply(&self.ops[c].req);
+            }
+            self.apply_answered(&mut m, r)?;
+        }
+        for &c in &compactions {
+            self.apply_answered(model, c)?;
+        }
+        Ok(())
+    }
+
+    /// Each error answer must be one the store gives at some moment while
+    /// the request was in flight.
+    fn check_errors(&self, model: &KvModel) -> Result<(), Violation> {
+        for (i, op) in self.ops.iter().enumerate() {
+            let Some(Err(e)) = &op.out else { continue };
+            if !self.error_possible(model, i, *e) {
+                return Err(violation(
+                    format!(
+                        "op {i} ({}) failed with {e:?}, which the store could not have answered while it ran",
+                        describe(&op.req)
+                    ),
+                    vec![i],
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn error_possible(&self, model: &KvModel, i: usize, e: KvError) -> bool {
+        let op = &self.ops[i];
+        let ret = op.ret.unwrap_or(u64::MAX);
+        // The store's revision was at least `lo` when the request began and
+        // at most `hi` when it returned.
+        let lo = self.floor[i].map_or(1, |k| k.0);
+        let hi = self.ceiling(ret).min(model.rev());
+        let compactions_before = || {
+            self.ops.iter().enumerate().filter_map(move |(j, o)| match &o.req {
+                Request::Compact(CompactionRequest { revision, .. })
+                    if j != i && o.call < ret && !matches!(o.out, Some(Err(_))) =>
+                {
+                    Some(*revision)
+                }
+                _ => None,
+            })
+        };
+        match (&op.req, e) {
+            (Request::Range(r), KvError::FutureRev) => lo < r.revision,
+            (Request::Range(r), KvError::Compacted) => {
+                compactions_before().any(|c| r.revision < c)
+            }
+            (Request::Compact(c), KvError::FutureRev) => lo < c.revision,
+            (Request::Compact(c), KvError::Compacted) => {
+                compactions_before().any(|other| c.revision <= other)
+            }
+            (Request::Put(p), KvError::LeaseNotFound) => p.lease != 0,
+            (req, e) => (lo..=hi.max(lo)).any(|rev| {
+                let mut m = model.clone();
+                m.truncate(rev);
+                m.apply(req) == Err(e)
+            }),
+        }
+    }
+
+    /// The store's revision when an op returned at `t` at most: below any
+    /// revision a later-called request wrote or read.
+    fn ceiling(&self, t: u64) -> i64 {
+        self.ops
+            .iter()
+            .filter(|o| o.call > t && !is_serializable(&o.req))
+            .filter_map(|o| match &o.out {
+                Some(Ok(r)) => Some(if wrote(r) { r.revision() - 1 } else { r.revision() }),
+                _ => None,
+            })
+            .min()
+            .unwrap_or(i64::MAX)
+    }
+}
+
+/// For each op, the highest key among linearizable requests that returned
+/// before it was called.
+fn floors(ops: &[KvOp]) -> Vec<Option<Key>> {
+    let mut returns: Vec<(u64, Key)> = ops
+        .iter()
+        .filter(|o| !is_serializable(&o.req))
+        .filter_map(|o| match (&o.out, o.ret) {
+            (Some(Ok(r)), Some(t)) => Some((t, key_of(r))),
+            _ => None,
+        })
+        .collect();
+    returns.sort();
+    let mut best = Vec::with_capacity(returns.len());
+    let mut max: Option<Key> = None;
+    for &(_, k) in &returns {
+        max = max.max(Some(k));
+        best.push(max);
+    }
+    ops.iter()
+        .map(|o| {
+            let n = returns.partition_point(|(t, _)| *t < o.call);
+            n.checked_sub(1).and_then(|i| best[i])
+        })
+        .collect()
+}
+
+/// Whether an answer equals the model's, up to what etcd leaves open: the
+/// cluster fields of headers, nested headers, and the order of ties when a
+/// range sorts on something other than the key.
+fn same(req: &Request, want: &Response, got: &Response) -> bool {
+    match (req, want, got) {
+        (Request::Range(r), Response::Range(w), Response::Range(g)) => {
+            same_range(r.sort_target, w, g)
+        }
+        (_, Response::Put(w), Response::Put(g)) => {
+            w.header.as_ref().map(|h| h.revision) == g.header.as_ref().map(|h| h.revision)
+                && w.prev_kv == g.prev_kv
+        }
+        (_, Response::DeleteRange(w), Response::DeleteRange(g)) => {
+            w.header.as_ref().map(|h| h.revision) == g.header.as_ref().map(|h| h.revision)
+                && w.deleted == g.deleted
+                && w.prev_kvs == g.prev_kvs
+        }
+        (Request::Txn(t), Response::Txn(w), Response::Txn(g)) => {
+            w.header.as_ref().map(|h| h.revision) == g.header.as_ref().map(|h| h.revision)
+                && same_txn(&t.success, &t.failure, w, g)
+        }
+        (_, Response::Compact(w), Response::Compact(g)) => w == g,
+        _ => false,
+    }
+}
+
+fn same_txn(success: &[RequestOp], failure: &[RequestOp], w: &TxnResponse, g: &TxnResponse) -> bool {
+    if w.succeeded != g.succeeded || w.responses.len() != g.responses.len() {
+        return false;
+    }
+    let ops = if w.succeeded { success } else { failure };
+    ops.iter()
+        .zip(w.responses.iter().zip(&g.responses))
+        .all(|(op, (w, g))| same_op(op, w.response.as_ref(), g.response.as_ref()))
+}
+
+fn same_op(
+    op: &RequestOp,
+    w: Option<&response_op::Response>,
+    g: Option<&response_op::Response>,
+) -> bool {
+    use oxcd::pb::etcdserverpb::request_op::Request as Q;
+    use response_op::Response as R;
+    match (&op.request, w, g) {
+        (Some(Q::RequestRange(r)), Some(R::ResponseRange(w)), Some(R::ResponseRange(g))) => {
+            same_range(r.sort_target, w, g)
+        }
+        (_, Some(R::ResponsePut(w)), Some(R::ResponsePut(g))) => w.prev_kv == g.prev_kv,
+        (_, Some(R::ResponseDeleteRange(w)), Some(R::ResponseDeleteRange(g))) => {
+            w.deleted == g.deleted && w.prev_kvs == g.prev_kvs
+        }
+        (Some(Q::RequestTxn(t)), Some(R::ResponseTxn(w)), Some(R::ResponseTxn(g))) => {
+            same_txn(&t.success, &t.failure, w, g)
+        }
+        _ => false,
+    }
+}
+
+fn same_range(target: i32, w: &RangeResponse, g: &RangeResponse) -> bool {
+    use range_request::SortTarget;
+    let rev = |r: &RangeResponse| r.header.as_ref().map(|h| h.revision);
+    if w.count != g.count || w.more != g.more || w.kvs.len() != g.kvs.len() {
+        return false;
+    }
+    // Inside a txn the model leaves the header out.
+    if w.header.is_some() && rev(w) != rev(g) {
+        return false;
+    }
+    let target = SortTarget::try_from(target).unwrap_or(SortTarget::Key);
+    if target == SortTarget::Key {
+        return w.kvs == g.kvs;
+    }
+    // Ties may come in any order (etcd's sort is not stable), and a limit
+    // may then keep any of the pairs tied at the cut: the sort keys must
+    // match, and each pair must be one the model returned or one tied with
+    // its last.
+    let keys = |r: &RangeResponse| r.kvs.iter().map(|kv| sort_key(target, kv)).collect::<Vec<_>>();
+    let last = w.kvs.last().map(|kv| sort_key(target, kv));
+    keys(w) == keys(g)
+        && g.kvs
+            .iter()
+            .all(|kv| w.kvs.contains(kv) || Some(sort_key(target, kv)) == last && w.more)
+}
+
+/// A short description of a request, for reports.
+pub fn describe(req: &Request) -> String {
+    let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    match req {
+        Request::Range(r) => format!("range {}..{} at {}", s(&r.key), s(&r.range_end), r.revision),
+        Request::Put(p) => format!("put {}={}", s(&p.key), s(&p.value)),
+        Request::DeleteRange(d) => format!("delete {}..{}", s(&d.key), s(&d.range_end)),
+        Request::Txn(t) => format!("txn ({} compares)", t.compare.len()),
+        Request::Compact(c) => format!("compact {}", c.revision),
+    }
+}
+
+fn show(r: &Result<Response, KvError>) -> String {
+    match r {
+        Ok(Response::Put(PutResponse { header, prev_kv })) => format!(
+            "put at {} prev {:?}",
+            header.as_ref().map_or(0, |h| h.revision),
+            prev_kv.as_ref().map(|kv| (String::from_utf8_lossy(&kv.value).into_owned(), kv.mod_revision))
+        ),
+        Ok(resp) => format!("{resp:?}").chars().take(400).collect(),
+        Err(e) => format!("{e:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -8,9 +8,12 @@
 #[cfg(all(madsim, feature = "bugs"))]
 pub mod bug_hunt;
 pub mod checker;
+pub mod coverage;
 pub mod model;
 #[cfg(madsim)]
 pub mod cluster;
+#[cfg(madsim)]
+pub mod kv_scenario;
 #[cfg(madsim)]
 pub mod membership;
 #[cfg(madsim)]

@@ -380,8 +380,9 @@ fn compare_kv(c: &Compare, kv: &KeyValue) -> bool {
     }
 }
 
-/// etcd's range over one key space: the pairs in range, then the revision
-/// filters, the sort, the limit (`more`), `keys_only`, `count_only`.
+/// etcd's range over one key space (its 3.4 `applierV3backend.Range`): the
+/// pairs in range, then the revision filters, the sort, the limit (`more`),
+/// `keys_only`, `count_only`.
 fn range_of(r: &RangeRequest, space: &Space, rev: i64) -> RangeResponse {
     use range_request::{SortOrder, SortTarget};
     let all: Vec<KeyValue> = space
@@ -400,8 +401,21 @@ fn range_of(r: &RangeRequest, space: &Space, rev: i64) -> RangeResponse {
             count,
         };
     }
+    // etcd 3.4 fetches only `limit + 1` pairs (in key order) unless the
+    // request asks for an order or filters on revisions, and sorts what it
+    // fetched: a sort target with no order sorts just those.
+    let filtered = r.min_mod_revision != 0
+        || r.max_mod_revision != 0
+        || r.min_create_revision != 0
+        || r.max_create_revision != 0;
+    let fetch = if r.sort_order != SortOrder::None as i32 || filtered || r.limit <= 0 {
+        all.len()
+    } else {
+        all.len().min(r.limit as usize + 1)
+    };
     let mut kvs: Vec<KeyValue> = all
         .into_iter()
+        .take(fetch)
         .filter(|kv| r.max_mod_revision == 0 || kv.mod_revision <= r.max_mod_revision)
         .filter(|kv| r.min_mod_revision == 0 || kv.mod_revision >= r.min_mod_revision)
         .filter(|kv| r.max_create_revision == 0 || kv.create_revision <= r.max_create_revision)

@@ -33,6 +33,8 @@ pub const NAMES: &[&str] = &[
     "bank_3_members",
     "register_with_snapshots",
     "membership_under_load",
+    "kv_under_crashes",
+    "kv_3_members",
 ];
 
 /// Starts the scenario called `name`.
@@ -45,6 +47,8 @@ pub fn by_name(name: &str) -> Option<Run> {
         "bank_3_members" => Box::pin(bank_3_members()),
         "register_with_snapshots" => Box::pin(crate::membership::register_with_snapshots()),
         "membership_under_load" => Box::pin(crate::membership::membership_under_load()),
+        "kv_under_crashes" => Box::pin(crate::kv_scenario::kv_under_crashes()),
+        "kv_3_members" => Box::pin(crate::kv_scenario::kv_in_cluster(3)),
         _ => return None,
     })
 }

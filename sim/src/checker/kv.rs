@@ -314,10 +314,14 @@ impl<'a> Checker<'a> {
         let (compactions, reads): (Vec<usize>, Vec<usize>) =
             slot.others.iter().partition(|i| is_compact(i));
         for &r in &reads {
+            // Real time orders a compaction that returned before a read
+            // was called, unless the read is serializable (its member may
+            // not have applied the compaction yet).
+            let linearizable = !is_serializable(&self.ops[r].req);
             let before: Vec<usize> = compactions
                 .iter()
                 .copied()
-                .filter(|&c| self.ops[c].ret.is_some_and(|t| t < self.ops[r].call))
+                .filter(|&c| linearizable && self.ops[c].ret.is_some_and(|t| t < self.ops[r].call))
                 .collect();
             if before.is_empty() {
                 self.apply_answered(model, r)?;
@@ -359,7 +363,13 @@ impl<'a> Checker<'a> {
         let ret = op.ret.unwrap_or(u64::MAX);
         // The store's revision was at least `lo` when the request began and
         // at most `hi` when it returned.
-        let lo = self.floor[i].map_or(1, |k| k.0);
+        // A serializable read may come from a member that lags: any
+        // revision it had applied.
+        let lo = if is_serializable(&op.req) {
+            1
+        } else {
+            self.floor[i].map_or(1, |k| k.0)
+        };
         let hi = self.ceiling(ret).min(model.rev());
         let compactions_before = || {
             self.ops.iter().enumerate().filter_map(move |(j, o)| match &o.req {
@@ -518,7 +528,22 @@ fn same_range(target: i32, w: &RangeResponse, g: &RangeResponse) -> bool {
 pub fn describe(req: &Request) -> String {
     let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     match req {
-        Request::Range(r) => format!("range {}..{} at {}", s(&r.key), s(&r.range_end), r.revision),
+        Request::Range(r) => format!(
+            "range {}..{} at {} limit {} sort {:?}/{:?}{}{}{} mod {}..{} create {}..{}",
+            s(&r.key),
+            s(&r.range_end),
+            r.revision,
+            r.limit,
+            range_request::SortTarget::try_from(r.sort_target),
+            range_request::SortOrder::try_from(r.sort_order),
+            if r.keys_only { " keys_only" } else { "" },
+            if r.count_only { " count_only" } else { "" },
+            if r.serializable { " serializable" } else { "" },
+            r.min_mod_revision,
+            r.max_mod_revision,
+            r.min_create_revision,
+            r.max_create_revision
+        ),
         Request::Put(p) => format!("put {}={}", s(&p.key), s(&p.value)),
         Request::DeleteRange(d) => format!("delete {}..{}", s(&d.key), s(&d.range_end)),
         Request::Txn(t) => format!("txn ({} compares)", t.compare.len()),

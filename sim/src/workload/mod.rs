@@ -1,6 +1,7 @@
 //! Workloads: clients that drive a cluster and record a history.
 
 pub mod bank;
+pub mod kv;
 pub mod register;
 
 use std::time::Duration;

@@ -18,7 +18,7 @@ use madsim::runtime::Handle;
 use madsim::time::Instant;
 use rand::Rng;
 
-use crate::checker::kv::{check, describe};
+use crate::checker::kv::{check, describe, Decided, KvOp};
 use crate::cluster::{crash_and_restart, start_single};
 use crate::coverage;
 use crate::scenario::{clients_under_faults, liveness, replicas_agree, ClusterRun};
@@ -128,13 +128,19 @@ async fn probe(urls: Vec<String>, start: Instant, history: SharedHistory) -> usi
 fn check_history(history: &SharedHistory) -> Result<String, String> {
     let h = history.lock().expect("lock");
     let unknown = h.iter().filter(|o| o.out.is_none()).count();
-    match check(&h, PLACEMENT_BUDGET) {
-        Ok(d) => Ok(format!(
-            "{} ops ({unknown} unknown outcome), {} revisions ({} written by lost answers)",
-            h.len(),
-            d.revisions,
-            d.filled
-        )),
+    let d = decide(&h)?;
+    Ok(format!(
+        "{} ops ({unknown} unknown outcome), {} revisions ({} written by lost answers)",
+        h.len(),
+        d.revisions,
+        d.filled
+    ))
+}
+
+/// Runs the KV checker on `h`; the violation, with an excerpt, as the error.
+pub(crate) fn decide(h: &[KvOp]) -> Result<Decided, String> {
+    match check(h, PLACEMENT_BUDGET) {
+        Ok(d) => Ok(d),
         Err(v) => {
             let excerpt: Vec<String> = v
                 .ops

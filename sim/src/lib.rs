@@ -8,14 +8,14 @@
 #[cfg(all(madsim, feature = "bugs"))]
 pub mod bug_hunt;
 pub mod checker;
-pub mod coverage;
-pub mod model;
 #[cfg(madsim)]
 pub mod cluster;
+pub mod coverage;
 #[cfg(madsim)]
 pub mod kv_scenario;
 #[cfg(madsim)]
 pub mod membership;
+pub mod model;
 #[cfg(madsim)]
 pub mod nemesis;
 #[cfg(madsim)]

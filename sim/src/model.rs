@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use oxcd::pb::etcdserverpb::{
     compare, range_request, request_op, response_op, CompactionRequest, Compare,
-    DeleteRangeRequest, DeleteRangeResponse, PutRequest, PutResponse, RangeRequest,
-    RangeResponse, RequestOp, ResponseHeader, ResponseOp, TxnRequest, TxnResponse,
+    DeleteRangeRequest, DeleteRangeResponse, PutRequest, PutResponse, RangeRequest, RangeResponse,
+    RequestOp, ResponseHeader, ResponseOp, TxnRequest, TxnResponse,
 };
 use oxcd::pb::mvccpb::KeyValue;
 
@@ -427,7 +427,7 @@ fn range_of(r: &RangeRequest, space: &Space, rev: i64) -> RangeResponse {
         order = SortOrder::Ascend;
     }
     if order != SortOrder::None {
-        kvs.sort_by(|a, b| sort_key(target, a).cmp(&sort_key(target, b)));
+        kvs.sort_by_key(|kv| sort_key(target, kv));
         if order == SortOrder::Descend {
             kvs.reverse();
         }

@@ -13,7 +13,7 @@ use oxcd::pb::etcdserverpb::{kv_client::KvClient, PutRequest, RangeRequest};
 use rand::Rng;
 
 use crate::checker::bank::{self as check_bank, Bank};
-use crate::checker::linearizability::{check, check_partitioned, register::Register, Verdict};
+use crate::checker::linearizability::{check, Verdict};
 use crate::checker::revisions;
 use crate::cluster::{crash_and_restart, start_single};
 use crate::workload::bank::{self, BankClient};
@@ -513,38 +513,22 @@ pub(crate) async fn register_probe(
     start: Instant,
     history: SharedHistory,
 ) -> usize {
-    let before = history.lock().expect("lock").ops.len();
+    let before = history.lock().expect("lock").len();
     let mut c = RegisterClient::new(LIVENESS_CLIENT, urls, 3, start, history.clone());
     for _ in 0..LIVENESS_OPS {
         c.one().await;
     }
-    let completed = history.lock().expect("lock").completed_since(before);
-    completed
+    let h = history.lock().expect("lock");
+    h[before..].iter().filter(|o| o.out.is_some()).count()
 }
 
-/// Runs the checkers on a register history: revision monotonicity per
-/// client, then linearizability per key. Returns `(ops, unknown outcomes)`.
+/// Decides a register history with the KV checker. Returns `(ops, unknown
+/// outcomes)`.
 pub(crate) fn check_register_history(history: &SharedHistory) -> Result<(usize, usize), String> {
-    const STEP_BUDGET: u64 = 5_000_000;
     let h = history.lock().expect("lock");
-    let unknown = h.ops.iter().filter(|o| o.output.is_none()).count();
-    check_revisions(&h.revisions)?;
-    match check_partitioned::<Register, _>(&h.ops, |i| i.key().to_string(), STEP_BUDGET) {
-        Verdict::Ok => Ok((h.ops.len(), unknown)),
-        Verdict::Unknown => Err("linearizability search exceeded its budget".into()),
-        Verdict::Illegal(idx) => {
-            let excerpt: Vec<_> = idx
-                .iter()
-                .rev()
-                .take(30)
-                .rev()
-                .map(|&i| &h.ops[i])
-                .collect();
-            Err(format!(
-                "history is not linearizable; last operations on the key:\n{excerpt:#?}"
-            ))
-        }
-    }
+    let unknown = h.iter().filter(|o| o.out.is_none()).count();
+    crate::kv_scenario::decide(&h)?;
+    Ok((h.len(), unknown))
 }
 
 /// Revision monotonicity per client.

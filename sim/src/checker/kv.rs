@@ -250,7 +250,10 @@ impl<'a> Checker<'a> {
             self.steps += 1;
             if self.steps > self.budget {
                 return Err(violation(
-                    format!("undecided: the placement budget ({}) ran out at revision {rev}", self.budget),
+                    format!(
+                        "undecided: the placement budget ({}) ran out at revision {rev}",
+                        self.budget
+                    ),
                     vec![],
                 ));
             }
@@ -372,20 +375,21 @@ impl<'a> Checker<'a> {
         };
         let hi = self.ceiling(ret).min(model.rev());
         let compactions_before = || {
-            self.ops.iter().enumerate().filter_map(move |(j, o)| match &o.req {
-                Request::Compact(CompactionRequest { revision, .. })
-                    if j != i && o.call < ret && !matches!(o.out, Some(Err(_))) =>
-                {
-                    Some(*revision)
-                }
-                _ => None,
-            })
+            self.ops
+                .iter()
+                .enumerate()
+                .filter_map(move |(j, o)| match &o.req {
+                    Request::Compact(CompactionRequest { revision, .. })
+                        if j != i && o.call < ret && !matches!(o.out, Some(Err(_))) =>
+                    {
+                        Some(*revision)
+                    }
+                    _ => None,
+                })
         };
         match (&op.req, e) {
             (Request::Range(r), KvError::FutureRev) => lo < r.revision,
-            (Request::Range(r), KvError::Compacted) => {
-                compactions_before().any(|c| r.revision < c)
-            }
+            (Request::Range(r), KvError::Compacted) => compactions_before().any(|c| r.revision < c),
             (Request::Compact(c), KvError::FutureRev) => lo < c.revision,
             (Request::Compact(c), KvError::Compacted) => {
                 compactions_before().any(|other| c.revision <= other)
@@ -406,7 +410,11 @@ impl<'a> Checker<'a> {
             .iter()
             .filter(|o| o.call > t && !is_serializable(&o.req))
             .filter_map(|o| match &o.out {
-                Some(Ok(r)) => Some(if wrote(r) { r.revision() - 1 } else { r.revision() }),
+                Some(Ok(r)) => Some(if wrote(r) {
+                    r.revision() - 1
+                } else {
+                    r.revision()
+                }),
                 _ => None,
             })
             .min()
@@ -466,7 +474,12 @@ fn same(req: &Request, want: &Response, got: &Response) -> bool {
     }
 }
 
-fn same_txn(success: &[RequestOp], failure: &[RequestOp], w: &TxnResponse, g: &TxnResponse) -> bool {
+fn same_txn(
+    success: &[RequestOp],
+    failure: &[RequestOp],
+    w: &TxnResponse,
+    g: &TxnResponse,
+) -> bool {
     if w.succeeded != g.succeeded || w.responses.len() != g.responses.len() {
         return false;
     }
@@ -516,7 +529,12 @@ fn same_range(target: i32, w: &RangeResponse, g: &RangeResponse) -> bool {
     // may then keep any of the pairs tied at the cut: the sort keys must
     // match, and each pair must be one the model returned or one tied with
     // its last.
-    let keys = |r: &RangeResponse| r.kvs.iter().map(|kv| sort_key(target, kv)).collect::<Vec<_>>();
+    let keys = |r: &RangeResponse| {
+        r.kvs
+            .iter()
+            .map(|kv| sort_key(target, kv))
+            .collect::<Vec<_>>()
+    };
     let last = w.kvs.last().map(|kv| sort_key(target, kv));
     keys(w) == keys(g)
         && g.kvs
@@ -556,7 +574,10 @@ fn show(r: &Result<Response, KvError>) -> String {
         Ok(Response::Put(PutResponse { header, prev_kv })) => format!(
             "put at {} prev {:?}",
             header.as_ref().map_or(0, |h| h.revision),
-            prev_kv.as_ref().map(|kv| (String::from_utf8_lossy(&kv.value).into_owned(), kv.mod_revision))
+            prev_kv.as_ref().map(|kv| (
+                String::from_utf8_lossy(&kv.value).into_owned(),
+                kv.mod_revision
+            ))
         ),
         Ok(resp) => format!("{resp:?}").chars().take(400).collect(),
         Err(e) => format!("{e:?}"),

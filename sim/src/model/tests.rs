@@ -36,7 +36,10 @@ fn revisions_versions_and_prev_kv() {
     assert_eq!((rev(&a.header), a.prev_kv), (2, None));
     let a = put(&mut m, "a", "2");
     let prev = a.prev_kv.unwrap();
-    assert_eq!((prev.value, prev.version, prev.mod_revision), (b"1".to_vec(), 1, 2));
+    assert_eq!(
+        (prev.value, prev.version, prev.mod_revision),
+        (b"1".to_vec(), 1, 2)
+    );
     // Deleting nothing creates no revision.
     let d = DeleteRangeRequest {
         key: b"zz".to_vec(),
@@ -101,7 +104,13 @@ fn ranges_filter_sort_and_limit_as_etcd() {
     .unwrap();
     assert_eq!((past.count, rev(&past.header)), (2, 5));
     assert_eq!(
-        range(&mut m, RangeRequest { revision: 9, ..all() }),
+        range(
+            &mut m,
+            RangeRequest {
+                revision: 9,
+                ..all()
+            }
+        ),
         Err(KvError::FutureRev)
     );
 }
@@ -111,11 +120,19 @@ fn compaction_bounds_past_reads() {
     let mut m = KvModel::default();
     put(&mut m, "a", "1");
     put(&mut m, "a", "2");
-    let c = |rev| Request::Compact(CompactionRequest { revision: rev, ..Default::default() });
+    let c = |rev| {
+        Request::Compact(CompactionRequest {
+            revision: rev,
+            ..Default::default()
+        })
+    };
     assert_eq!(m.apply(&c(5)), Err(KvError::FutureRev));
     assert_eq!(m.apply(&c(2)), Ok(Response::Compact(3)));
     assert_eq!(m.apply(&c(2)), Err(KvError::Compacted));
-    let at = |rev| RangeRequest { revision: rev, ..all() };
+    let at = |rev| RangeRequest {
+        revision: rev,
+        ..all()
+    };
     assert_eq!(range(&mut m, at(1)), Err(KvError::Compacted));
     assert_eq!(range(&mut m, at(2)).unwrap().kvs[0].value, b"1");
 }

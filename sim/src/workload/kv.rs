@@ -73,10 +73,21 @@ impl KvWorkloadClient {
         }
     }
 
-    /// Sends one request and records it.
-    pub async fn send(&mut self, req: Request) {
+    /// A fresh value, unique in the history.
+    pub fn next_value(&mut self) -> Vec<u8> {
+        self.value()
+    }
+
+    /// This client's random source (seeded from madsim's).
+    pub fn rng(&mut self) -> &mut StdRng {
+        &mut self.rng
+    }
+
+    /// Sends one request and records it; its outcome (`None`: unknown, or
+    /// not sent).
+    pub async fn send(&mut self, req: Request) -> Option<Result<Response, KvError>> {
         let Some(mut kv) = self.conn.kv().await else {
-            return; // not connected: nothing was sent
+            return None; // not connected: nothing was sent
         };
         let call = self.now();
         let res = tokio::time::timeout(REQUEST_TIMEOUT, invoke(&mut kv, &req)).await;
@@ -105,15 +116,16 @@ impl KvWorkloadClient {
         };
         let read = matches!(req, Request::Range(_));
         if out.is_none() && read {
-            return; // a lost read constrains nothing
+            return None; // a lost read constrains nothing
         }
         self.history.lock().expect("history lock").push(KvOp {
             client: self.id,
             call,
             ret: out.as_ref().map(|_| ret),
             req,
-            out,
+            out: out.clone(),
         });
+        out
     }
 
     fn value(&mut self) -> Vec<u8> {
@@ -155,7 +167,11 @@ impl KvWorkloadClient {
             5..=7 => {
                 coverage::hit(&format!("{what}.range_end"));
                 let end = self.rng.gen_range(k..KEYS.len() + 1);
-                let end = if end == KEYS.len() { b"k9".to_vec() } else { key(end) };
+                let end = if end == KEYS.len() {
+                    b"k9".to_vec()
+                } else {
+                    key(end)
+                };
                 (key(k), end)
             }
             8 => {
@@ -407,7 +423,7 @@ async fn invoke(kv: &mut KvClient<Channel>, req: &Request) -> Result<Response, t
         }
         Request::Txn(r) => Response::Txn(kv.txn(r.clone()).await?.into_inner()),
         Request::Compact(r) => {
-            let resp = kv.compact(r.clone()).await?.into_inner();
+            let resp = kv.compact(*r).await?.into_inner();
             Response::Compact(resp.header.map_or(0, |h| h.revision))
         }
     })

@@ -1,35 +1,25 @@
 //! The register workload: clients read, write and compare-and-set a few keys
-//! (each key a register), recording every invocation and completion with its
-//! outcome — ok, failed, or unknown (the client never learned).
-
-use std::sync::{Arc, Mutex};
+//! (each key a register), the requests etcd users issue most. Every request
+//! and its full response is recorded, as the KV workload records them
+//! ([`super::kv`]), and checked the same way ([`crate::checker::kv`]).
 
 use madsim::time::Instant;
 use oxcd::pb::etcdserverpb::{
-    compare, kv_client::KvClient, request_op, Compare, PutRequest, RangeRequest, RequestOp,
-    TxnRequest,
+    compare, request_op, Compare, PutRequest, RangeRequest, RequestOp, TxnRequest,
 };
 use rand::Rng;
-use tonic::transport::Channel;
 
-use crate::checker::linearizability::register::{Input, Output};
-use crate::workload::{Conn, REQUEST_TIMEOUT};
+use super::kv::KvWorkloadClient;
+use crate::model::{Request, Response};
 
-/// A recorded history.
-pub type History = super::History<Input, Output>;
-
-/// Shared between client tasks.
-pub type SharedHistory = Arc<Mutex<History>>;
+/// A recorded history, shared between client tasks.
+pub type SharedHistory = super::kv::SharedHistory;
 
 pub struct RegisterClient {
-    pub id: usize,
-    conn: Conn,
+    client: KvWorkloadClient,
     pub keys: usize,
-    pub start: Instant,
-    pub history: SharedHistory,
-    next_value: u64,
     /// The last value this client read or wrote per key: what its CAS expects.
-    last_seen: std::collections::BTreeMap<String, String>,
+    last_seen: std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
 }
 
 impl RegisterClient {
@@ -41,18 +31,10 @@ impl RegisterClient {
         history: SharedHistory,
     ) -> Self {
         RegisterClient {
-            id,
-            conn: Conn::new(id, urls),
+            client: KvWorkloadClient::new(id, urls, start, history),
             keys,
-            start,
-            history,
-            next_value: 0,
             last_seen: Default::default(),
         }
-    }
-
-    fn now(&self) -> u64 {
-        self.start.elapsed().as_micros() as u64
     }
 
     /// Runs `n` random operations.
@@ -62,126 +44,64 @@ impl RegisterClient {
         }
     }
 
-    /// One random operation, recorded.
+    /// One random operation: a get, a put, or a compare-and-set, recorded.
     pub async fn one(&mut self) {
-        let (key, roll) = {
-            let mut rng = madsim::rand::thread_rng();
-            (
-                format!("k{}", rng.gen_range(0..self.keys)),
-                rng.gen_range(0..10),
-            )
+        let keys = self.keys;
+        let (k, roll) = {
+            let rng = self.client.rng();
+            (rng.gen_range(0..keys), rng.gen_range(0..10))
         };
-        self.next_value += 1;
-        let value = format!("c{}-{}", self.id, self.next_value);
-        let input = match roll {
-            0..=3 => Input::Get { key },
-            4..=7 => Input::Put { key, value },
+        let key = format!("k{k}").into_bytes();
+        let value = self.client.next_value();
+        let req = match roll {
+            0..=3 => Request::Range(RangeRequest {
+                key: key.clone(),
+                ..Default::default()
+            }),
+            4..=7 => Request::Put(PutRequest {
+                key: key.clone(),
+                value: value.clone(),
+                ..Default::default()
+            }),
             _ => {
                 let expect = self.last_seen.get(&key).cloned().unwrap_or_default();
-                Input::Cas { key, expect, value }
+                Request::Txn(cas(&key, expect, value.clone()))
             }
         };
-        let Some(mut kv) = self.conn.kv().await else {
-            return; // not even connected: nothing was sent
-        };
-        let call = self.now();
-        let res = tokio::time::timeout(REQUEST_TIMEOUT, invoke(&mut kv, &input)).await;
-        let ret = self.now();
-        let (output, revision) = match res {
-            Ok(Ok((o, rev))) => (Some(o), Some(rev)),
-            _ => {
-                self.conn.next();
-                (None, None)
+        match self.client.send(req).await {
+            Some(Ok(Response::Range(r))) => {
+                if let Some(kv) = r.kvs.first() {
+                    self.last_seen.insert(key, kv.value.clone());
+                }
             }
-        };
-        match (&input, &output) {
-            (Input::Get { key }, Some(Output::Get { value: Some(v), .. })) => {
-                self.last_seen.insert(key.clone(), v.clone());
+            Some(Ok(Response::Put(_))) => {
+                self.last_seen.insert(key, value);
             }
-            (Input::Put { key, value }, Some(_))
-            | (
-                Input::Cas { key, value, .. },
-                Some(Output::Cas {
-                    succeeded: true, ..
-                }),
-            ) => {
-                self.last_seen.insert(key.clone(), value.clone());
+            Some(Ok(Response::Txn(t))) if t.succeeded => {
+                self.last_seen.insert(key, value);
             }
             _ => {}
         }
-        if output.is_none() && matches!(input, Input::Get { .. }) {
-            return; // a failed read constrains nothing
-        }
-        let mut h = self.history.lock().expect("history lock");
-        h.record(self.id, (call, ret), input, output, revision);
     }
 }
 
-/// Sends one operation; returns its output and the response header revision.
-async fn invoke(kv: &mut KvClient<Channel>, input: &Input) -> Result<(Output, i64), tonic::Status> {
-    let rev_of =
-        |h: &Option<oxcd::pb::etcdserverpb::ResponseHeader>| h.as_ref().map_or(0, |h| h.revision);
-    match input {
-        Input::Get { key } => {
-            let r = kv
-                .range(RangeRequest {
-                    key: key.clone().into_bytes(),
-                    ..Default::default()
-                })
-                .await?
-                .into_inner();
-            let kv0 = r.kvs.first();
-            Ok((
-                Output::Get {
-                    value: kv0.map(|kv| String::from_utf8_lossy(&kv.value).into_owned()),
-                    mod_rev: kv0.map_or(0, |kv| kv.mod_revision),
-                },
-                rev_of(&r.header),
-            ))
-        }
-        Input::Put { key, value } => {
-            let r = kv
-                .put(PutRequest {
-                    key: key.clone().into_bytes(),
-                    value: value.clone().into_bytes(),
-                    ..Default::default()
-                })
-                .await?
-                .into_inner();
-            let rev = rev_of(&r.header);
-            Ok((Output::Put { rev }, rev))
-        }
-        Input::Cas { key, expect, value } => {
-            let r = kv
-                .txn(TxnRequest {
-                    compare: vec![Compare {
-                        result: compare::CompareResult::Equal as i32,
-                        target: compare::CompareTarget::Value as i32,
-                        key: key.clone().into_bytes(),
-                        target_union: Some(compare::TargetUnion::Value(
-                            expect.clone().into_bytes(),
-                        )),
-                        range_end: vec![],
-                    }],
-                    success: vec![RequestOp {
-                        request: Some(request_op::Request::RequestPut(PutRequest {
-                            key: key.clone().into_bytes(),
-                            value: value.clone().into_bytes(),
-                            ..Default::default()
-                        })),
-                    }],
-                    failure: vec![],
-                })
-                .await?
-                .into_inner();
-            let rev = rev_of(&r.header);
-            Ok((
-                Output::Cas {
-                    succeeded: r.succeeded,
-                    rev,
-                },
-                rev,
-            ))
-        }
+/// `if value(key) == expect then put(key, value)`.
+fn cas(key: &[u8], expect: Vec<u8>, value: Vec<u8>) -> TxnRequest {
+    TxnRequest {
+        compare: vec![Compare {
+            result: compare::CompareResult::Equal as i32,
+            target: compare::CompareTarget::Value as i32,
+            key: key.to_vec(),
+            target_union: Some(compare::TargetUnion::Value(expect)),
+            range_end: vec![],
+        }],
+        success: vec![RequestOp {
+            request: Some(request_op::Request::RequestPut(PutRequest {
+                key: key.to_vec(),
+                value,
+                ..Default::default()
+            })),
+        }],
+        failure: vec![],
     }
 }

@@ -128,7 +128,10 @@ fn a_wrong_value_or_version_is_caught_by_the_model() {
 #[test]
 fn two_writers_of_one_revision_are_impossible() {
     let h = vec![put(0, 1, 2, "a", "1", 2), put(1, 1, 2, "b", "1", 2)];
-    assert!(check(&h, BUDGET).unwrap_err().why.contains("two writes claim"));
+    assert!(check(&h, BUDGET)
+        .unwrap_err()
+        .why
+        .contains("two writes claim"));
 }
 
 #[test]
@@ -136,7 +139,10 @@ fn a_revision_nobody_wrote_is_a_lost_acknowledged_write() {
     // Revision 2 is skipped: nothing in flight could have written it.
     let h = vec![put(0, 1, 2, "a", "1", 3)];
     let v = check(&h, BUDGET).unwrap_err();
-    assert!(v.why.contains("revision 2 was written, but by no request"), "{v:?}");
+    assert!(
+        v.why.contains("revision 2 was written, but by no request"),
+        "{v:?}"
+    );
 }
 
 #[test]

@@ -16,6 +16,42 @@ pub enum Bug {
     ForgetConsistentIndex = 2,
     /// Txn compares read the store as of the previous revision.
     StaleTxnCompare = 3,
+    /// Compaction also drops each key's live version when it is at or below
+    /// the compaction point (off by one in `KeyIndex::compact`).
+    CompactionRemovesLiveVersion = 4,
+    /// Txn compares `>` and `<` swapped.
+    InvertedCompare = 5,
+    /// A put's `prev_kv` is the pair it wrote, not the one it replaced.
+    WrongPrevKv = 6,
+    /// A range delete treats `range_end` as inclusive.
+    DeleteRangeOffByOne = 7,
+    /// The Ready loop sends the messages that must wait for the WAL's fsync
+    /// (votes, append acknowledgements) before it.
+    SendBeforeFsync = 8,
+    /// Linearizable reads skip ReadIndex and read local state.
+    SkipReadIndex = 9,
+    /// A key put again after a delete carries on its old version count.
+    VersionNotReset = 10,
+}
+
+impl Bug {
+    pub const ALL: [Bug; 10] = [
+        Bug::AckBeforeFsync,
+        Bug::ForgetConsistentIndex,
+        Bug::StaleTxnCompare,
+        Bug::CompactionRemovesLiveVersion,
+        Bug::InvertedCompare,
+        Bug::WrongPrevKv,
+        Bug::DeleteRangeOffByOne,
+        Bug::SendBeforeFsync,
+        Bug::SkipReadIndex,
+        Bug::VersionNotReset,
+    ];
+
+    /// The bug called `name` (its variant's name).
+    pub fn named(name: &str) -> Option<Bug> {
+        Bug::ALL.into_iter().find(|b| format!("{b:?}") == name)
+    }
 }
 
 #[cfg(feature = "bugs")]

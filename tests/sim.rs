@@ -20,6 +20,13 @@ const BUG_TESTS: &[&str] = &[
     "bug_forget_consistent_index",
     "bug_stale_txn_compare",
     "bug_stale_txn_compare_bank",
+    "bug_compaction_removes_live_version",
+    "bug_inverted_compare",
+    "bug_wrong_prev_kv",
+    "bug_delete_range_off_by_one",
+    "bug_send_before_fsync",
+    "bug_skip_read_index",
+    "bug_version_not_reset",
 ];
 
 fn cargo(root: &str, extra: &[&str]) -> i32 {

@@ -133,9 +133,14 @@ pub fn start_member_with(
                     std::future::pending(),
                 )
                 .await;
-                // Removed members stop cleanly; anything else is a failure.
-                if let Err(e) = stopped {
-                    panic!("member stopped: {e}");
+                // Removed members stop cleanly, and a member whose fsync
+                // the nemesis fails stops as etcd does; anything else is a
+                // failure.
+                let node = madsim::plugin::node();
+                match stopped {
+                    Err(_) if oxcd::rt::faults::get(node).fsync_fails => {}
+                    Err(e) => panic!("member stopped: {e}"),
+                    Ok(_) => {}
                 }
             }
         })

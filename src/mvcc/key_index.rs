@@ -94,7 +94,11 @@ impl KeyIndex {
         let live = self.generations.last().is_some_and(|g| !g.is_empty());
         assert!(live, "tombstone on a key that is not live");
         self.put(rev);
-        self.generations.push(Generation::default());
+        let mut next = Generation::default();
+        if crate::bugs::active(crate::bugs::Bug::VersionNotReset) {
+            next.ver = self.generations.last().map_or(0, |g| g.ver);
+        }
+        self.generations.push(next);
     }
 
     /// True when the key has no revisions left (fully compacted).
@@ -148,8 +152,14 @@ impl KeyIndex {
                 continue;
             }
             let visible = g.revs.partition_point(|r| r.main <= at);
-            if visible > 1 {
-                dropped.extend(g.revs.drain(..visible - 1));
+            // The newest revision at or below `at` stays: reads at `at` see it.
+            let keep = if crate::bugs::active(crate::bugs::Bug::CompactionRemovesLiveVersion) {
+                0
+            } else {
+                1
+            };
+            if visible > keep {
+                dropped.extend(g.revs.drain(..visible - keep));
             }
             kept.push(g);
         }

@@ -446,6 +446,11 @@ impl KvStore {
             lease,
         };
         self.index.entry(req.key.clone()).or_default().put(rev);
+        let prev = if crate::bugs::active(crate::bugs::Bug::WrongPrevKv) && prev.is_some() {
+            Some(kv.clone())
+        } else {
+            prev
+        };
         self.store(rev, false, kv);
         PutResponse {
             header: Some(header(rev.main)),
@@ -454,7 +459,17 @@ impl KvStore {
     }
 
     fn delete_in(&mut self, w: &mut WriteTxn, req: &DeleteRangeRequest) -> DeleteRangeResponse {
-        let range = KeyRange::new(&req.key, &req.range_end);
+        let inclusive_end;
+        let end = if crate::bugs::active(crate::bugs::Bug::DeleteRangeOffByOne)
+            && !req.range_end.is_empty()
+            && req.range_end != [0]
+        {
+            inclusive_end = [req.range_end.as_slice(), &[0]].concat();
+            &inclusive_end
+        } else {
+            &req.range_end
+        };
+        let range = KeyRange::new(&req.key, end);
         let revs = self.visible(&range, w.read_rev());
         let prev: Vec<KeyValue> = revs.iter().map(|r| self.kv_at(*r).clone()).collect();
         for kv in &prev {
@@ -561,6 +576,11 @@ fn compare_kv(c: &Compare, kv: &KeyValue) -> bool {
         (Ok(CompareTarget::Mod), u) => kv.mod_revision.cmp(&int_target(u)),
         (Ok(CompareTarget::Lease), u) => kv.lease.cmp(&int_target(u)),
         (Err(_), _) => return false,
+    };
+    let ord = if crate::bugs::active(crate::bugs::Bug::InvertedCompare) {
+        ord.reverse()
+    } else {
+        ord
     };
     match CompareResult::try_from(c.result) {
         Ok(CompareResult::Equal) => ord.is_eq(),

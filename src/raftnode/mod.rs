@@ -199,10 +199,10 @@ impl RaftNode {
         let mut tick = tokio::time::interval(self.tick);
         // Apply what is committed first: raft refuses to campaign while a
         // committed conf change (the bootstrap entries) is unapplied.
-        self.on_ready()?;
+        self.on_ready().await?;
         if self.campaign_at_start {
             self.raw.campaign().map_err(io::Error::other)?;
-            self.on_ready()?;
+            self.on_ready().await?;
         }
         loop {
             tokio::select! {
@@ -234,7 +234,7 @@ impl RaftNode {
             if !slow_disk.is_zero() && self.raw.has_ready() {
                 tokio::time::sleep(slow_disk).await;
             }
-            self.on_ready()?;
+            self.on_ready().await?;
             if self.removed {
                 self.backend.flush()?;
                 return Ok(true);
@@ -323,7 +323,7 @@ impl RaftNode {
         }
     }
 
-    fn on_ready(&mut self) -> io::Result<()> {
+    async fn on_ready(&mut self) -> io::Result<()> {
         self.rerandomize_election_timeout();
         if !self.raw.has_ready() {
             return Ok(());
@@ -343,7 +343,8 @@ impl RaftNode {
             }
         }
         // Persist before anything that depends on it is applied or answered.
-        if !rd.entries().is_empty() {
+        let entries = !rd.entries().is_empty();
+        if entries {
             self.wal.append_entries(rd.entries())?;
             self.raw.store().append(rd.entries());
         }
@@ -351,8 +352,24 @@ impl RaftNode {
             self.wal.set_hard_state(hs)?;
             self.raw.store().set_hard_state(hs.clone());
         }
+        // Votes and appends acknowledged to peers wait for the fsync: a
+        // member that crashed after sending them would deny having them.
+        let persisted = rd.take_persisted_messages();
+        let early = crate::bugs::active(crate::bugs::Bug::SendBeforeFsync);
+        if early {
+            self.send(persisted.clone());
+        }
+        crate::rt::faults::fsync_point(entries).await;
+        if crate::rt::faults::fsync_fails() {
+            return Err(io::Error::other(
+                "failed to sync the WAL: the disk failed the fsync",
+            ));
+        }
         self.wal.sync()?;
-        self.send(rd.take_persisted_messages());
+        crate::rt::faults::fsync_point(false).await;
+        if !early {
+            self.send(persisted);
+        }
         let committed = rd.take_committed_entries();
         self.apply(committed)?;
         let mut light = self.raw.advance(rd);

@@ -10,6 +10,12 @@
 //!   once, as if its monotonic clock leapt forward.
 //! * Slow disk: every Ready cycle waits `disk_latency` first, like a slow
 //!   fsync.
+//! * The fsync itself is a point where time passes ([`fsync_point`]): the
+//!   simulator can kill a node between appending to the WAL, syncing it,
+//!   sending what waits for the sync, and applying — the orders etcd and
+//!   raft-rs give as safety rules can be shown to matter.
+//! * A failing fsync (`fsync_fails`): the WAL's sync returns an error, and
+//!   the member stops, as etcd does.
 //!
 //! In production (no `cfg(madsim)`) every knob is the identity — one raft
 //! tick per ticker tick, no disk delay — and the functions compile to
@@ -28,6 +34,13 @@ pub struct Knobs {
     pub clock_jump_ticks: u32,
     /// Added before each Ready cycle.
     pub disk_latency: Duration,
+    /// The WAL's fsync fails.
+    pub fsync_fails: bool,
+    /// The next fsync of new entries takes this long (then back to normal):
+    /// a window in which the simulator can kill the node mid-cycle.
+    pub hold_fsync: Duration,
+    /// The node is inside a held fsync right now.
+    pub in_fsync: bool,
 }
 
 impl Default for Knobs {
@@ -36,9 +49,15 @@ impl Default for Knobs {
             clock_rate: 1.0,
             clock_jump_ticks: 0,
             disk_latency: Duration::ZERO,
+            fsync_fails: false,
+            hold_fsync: Duration::ZERO,
+            in_fsync: false,
         }
     }
 }
+
+/// Longest time the simulated fsync takes (`fsync_point` draws up to it).
+pub const FSYNC_MAX: Duration = Duration::from_micros(400);
 
 /// How many raft ticks the calling node delivers for one ticker tick.
 #[cfg(not(madsim))]
@@ -55,8 +74,23 @@ pub fn disk_latency() -> Duration {
     Duration::ZERO
 }
 
+/// A point where a Ready cycle waits for the disk (nothing in production:
+/// the fsync itself blocked already). `entries`: whether new log entries are
+/// waiting for this fsync.
+#[cfg(not(madsim))]
+#[inline]
+pub async fn fsync_point(_entries: bool) {}
+
+/// Whether the calling node's fsync fails (never in production: a real
+/// failure comes back from the disk).
+#[cfg(not(madsim))]
+#[inline]
+pub fn fsync_fails() -> bool {
+    false
+}
+
 #[cfg(madsim)]
-pub use sim::{disk_latency, get, reset, ticks_due, update};
+pub use sim::{disk_latency, fsync_fails, fsync_point, get, reset, ticks_due, update};
 
 #[cfg(madsim)]
 mod sim {
@@ -96,6 +130,34 @@ mod sim {
     /// How long the calling node's disk takes on top of a Ready cycle.
     pub fn disk_latency() -> std::time::Duration {
         with(madsim::plugin::node(), |k, _| k.disk_latency)
+    }
+
+    /// Time passes as an fsync takes it (up to [`super::FSYNC_MAX`], or a
+    /// held window when new entries wait); a kill may land here.
+    pub async fn fsync_point(entries: bool) {
+        use rand::Rng;
+        let node = madsim::plugin::node();
+        let hold = with(node, |k, _| {
+            if entries && !k.hold_fsync.is_zero() {
+                k.in_fsync = true;
+                std::mem::take(&mut k.hold_fsync)
+            } else {
+                std::time::Duration::ZERO
+            }
+        });
+        let d = if hold.is_zero() {
+            let max = super::FSYNC_MAX.as_micros() as u64;
+            std::time::Duration::from_micros(madsim::rand::thread_rng().gen_range(0..=max))
+        } else {
+            hold
+        };
+        madsim::time::sleep(d).await;
+        with(node, |k, _| k.in_fsync = false);
+    }
+
+    /// Whether the calling node's fsync fails.
+    pub fn fsync_fails() -> bool {
+        with(madsim::plugin::node(), |k, _| k.fsync_fails)
     }
 
     /// Changes `node`'s knobs.

@@ -122,13 +122,7 @@ fn main() {
 
 #[cfg(all(madsim, feature = "bugs"))]
 fn inject_bug(name: &str) {
-    use oxcd::bugs::Bug;
-    let bug = match name {
-        "AckBeforeFsync" => Bug::AckBeforeFsync,
-        "ForgetConsistentIndex" => Bug::ForgetConsistentIndex,
-        "StaleTxnCompare" => Bug::StaleTxnCompare,
-        other => panic!("no bug named {other:?}"),
-    };
+    let bug = oxcd::bugs::Bug::named(name).unwrap_or_else(|| panic!("no bug named {name:?}"));
     oxcd::bugs::inject(bug);
 }
 

@@ -1,6 +1,7 @@
 //! Nemeses: fault injectors, one file each, composed by scenarios.
 
 pub mod clock;
+pub mod fsync;
 pub mod kill;
 pub mod lossy;
 pub mod partition;
@@ -14,7 +15,7 @@ use madsim::runtime::{Handle, NodeHandle};
 use rand::Rng;
 
 /// How many kinds of fault [`random_fault`] picks from.
-const KINDS: u32 = 10;
+const KINDS: u32 = 12;
 
 /// Injects one random fault from the built nemeses on a random member, for a
 /// random duration, then heals it (a crash heals by restarting at once, a
@@ -78,6 +79,11 @@ pub async fn random_fault(
         8 => {
             slow_disk::slow_for(m, Duration::from_millis(5 + (knob * 95.0) as u64), d).await;
             "slow-disk"
+        }
+        9 => fsync::crash_in_fsync_window(handle, client, members, d).await,
+        10 => {
+            fsync::fail_fsync(handle, m, d).await;
+            "fsync-error"
         }
         _ => {
             lossy::degrade_for(0.05, 50, d).await;

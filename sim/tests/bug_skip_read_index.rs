@@ -1,0 +1,11 @@
+//! With `Bug::SkipReadIndex` switched on, the simulator alone (the kv_3_members
+//! scenario) must fail within its seed budget (one process per bug: the
+//! switch is process-wide).
+#![cfg(all(madsim, feature = "bugs"))]
+
+#[test]
+fn caught() {
+    oxcd_sim::bug_hunt::expect_caught(oxcd::bugs::Bug::SkipReadIndex, || {
+        oxcd_sim::kv_scenario::kv_in_cluster(3)
+    });
+}

@@ -139,7 +139,10 @@ fn check_history(history: &SharedHistory) -> Result<String, String> {
 
 /// Runs the KV checker on `h`; the violation, with an excerpt, as the error.
 pub(crate) fn decide(h: &[KvOp]) -> Result<Decided, String> {
-    match check(h, PLACEMENT_BUDGET) {
+    let t0 = coverage::real_now();
+    let verdict = check(h, PLACEMENT_BUDGET);
+    coverage::check_took(coverage::real_now().saturating_sub(t0));
+    match verdict {
         Ok(d) => Ok(d),
         Err(v) => {
             let excerpt: Vec<String> = v

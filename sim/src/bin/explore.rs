@@ -8,8 +8,10 @@
 //!     cargo run --profile sim -p oxcd-sim --bin explore -- [--seeds N] [--minutes M] [--first-seed S] [--only SCENARIO]
 //! ```
 //!
-//! It reports runs per minute and the speed of the simulation: simulated
-//! seconds per wall-clock second.
+//! It reports runs per minute, the speed of the simulation (simulated
+//! seconds per wall-clock second) and the slowest linearizability check;
+//! `--coverage` also prints what the runs exercised (request kinds and
+//! fields, compare targets and operators, error answers, faults).
 //!
 //! `--replay <scenario> <seed>` reruns one failure exactly and prints it whole.
 #![allow(clippy::disallowed_methods)] // the explorer's own budget is wall time
@@ -115,6 +117,16 @@ fn main() {
         simulated.as_secs_f64(),
         simulated.as_secs_f64() / secs
     );
+    println!(
+        "slowest linearizability check: {:.1} ms",
+        oxcd_sim::coverage::slowest_check().as_secs_f64() * 1e3
+    );
+    if args.iter().any(|a| a == "--coverage") {
+        println!(
+            "\n{}",
+            oxcd_sim::coverage::table(&oxcd_sim::coverage::snapshot())
+        );
+    }
     if failures > 0 {
         std::process::exit(1);
     }

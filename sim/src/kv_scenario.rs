@@ -142,6 +142,20 @@ pub(crate) fn decide(h: &[KvOp]) -> Result<Decided, String> {
     let t0 = coverage::real_now();
     let verdict = check(h, PLACEMENT_BUDGET);
     coverage::check_took(coverage::real_now().saturating_sub(t0));
+    if verdict.is_err() && std::env::var("OXCD_SIM_DUMP").is_ok() {
+        for (i, o) in h.iter().enumerate() {
+            if matches!(o.req, crate::model::Request::Compact(_)) {
+                eprintln!(
+                    "DUMP op {i}: client {} [{}, {:?}] {} -> {:?}",
+                    o.client,
+                    o.call,
+                    o.ret,
+                    describe(&o.req),
+                    o.out
+                );
+            }
+        }
+    }
     match verdict {
         Ok(d) => Ok(d),
         Err(v) => {

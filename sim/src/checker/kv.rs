@@ -313,9 +313,28 @@ impl<'a> Checker<'a> {
         let Some(slot) = self.slots.get(&rev) else {
             return Ok(());
         };
-        let is_compact = |i: &usize| matches!(self.ops[*i].req, Request::Compact(_));
-        let (compactions, reads): (Vec<usize>, Vec<usize>) =
-            slot.others.iter().partition(|i| is_compact(i));
+        let compacts_to = |i: usize| match &self.ops[i].req {
+            Request::Compact(c) => Some(c.revision),
+            _ => None,
+        };
+        let (mut compactions, reads): (Vec<usize>, Vec<usize>) =
+            slot.others.iter().partition(|i| compacts_to(**i).is_some());
+        // Compactions that all succeeded at one revision did so in
+        // ascending order (a compaction at or below the point fails); real
+        // time must allow that order.
+        compactions.sort_by_key(|&c| compacts_to(c));
+        for (a, &c) in compactions.iter().enumerate() {
+            for &later in &compactions[a + 1..] {
+                if self.ops[later].ret.is_some_and(|t| t < self.ops[c].call) {
+                    return Err(violation(
+                        format!(
+                            "compactions {later} and {c} both succeeded, but {later} (to a higher revision) returned before {c} was called"
+                        ),
+                        vec![later, c],
+                    ));
+                }
+            }
+        }
         for &r in &reads {
             // Real time orders a compaction that returned before a read
             // was called, unless the read is serializable (its member may

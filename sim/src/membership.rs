@@ -32,6 +32,10 @@ struct Changes {
 
 /// The register workload on three members with compaction every few
 /// entries, under the random faults, then everything healed.
+///
+/// Finds: snapshot and log-compaction bugs (a member catching up from a
+/// snapshot with wrong state, a log cut too far). Cannot find: what the
+/// register scenarios cannot.
 pub async fn register_with_snapshots() -> Outcome {
     register_with_changes(0).await
 }
@@ -39,6 +43,10 @@ pub async fn register_with_snapshots() -> Outcome {
 /// Like [`register_with_snapshots`], while new members are added (half of
 /// them as learners, then promoted), join with
 /// `--initial-cluster-state existing`, serve, and are removed again.
+///
+/// Finds: membership bugs (a conf change applied differently by members,
+/// a joining member with the wrong state, a removed member still voting).
+/// Cannot find: what the register scenarios cannot.
 pub async fn membership_under_load() -> Outcome {
     register_with_changes(3).await
 }

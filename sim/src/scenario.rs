@@ -121,6 +121,10 @@ async fn reap_nodes() {
 }
 
 /// Power cuts during concurrent puts: every acknowledged put must survive.
+///
+/// Finds: acknowledged writes lost by a crash (fsync order, WAL recovery,
+/// backend replay). Cannot find: anything about reads, txns or several
+/// members.
 pub async fn acked_puts_survive_crashes() -> Result<String, String> {
     const CLIENTS: usize = 4;
     const CRASHES: usize = 5;
@@ -205,8 +209,12 @@ pub async fn acked_puts_survive_crashes() -> Result<String, String> {
 }
 
 /// The register workload against one member that is repeatedly power-cut;
-/// then a liveness phase. Checks linearizability per key and per-client
-/// revision monotonicity.
+/// then a liveness phase. Decided by the KV checker (linearizability,
+/// revision order).
+///
+/// Finds: lost or doubled writes across crashes, wrong compare-and-set
+/// outcomes, revisions reused or skipped. Cannot find: stale reads (one
+/// member cannot serve stale data), or anything outside get/put/CAS.
 pub async fn register_under_crashes() -> Result<String, String> {
     const CLIENTS: usize = 5;
     const OPS_PER_CLIENT: usize = 200;
@@ -262,6 +270,11 @@ pub async fn register_under_crashes() -> Result<String, String> {
 /// The register workload against an `n`-member cluster while random members
 /// are crashed, partitioned away or paused; clients fail over between
 /// members. Then every fault is healed and the cluster must serve again.
+///
+/// Finds: stale reads (a member that lost leadership, a skipped ReadIndex),
+/// split brain, lost or doubled writes across elections and crashes,
+/// diverging replicas, a cluster that does not recover. Cannot find:
+/// anything outside get/put/CAS (the KV scenarios cover the rest).
 pub async fn register_in_cluster(n: usize) -> Result<String, String> {
     const CLIENTS: usize = 5;
     const OPS_PER_CLIENT: usize = 150;
@@ -403,6 +416,10 @@ where
 /// read must see all accounts and the initial total, revisions never go
 /// backwards, the whole history is linearizable; then every fault is
 /// healed, the cluster must serve again, and the replicas must agree.
+///
+/// Finds: non-atomic txns, ranges that are not one snapshot, stale compares
+/// (money created or lost). Cannot find: single-key semantics the bank's
+/// reads do not look at.
 pub async fn bank_3_members() -> Result<String, String> {
     const MEMBERS: usize = 3;
     const CLIENTS: usize = 4;

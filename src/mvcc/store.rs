@@ -306,15 +306,53 @@ impl KvStore {
         if crate::bugs::active(crate::bugs::Bug::StaleTxnCompare) {
             compare_rev -= 1;
         }
-        let succeeded = self.compares_hold(&req.compare, compare_rev);
-        // Check every op first so a failing txn changes nothing.
-        self.check_ops(req, succeeded, w.read_rev())?;
-        let resp = self.txn_in(&mut w, req, succeeded);
+        // etcd's compareToPath: every compare on the path, nested txns'
+        // included, reads the store as the txn began, not as its earlier
+        // ops left it.
+        let mut path = Vec::new();
+        self.compare_to_path(req, compare_rev, &mut path);
+        // Check every op first so a failing txn changes nothing: the puts on
+        // the path, then its ranges (etcd's checkRequests, in that order).
+        let at = w.read_rev();
+        self.check_ops(req, &path, &mut |op| match op {
+            request_op::Request::RequestPut(r) => self.check_put_in_txn(r, at),
+            _ => Ok(()),
+        })?;
+        self.check_ops(req, &path, &mut |op| match op {
+            request_op::Request::RequestRange(r) => self.check_read_rev(r.revision, at).map(drop),
+            _ => Ok(()),
+        })?;
+        let mut resp = self.txn_in(&mut w, req, &mut path.into_iter());
+        resp.header = Some(header(w.read_rev()));
         self.end(w);
         Ok(resp)
     }
 
-    fn txn_in(&mut self, w: &mut WriteTxn, req: &TxnRequest, succeeded: bool) -> TxnResponse {
+    /// Whether each txn on the path taken succeeded, in the order
+    /// [`Self::txn_in`] takes them: the txn, then each nested txn of the
+    /// branch taken, depth first.
+    fn compare_to_path(&self, req: &TxnRequest, at: i64, path: &mut Vec<bool>) {
+        let succeeded = self.compares_hold(&req.compare, at);
+        path.push(succeeded);
+        let ops = if succeeded {
+            &req.success
+        } else {
+            &req.failure
+        };
+        for op in ops {
+            if let Some(request_op::Request::RequestTxn(t)) = &op.request {
+                self.compare_to_path(t, at, path);
+            }
+        }
+    }
+
+    fn txn_in(
+        &mut self,
+        w: &mut WriteTxn,
+        req: &TxnRequest,
+        path: &mut impl Iterator<Item = bool>,
+    ) -> TxnResponse {
+        let succeeded = path.next().expect("a path step for every txn on it");
         let ops = if succeeded {
             &req.success
         } else {
@@ -336,8 +374,7 @@ impl KvStore {
                     response_op::Response::ResponseDeleteRange(self.delete_in(w, r))
                 }
                 Some(request_op::Request::RequestTxn(t)) => {
-                    let ok = self.compares_hold(&t.compare, w.read_rev());
-                    response_op::Response::ResponseTxn(self.txn_in(w, t, ok))
+                    response_op::Response::ResponseTxn(self.txn_in(w, t, path))
                 }
                 None => continue,
             };
@@ -345,31 +382,45 @@ impl KvStore {
                 response: Some(response),
             });
         }
+        // A nested txn's header is empty in etcd (applyTxn fills in only
+        // the outer one's revision).
         TxnResponse {
-            header: Some(header(w.read_rev())),
+            header: Some(ResponseHeader::default()),
             succeeded,
             responses,
         }
     }
 
-    fn check_ops(&self, req: &TxnRequest, succeeded: bool, at: i64) -> Result<(), MvccError> {
-        let ops = if succeeded {
-            &req.success
-        } else {
-            &req.failure
-        };
+    /// Calls `check` on every non-txn op of the branches `path` chose;
+    /// how many steps of `path` this txn used.
+    fn check_ops(
+        &self,
+        req: &TxnRequest,
+        path: &[bool],
+        check: &mut impl FnMut(&request_op::Request) -> Result<(), MvccError>,
+    ) -> Result<usize, MvccError> {
+        let ops = if path[0] { &req.success } else { &req.failure };
+        let mut used = 1;
         for op in ops {
             match &op.request {
-                Some(request_op::Request::RequestRange(r)) => {
-                    self.check_read_rev(r.revision, at)?;
-                }
-                Some(request_op::Request::RequestPut(r)) => self.check_put(r, at)?,
                 Some(request_op::Request::RequestTxn(t)) => {
-                    let ok = self.compares_hold(&t.compare, at);
-                    self.check_ops(t, ok, at)?;
+                    used += self.check_ops(t, &path[used..], check)?;
                 }
-                Some(request_op::Request::RequestDeleteRange(_)) | None => {}
+                Some(other) => check(other)?,
+                None => {}
             }
+        }
+        Ok(used)
+    }
+
+    /// etcd's checkRequestPut: in a txn the key is looked for before the
+    /// lease (a put of its own asks the lessor first, [`Self::check_put`]).
+    fn check_put_in_txn(&self, req: &PutRequest, at: i64) -> Result<(), MvccError> {
+        if (req.ignore_value || req.ignore_lease) && self.get_kv(&req.key, at).is_none() {
+            return Err(MvccError::KeyNotFound);
+        }
+        if req.lease != 0 {
+            return Err(MvccError::LeaseNotFound);
         }
         Ok(())
     }
@@ -601,3 +652,6 @@ fn int_target(u: &Option<compare::TargetUnion>) -> i64 {
         _ => 0,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -63,6 +63,12 @@ pub fn inject(bug: Bug) {
     ACTIVE.store(bug as u8, std::sync::atomic::Ordering::SeqCst);
 }
 
+/// Switches every bug off again (for a control run of the same seed).
+#[cfg(feature = "bugs")]
+pub fn clear() {
+    ACTIVE.store(0, std::sync::atomic::Ordering::SeqCst);
+}
+
 /// Whether `bug` is switched on.
 #[inline]
 pub fn active(bug: Bug) -> bool {

@@ -138,7 +138,9 @@ pub fn start_member_with(
                 // failure.
                 let node = madsim::plugin::node();
                 match stopped {
-                    Err(_) if oxcd::rt::faults::get(node).fsync_fails => {}
+                    Err(e)
+                        if oxcd::rt::faults::get(node).fsync_fails
+                            && e.to_string().contains("the disk failed the fsync") => {}
                     Err(e) => panic!("member stopped: {e}"),
                     Ok(_) => {}
                 }

@@ -53,7 +53,11 @@ pub async fn crash_in_fsync_window(
         net.clog_node(o.node.id());
     }
     let victim = members[f].node.id();
-    faults::update(victim, |k| k.hold_fsync = HOLD);
+    // A node killed inside an earlier held fsync never cleared the flag.
+    faults::update(victim, |k| {
+        k.hold_fsync = HOLD;
+        k.in_fsync = false;
+    });
     let mut waited = Duration::ZERO;
     while !faults::get(victim).in_fsync && waited < WAIT_FOR_WINDOW {
         madsim::time::sleep(Duration::from_millis(5)).await;
@@ -65,6 +69,7 @@ pub async fn crash_in_fsync_window(
         // Long enough for the leader to commit with an early answer.
         madsim::time::sleep(HOLD / 2).await;
         crash_and_restart(handle, &members[f]);
+        faults::update(victim, |k| k.in_fsync = false);
     }
     let old_leader = members[leader].node.id();
     net.clog_node(old_leader);

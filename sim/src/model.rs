@@ -93,6 +93,9 @@ pub struct KvModel {
     spaces: Vec<Arc<Space>>,
     /// etcd's `compactMainRev`: -1 until the first compaction.
     compacted: i64,
+    /// `(the store's revision, compacted)` after each compaction, so that
+    /// [`KvModel::truncate`] forgets later ones too.
+    compactions: Vec<(i64, i64)>,
 }
 
 impl Default for KvModel {
@@ -100,6 +103,7 @@ impl Default for KvModel {
         KvModel {
             spaces: vec![Arc::default(), Arc::default()],
             compacted: -1,
+            compactions: Vec::new(),
         }
     }
 }
@@ -174,9 +178,28 @@ impl KvModel {
         self.spaces.len() as i64 - 1
     }
 
-    /// The store as it was at revision `rev` (later revisions forgotten).
+    /// The store as it was at revision `rev` (later revisions, and
+    /// compactions made after it, forgotten).
     pub fn truncate(&mut self, rev: i64) {
         self.spaces.truncate(rev.max(1) as usize + 1);
+        while self.compactions.last().is_some_and(|&(at, _)| at > rev) {
+            self.compactions.pop();
+        }
+        self.compacted = self.compactions.last().map_or(-1, |&(_, c)| c);
+    }
+
+    /// Every state the store was in at revision `rev`: before each of the
+    /// compactions made at it, and after the last.
+    pub fn states_at(&self, rev: i64) -> Vec<KvModel> {
+        let mut m = self.clone();
+        m.truncate(rev);
+        let mut states = vec![m.clone()];
+        while m.compactions.last().is_some_and(|&(at, _)| at == rev) {
+            m.compactions.pop();
+            m.compacted = m.compactions.last().map_or(-1, |&(_, c)| c);
+            states.push(m.clone());
+        }
+        states
     }
 
     pub fn compacted(&self) -> i64 {
@@ -193,6 +216,11 @@ impl KvModel {
         match req {
             Request::Range(r) => self.range(r, self.space()).map(Response::Range),
             Request::Put(r) => {
+                // A put of its own checks the lease first (etcd's
+                // `applierV3backend.Put`); in a txn the key comes first.
+                if r.lease != 0 {
+                    return Err(KvError::LeaseNotFound);
+                }
                 let mut w = self.begin();
                 let resp = put(&mut w, r)?;
                 self.commit(w);
@@ -209,8 +237,14 @@ impl KvModel {
                 Ok(Response::DeleteRange(resp))
             }
             Request::Txn(r) => {
+                // etcd's `compareToPath`: every compare on the path, nested
+                // ones included, reads the store as the txn began; then the
+                // puts and the ranges on that path are checked (in that
+                // order) before anything is written.
+                let path = compare_to_path(r, self.space());
+                self.check_txn(r, &path)?;
                 let mut w = self.begin();
-                let mut resp = self.txn(&mut w, r)?;
+                let mut resp = self.txn(&mut w, r, &mut path.into_iter())?;
                 self.commit(w);
                 resp.header = header(self.rev());
                 Ok(Response::Txn(resp))
@@ -241,6 +275,7 @@ impl KvModel {
             return Err(KvError::FutureRev);
         }
         self.compacted = rev;
+        self.compactions.push((self.rev(), rev));
         Ok(Response::Compact(self.rev()))
     }
 
@@ -259,15 +294,50 @@ impl KvModel {
         Ok(range_of(r, space, self.rev()))
     }
 
-    fn txn(&self, w: &mut Write, r: &TxnRequest) -> Result<TxnResponse, KvError> {
-        // Compares read the store as the txn began (or, nested, as the
-        // enclosing txn has left it so far).
-        let succeeded = r.compare.iter().all(|c| compare_holds(c, &w.space));
+    /// etcd's `checkRequests`, with `checkRequestPut` over the whole path
+    /// and then `checkRequestRange`, against the store as the txn began.
+    fn check_txn(&self, r: &TxnRequest, path: &[bool]) -> Result<(), KvError> {
+        let now = self.space();
+        for_path(r, path, &mut |op| match op {
+            request_op::Request::RequestPut(p) => {
+                if (p.ignore_value || p.ignore_lease) && !now.contains_key(&p.key) {
+                    return Err(KvError::KeyNotFound);
+                }
+                if p.lease != 0 {
+                    return Err(KvError::LeaseNotFound);
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        })?;
+        for_path(r, path, &mut |op| match op {
+            request_op::Request::RequestRange(q) if q.revision > 0 => {
+                if q.revision > self.rev() {
+                    Err(KvError::FutureRev)
+                } else if q.revision < self.compacted {
+                    Err(KvError::Compacted)
+                } else {
+                    Ok(())
+                }
+            }
+            _ => Ok(()),
+        })
+        .map(drop)
+    }
+
+    /// Executes the branches `path` (from [`compare_to_path`]) chose.
+    fn txn(
+        &self,
+        w: &mut Write,
+        r: &TxnRequest,
+        path: &mut impl Iterator<Item = bool>,
+    ) -> Result<TxnResponse, KvError> {
+        let succeeded = path.next().expect("a path step for every txn on it");
         let ops = if succeeded { &r.success } else { &r.failure };
         let mut responses = Vec::new();
         for op in ops {
             responses.push(ResponseOp {
-                response: Some(self.txn_op(w, op)?),
+                response: Some(self.txn_op(w, op, path)?),
             });
         }
         Ok(TxnResponse {
@@ -277,15 +347,26 @@ impl KvModel {
         })
     }
 
-    fn txn_op(&self, w: &mut Write, op: &RequestOp) -> Result<response_op::Response, KvError> {
+    fn txn_op(
+        &self,
+        w: &mut Write,
+        op: &RequestOp,
+        path: &mut impl Iterator<Item = bool>,
+    ) -> Result<response_op::Response, KvError> {
         use response_op::Response as R;
         Ok(match &op.request {
             Some(request_op::Request::RequestRange(r)) => {
-                // A range in a txn sees the txn's own writes so far.
+                // A range in a txn sees the txn's own writes so far, or a
+                // past revision (checked against the store before the txn).
                 let now = if w.changed() { w.main } else { w.main - 1 };
+                let space = if r.revision > 0 {
+                    &self.spaces[r.revision as usize]
+                } else {
+                    &w.space
+                };
                 R::ResponseRange(RangeResponse {
                     header: None,
-                    ..range_of(r, &w.space, now)
+                    ..range_of(r, space, now)
                 })
             }
             Some(request_op::Request::RequestPut(p)) => R::ResponsePut(PutResponse {
@@ -298,12 +379,44 @@ impl KvModel {
                     ..delete_range(w, d)
                 })
             }
-            Some(request_op::Request::RequestTxn(t)) => R::ResponseTxn(self.txn(w, t)?),
+            Some(request_op::Request::RequestTxn(t)) => R::ResponseTxn(self.txn(w, t, path)?),
             None => R::ResponseRange(RangeResponse::default()),
         })
     }
 }
 
+/// etcd's `compareToPath`: whether each txn on the path taken succeeded,
+/// the outer one first, then each nested txn of the branch taken, depth
+/// first — all compared against `space`, the store before the txn.
+pub fn compare_to_path(r: &TxnRequest, space: &Space) -> Vec<bool> {
+    let succeeded = r.compare.iter().all(|c| compare_holds(c, space));
+    let mut path = vec![succeeded];
+    for op in if succeeded { &r.success } else { &r.failure } {
+        if let Some(request_op::Request::RequestTxn(t)) = &op.request {
+            path.extend(compare_to_path(t, space));
+        }
+    }
+    path
+}
+
+/// Calls `f` on every non-txn op of the branches `path` chose.
+fn for_path(
+    r: &TxnRequest,
+    path: &[bool],
+    f: &mut impl FnMut(&request_op::Request) -> Result<(), KvError>,
+) -> Result<usize, KvError> {
+    let mut used = 1;
+    for op in if path[0] { &r.success } else { &r.failure } {
+        match &op.request {
+            Some(request_op::Request::RequestTxn(t)) => used += for_path(t, &path[used..], f)?,
+            Some(other) => f(other)?,
+            None => {}
+        }
+    }
+    Ok(used)
+}
+
+/// A put (checked already, in a txn).
 fn put(w: &mut Write, r: &PutRequest) -> Result<PutResponse, KvError> {
     let prev = w.space.get(&r.key).cloned();
     if (r.ignore_value || r.ignore_lease) && prev.is_none() {
@@ -426,11 +539,14 @@ fn range_of(r: &RangeRequest, space: &Space, rev: i64) -> RangeResponse {
     if target != SortTarget::Key && order == SortOrder::None {
         order = SortOrder::Ascend;
     }
-    if order != SortOrder::None {
-        kvs.sort_by_key(|kv| sort_key(target, kv));
-        if order == SortOrder::Descend {
-            kvs.reverse();
-        }
+    // Go's `sort.Sort` is an insertion sort for up to 12 pairs (the
+    // simulated key spaces hold 5): stable, ties stay in key order, for a
+    // descending sort too (it reverses the comparison, not the result).
+    debug_assert!(kvs.len() <= 12, "the model sorts as etcd only small ranges");
+    match order {
+        SortOrder::Ascend => kvs.sort_by_key(|kv| sort_key(target, kv)),
+        SortOrder::Descend => kvs.sort_by_key(|kv| std::cmp::Reverse(sort_key(target, kv))),
+        SortOrder::None => {}
     }
     let more = r.limit > 0 && kvs.len() as i64 > r.limit;
     if more {

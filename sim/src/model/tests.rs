@@ -199,3 +199,140 @@ fn txns_compare_every_key_and_see_their_own_writes() {
     };
     assert_eq!(r.kvs[0].mod_revision, 4);
 }
+
+fn txn_put(k: &str, v: &str) -> RequestOp {
+    RequestOp {
+        request: Some(request_op::Request::RequestPut(PutRequest {
+            key: k.into(),
+            value: v.into(),
+            ..Default::default()
+        })),
+    }
+}
+
+#[test]
+fn nested_compares_read_the_store_as_the_txn_began() {
+    // etcd's compareToPath: the nested txn sees "a" absent although the
+    // outer branch has just put it (the gRPC differential test shows etcd
+    // 3.4 answers so).
+    let mut m = KvModel::default();
+    let absent = Compare {
+        key: b"a".to_vec(),
+        target: compare::CompareTarget::Version as i32,
+        result: compare::CompareResult::Equal as i32,
+        target_union: Some(compare::TargetUnion::Version(0)),
+        ..Default::default()
+    };
+    let inner = TxnRequest {
+        compare: vec![absent],
+        success: vec![txn_put("b", "inner-success")],
+        failure: vec![txn_put("b", "inner-failure")],
+    };
+    let t = TxnRequest {
+        compare: vec![],
+        success: vec![
+            txn_put("a", "outer"),
+            RequestOp {
+                request: Some(request_op::Request::RequestTxn(inner)),
+            },
+        ],
+        failure: vec![],
+    };
+    m.apply(&Request::Txn(t)).unwrap();
+    let b = range(
+        &mut m,
+        RangeRequest {
+            key: b"b".to_vec(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(b.kvs[0].value, b"inner-success");
+}
+
+#[test]
+fn a_txn_checks_puts_then_ranges_and_a_put_its_lease_first() {
+    let mut m = KvModel::default();
+    put(&mut m, "a", "1");
+    let future_range = RequestOp {
+        request: Some(request_op::Request::RequestRange(RangeRequest {
+            key: b"a".to_vec(),
+            revision: 50,
+            ..Default::default()
+        })),
+    };
+    let blind = PutRequest {
+        key: b"missing".to_vec(),
+        ignore_value: true,
+        lease: 7,
+        ..Default::default()
+    };
+    let t = TxnRequest {
+        compare: vec![],
+        success: vec![
+            future_range.clone(),
+            RequestOp {
+                request: Some(request_op::Request::RequestPut(blind.clone())),
+            },
+        ],
+        failure: vec![],
+    };
+    assert_eq!(m.apply(&Request::Txn(t)), Err(KvError::KeyNotFound));
+    assert_eq!(m.apply(&Request::Put(blind)), Err(KvError::LeaseNotFound));
+    let t = TxnRequest {
+        compare: vec![],
+        success: vec![future_range],
+        failure: vec![],
+    };
+    assert_eq!(m.apply(&Request::Txn(t)), Err(KvError::FutureRev));
+    assert_eq!(m.rev(), 2, "failed txns write nothing");
+}
+
+#[test]
+fn a_txn_range_reads_a_past_revision() {
+    let mut m = KvModel::default();
+    put(&mut m, "a", "1");
+    put(&mut m, "a", "2");
+    let t = TxnRequest {
+        compare: vec![],
+        success: vec![
+            txn_put("a", "3"),
+            RequestOp {
+                request: Some(request_op::Request::RequestRange(RangeRequest {
+                    key: b"a".to_vec(),
+                    revision: 2,
+                    ..Default::default()
+                })),
+            },
+        ],
+        failure: vec![],
+    };
+    let Response::Txn(t) = m.apply(&Request::Txn(t)).unwrap() else {
+        panic!("a txn answer")
+    };
+    let Some(response_op::Response::ResponseRange(r)) = &t.responses[1].response else {
+        panic!("a range answer")
+    };
+    assert_eq!(r.kvs[0].value, b"1");
+}
+
+#[test]
+fn a_descending_sort_keeps_ties_in_key_order() {
+    // Go's insertion sort on the reversed comparison: stable.
+    let mut m = KvModel::default();
+    for k in ["a", "b", "c"] {
+        put(&mut m, k, "same");
+    }
+    put(&mut m, "b", "again");
+    let r = range(
+        &mut m,
+        RangeRequest {
+            sort_target: range_request::SortTarget::Version as i32,
+            sort_order: range_request::SortOrder::Descend as i32,
+            ..all()
+        },
+    )
+    .unwrap();
+    let keys: Vec<&[u8]> = r.kvs.iter().map(|kv| kv.key.as_slice()).collect();
+    assert_eq!(keys, vec![&b"b"[..], b"a", b"c"]);
+}

@@ -244,6 +244,11 @@ impl KvWorkloadClient {
     fn put(&mut self) -> PutRequest {
         coverage::hit("put");
         let k = self.rng.gen_range(0..KEYS.len());
+        self.put_on(k)
+    }
+
+    /// A put of key `k`, with any of its options.
+    fn put_on(&mut self, k: usize) -> PutRequest {
         let mut p = PutRequest {
             key: key(k),
             value: self.value(),
@@ -265,6 +270,12 @@ impl KvWorkloadClient {
             }
             2 => {
                 coverage::hit("put.lease");
+                p.lease = 7;
+            }
+            3 => {
+                // Which check comes first differs in and out of a txn.
+                coverage::hit("put.ignore_value_and_lease");
+                p.ignore_value = true;
                 p.lease = 7;
             }
             _ => {}
@@ -355,29 +366,26 @@ impl KvWorkloadClient {
                 nested = true;
                 continue; // added last, on the keys left
             }
+            if roll >= 6 {
+                // Ranges may overlap anything (etcd checks only writes for
+                // duplicates) and take every option, a past revision too.
+                coverage::hit("txn.op.range");
+                ops.push(RequestOp {
+                    request: Some(request_op::Request::RequestRange(self.range())),
+                });
+                continue;
+            }
             let k = free.swap_remove(self.rng.gen_range(0..free.len()));
             let request = match roll {
                 0..=3 => {
                     coverage::hit("txn.op.put");
-                    request_op::Request::RequestPut(PutRequest {
-                        key: key(k),
-                        value: self.value(),
-                        prev_kv: self.rng.gen_bool(0.3),
-                        ..Default::default()
-                    })
+                    request_op::Request::RequestPut(self.put_on(k))
                 }
-                4..=5 => {
+                _ => {
                     coverage::hit("txn.op.delete");
                     request_op::Request::RequestDeleteRange(DeleteRangeRequest {
                         key: key(k),
                         prev_kv: self.rng.gen_bool(0.3),
-                        ..Default::default()
-                    })
-                }
-                _ => {
-                    coverage::hit("txn.op.range");
-                    request_op::Request::RequestRange(RangeRequest {
-                        key: key(k),
                         ..Default::default()
                     })
                 }

@@ -1,5 +1,6 @@
 use oxcd::pb::etcdserverpb::{
-    DeleteRangeRequest, DeleteRangeResponse, PutRequest, RangeRequest, ResponseHeader,
+    CompactionRequest, DeleteRangeRequest, DeleteRangeResponse, PutRequest, RangeRequest,
+    ResponseHeader,
 };
 use oxcd::pb::mvccpb::KeyValue;
 
@@ -223,5 +224,143 @@ fn a_read_may_not_see_a_write_that_started_after_it_returned() {
         get(1, 1, 2, "a", 2, vec![kv("a", "1", 2, 2, 1)]),
         put(0, 3, 4, "a", "1", 2),
     ];
+    assert!(check(&h, BUDGET).is_err());
+}
+
+fn compact(client: usize, call: u64, ret: Option<u64>, rev: i64, out: Option<Response>) -> KvOp {
+    KvOp {
+        client,
+        call,
+        ret,
+        req: Request::Compact(CompactionRequest {
+            revision: rev,
+            ..Default::default()
+        }),
+        out: out.map(Ok),
+    }
+}
+
+fn read_at(client: usize, call: u64, ret: u64, at: i64, out: Result<Response, KvError>) -> KvOp {
+    KvOp {
+        client,
+        call,
+        ret: Some(ret),
+        req: Request::Range(RangeRequest {
+            key: b"a".to_vec(),
+            revision: at,
+            ..Default::default()
+        }),
+        out: Some(out),
+    }
+}
+
+fn four_puts() -> Vec<KvOp> {
+    (0..4)
+        .map(|i| put(0, 2 * i + 1, 2 * i + 2, "a", &format!("v{i}"), i as i64 + 2))
+        .collect()
+}
+
+#[test]
+fn a_lost_compaction_cannot_both_have_happened_and_not() {
+    // Compaction to 4, answer lost: a read at 2 failing as compacted says it
+    // happened, a later read at 3 succeeding says it did not.
+    let mut h = four_puts();
+    h.push(compact(1, 10, None, 4, None));
+    h.push(read_at(2, 20, 21, 2, Err(KvError::Compacted)));
+    let ok_at_3 = Response::Range(RangeResponse {
+        header: header(5),
+        kvs: vec![kv("a", "v1", 2, 3, 2)],
+        count: 1,
+        more: false,
+    });
+    h.push(read_at(2, 30, 31, 3, Ok(ok_at_3.clone())));
+    let v = check(&h, BUDGET).unwrap_err();
+    assert!(v.why.contains("compacted to at least 4"), "{v:?}");
+    // Read the other way round, both are fine.
+    let mut h = four_puts();
+    h.push(compact(1, 10, None, 4, None));
+    h.push(read_at(2, 20, 21, 3, Ok(ok_at_3)));
+    h.push(read_at(2, 30, 31, 2, Err(KvError::Compacted)));
+    check(&h, BUDGET).unwrap();
+}
+
+#[test]
+fn a_compaction_applied_after_a_read_returned_cannot_explain_its_error() {
+    // The compaction answered at revision 5, which a put called after the
+    // read returned created: it ran after the read.
+    let mut h: Vec<KvOp> = four_puts().into_iter().take(3).collect();
+    h.push(read_at(2, 7, 8, 2, Err(KvError::Compacted)));
+    h.push(put(0, 9, 10, "a", "v3", 5));
+    h.push(compact(1, 6, Some(12), 3, Some(Response::Compact(5))));
+    let v = check(&h, BUDGET).unwrap_err();
+    assert!(v.why.contains("Compacted"), "{v:?}");
+}
+
+#[test]
+fn no_answer_sits_below_the_first_revision() {
+    assert!(check(&[put(0, 1, 2, "a", "1", 1)], BUDGET).is_err());
+    assert!(check(&[get(0, 1, 2, "a", 0, vec![])], BUDGET).is_err());
+    check(&[get(0, 1, 2, "a", 1, vec![])], BUDGET).unwrap();
+}
+
+#[test]
+fn ranges_compare_exactly_ties_included() {
+    // "a" and "b" both at version 1: sorted on version with limit 1, etcd
+    // answers "a" (a stable sort keeps key order); "b" is another answer.
+    let base = vec![put(0, 1, 2, "a", "1", 2), put(0, 3, 4, "b", "2", 3)];
+    let by_version = |kvs: Vec<KeyValue>| KvOp {
+        client: 1,
+        call: 5,
+        ret: Some(6),
+        req: Request::Range(RangeRequest {
+            key: vec![0],
+            range_end: vec![0],
+            limit: 1,
+            sort_target: range_request::SortTarget::Version as i32,
+            keys_only: true,
+            ..Default::default()
+        }),
+        out: Some(Ok(Response::Range(RangeResponse {
+            header: header(3),
+            kvs,
+            count: 2,
+            more: true,
+        }))),
+    };
+    let mut h = base.clone();
+    h.push(by_version(vec![kv("a", "", 2, 2, 1)]));
+    check(&h, BUDGET).unwrap();
+    let mut h = base;
+    h.push(by_version(vec![kv("b", "", 3, 3, 1)]));
+    assert!(check(&h, BUDGET).is_err());
+}
+
+#[test]
+fn a_lost_delete_after_the_last_answer_explains_a_missing_key() {
+    let blind = KvOp {
+        client: 2,
+        call: 5,
+        ret: Some(8),
+        req: Request::Put(PutRequest {
+            key: b"a".to_vec(),
+            ignore_value: true,
+            ..Default::default()
+        }),
+        out: Some(Err(KvError::KeyNotFound)),
+    };
+    let lost_delete = KvOp {
+        client: 1,
+        call: 4,
+        ret: None,
+        req: Request::DeleteRange(DeleteRangeRequest {
+            key: b"a".to_vec(),
+            ..Default::default()
+        }),
+        out: None,
+    };
+    let h = vec![put(0, 1, 2, "a", "1", 2), lost_delete, blind.clone()];
+    check(&h, BUDGET).unwrap();
+    // Without the delete, "a" was there all along.
+    let h = vec![put(0, 1, 2, "a", "1", 2), blind];
     assert!(check(&h, BUDGET).is_err());
 }

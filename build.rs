@@ -6,6 +6,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     unsafe { std::env::set_var("PROTOC", protoc) };
     let protos = [
         "proto/mvccpb/kv.proto",
+        "proto/leasepb/lease.proto",
         "proto/authpb/auth.proto",
         "proto/etcdserverpb/rpc.proto",
         "proto/membershippb/membership.proto",

@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
+use crate::lease::{LessorConfig, CHECKPOINT_INTERVAL};
 use crate::membership::{compute_cluster_id, compute_member_id};
 use crate::pb::etcdserverpb::Member as PbMember;
 use crate::raftnode::{MemberRemoved, NodeConfig, RaftNode};
@@ -219,6 +220,11 @@ fn node_config(
         tick_ms,
         election_ticks: (cfg.election_ms / tick_ms).max(2) as usize,
         snapshot_count: cfg.snapshot_count.max(1),
+        lessor: LessorConfig {
+            min_ttl: LessorConfig::min_ttl_for(cfg.election_ms, tick_ms),
+            checkpoint_interval: cfg.lease_checkpoint.then_some(CHECKPOINT_INTERVAL),
+            checkpoint_persist: cfg.lease_checkpoint_persist,
+        },
     }
 }
 

@@ -11,6 +11,7 @@ pub mod bugs;
 pub mod config;
 pub mod ctl;
 pub mod embed;
+pub mod lease;
 pub mod logging;
 pub mod membership;
 pub mod mvcc;

@@ -4,6 +4,9 @@
 pub mod mvccpb {
     tonic::include_proto!("mvccpb");
 }
+pub mod leasepb {
+    tonic::include_proto!("leasepb");
+}
 pub mod authpb {
     tonic::include_proto!("authpb");
 }

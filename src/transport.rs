@@ -23,10 +23,12 @@ use tonic::{Request, Response, Status};
 
 use crate::membership::MemberError;
 use crate::pb::oxcdpeer::{
-    peer_client::PeerClient, peer_server, Ack, MembersRequest, MembersResponse, PromoteRequest,
+    peer_client::PeerClient, peer_server, Ack, LeaseRenewRequest, LeaseRenewResponse,
+    LeaseTimeToLiveResponse as PeerTtlResponse, MembersRequest, MembersResponse, PromoteRequest,
     PromoteResponse, RaftBatch, SnapshotChunk,
 };
 use crate::rt::net::{self, Listener, ServeOptions};
+use crate::server::Forwarded;
 use crate::v3rpc::http::PeerHttp;
 
 /// Messages queued per peer before new ones are dropped.
@@ -204,6 +206,13 @@ pub trait PeerHost: Send + Sync + 'static {
     fn members(&self) -> MembersResponse;
     /// Promotes learner `id` (called on the leader).
     async fn promote(&self, id: u64) -> Result<(), PromoteError>;
+    /// A keep-alive forwarded by a follower (answered by the primary).
+    async fn lease_renew(&self, id: i64) -> LeaseRenewResponse;
+    /// A TimeToLive forwarded by a follower (answered by the primary).
+    async fn lease_time_to_live(
+        &self,
+        req: crate::pb::etcdserverpb::LeaseTimeToLiveRequest,
+    ) -> PeerTtlResponse;
 }
 
 /// Why a promotion asked of the leader did not happen.
@@ -289,6 +298,68 @@ impl peer_server::Peer for PeerService {
             },
         };
         Ok(Response::new(resp))
+    }
+
+    async fn lease_renew(
+        &self,
+        r: Request<LeaseRenewRequest>,
+    ) -> Result<Response<LeaseRenewResponse>, Status> {
+        Ok(Response::new(
+            self.host.lease_renew(r.into_inner().id).await,
+        ))
+    }
+
+    async fn lease_time_to_live(
+        &self,
+        r: Request<crate::pb::etcdserverpb::LeaseTimeToLiveRequest>,
+    ) -> Result<Response<PeerTtlResponse>, Status> {
+        Ok(Response::new(
+            self.host.lease_time_to_live(r.into_inner()).await,
+        ))
+    }
+}
+
+/// Asks the leader at `url` to renew lease `id`.
+pub async fn forward_lease_renew(url: &str, id: i64) -> Forwarded<i64> {
+    let Some(mut c) = connect(url).await else {
+        return Forwarded::Retry;
+    };
+    let asked =
+        tokio::time::timeout(PEER_TIMEOUT * 5, c.lease_renew(LeaseRenewRequest { id })).await;
+    match asked {
+        Ok(Ok(r)) => {
+            let r = r.into_inner();
+            if !r.error.is_empty() {
+                Forwarded::Retry
+            } else if r.ttl <= 0 {
+                Forwarded::NotFound
+            } else {
+                Forwarded::Ok(r.ttl)
+            }
+        }
+        _ => Forwarded::Retry,
+    }
+}
+
+/// Asks the leader at `url` for a lease's time to live.
+pub async fn forward_lease_time_to_live(
+    url: &str,
+    req: crate::pb::etcdserverpb::LeaseTimeToLiveRequest,
+) -> Forwarded<crate::pb::etcdserverpb::LeaseTimeToLiveResponse> {
+    let Some(mut c) = connect(url).await else {
+        return Forwarded::Retry;
+    };
+    let asked = tokio::time::timeout(PEER_TIMEOUT * 5, c.lease_time_to_live(req)).await;
+    match asked {
+        Ok(Ok(r)) => {
+            let r = r.into_inner();
+            match (r.error.is_empty(), r.not_found, r.response) {
+                (true, true, _) => Forwarded::NotFound,
+                (true, false, Some(resp)) => Forwarded::Ok(resp),
+                _ => Forwarded::Retry,
+            }
+        }
+        _ => Forwarded::Retry,
     }
 }
 

@@ -340,6 +340,59 @@ fn cases() -> Vec<Case> {
         run(&["compaction", "60"]), // 194
         run(&["endpoint", "hashkv", "--rev=61"]), // 195
         run(&["endpoint", "hashkv"]), // 196
+        // Leases: `{L1}`… in arguments are the ids this server granted (in
+        // order), and ids in outputs become `<LEASE_1>`…; remaining TTLs are
+        // compared as placeholders (a second may tick between the runs).
+        run(&["lease", "grant", "600"]), // 197
+        run(&["lease", "grant", "500", "-w", "json"]), // 198
+        run(&["lease", "grant", "400", "-w", "fields"]), // 199
+        run(&["put", "lk1", "v", "--lease={L1}"]), // 200
+        run(&["put", "lk2", "v", "--lease={L1}"]), // 201
+        run(&["put", "lk3", "v", "--lease={L2}"]), // 202
+        run(&["get", "lk1", "-w", "json"]), // 203
+        run(&["get", "lk1", "-w", "fields"]), // 204
+        run(&["lease", "timetolive", "{L1}"]), // 205
+        run(&["lease", "timetolive", "{L1}", "--keys"]), // 206
+        run(&["lease", "timetolive", "{L1}", "--keys", "-w", "json"]), // 207
+        run(&["lease", "timetolive", "{L1}", "--keys", "-w", "fields"]), // 208
+        run(&["lease", "timetolive", "{L3}", "--keys", "-w", "json"]), // 209
+        run(&["lease", "list"]), // 210
+        run(&["lease", "list", "-w", "json"]), // 211
+        run(&["lease", "list", "-w", "fields"]), // 212
+        run(&["lease", "list", "-w", "table"]), // 213
+        run(&["lease", "keep-alive", "--once", "{L1}"]), // 214
+        run(&["lease", "keep-alive", "--once", "{L2}", "-w", "json"]), // 215
+        run(&["lease", "keep-alive", "--once", "{L3}", "-w", "fields"]), // 216
+        run(&["lease", "keep-alive", "--once", "1234"]), // 217
+        run(&["lease", "keep-alive"]), // 218
+        run(&["lease", "keep-alive", "zz"]), // 219
+        run(&["lease", "timetolive", "1234"]), // 220
+        run(&["lease", "timetolive", "1234", "-w", "json"]), // 221
+        run(&["lease", "timetolive"]), // 222
+        run(&["lease", "revoke", "1234"]), // 223
+        run(&["lease", "revoke", "xyz"]), // 224
+        run(&["lease", "revoke"]), // 225
+        run(&["lease", "grant", "abc"]), // 226
+        run(&["lease", "grant"]), // 227
+        run(&["lease", "grant", "9000000001"]), // 228
+        run(&["lease", "grant", "99999999999999999999"]), // 229
+        run(&["put", "lkx", "v", "--lease=1234"]), // 230
+        run(&["put", "lkx", "v", "--lease=xyz"]), // 231
+        run(&["put", "lk1", "v2", "--ignore-lease"]), // 232
+        run(&["put", "lk9", "v2", "--ignore-lease"]), // 233
+        run(&["get", "lk1", "-w", "json"]), // 234
+        run(&["put", "lk2", "v2"]), // 235
+        run(&["lease", "timetolive", "{L1}", "--keys"]), // 236
+        run(&["lease", "revoke", "{L1}"]), // 237
+        run(&["lease", "revoke", "{L2}", "-w", "json"]), // 238
+        run(&["lease", "revoke", "{L3}", "-w", "fields"]), // 239
+        run(&["get", "lk", "--prefix", "-w", "json"]), // 240
+        run(&["lease", "timetolive", "{L1}"]), // 241
+        run(&["lease", "list"]), // 242
+        run(&["lease"]), // 243
+        run(&["lease", "timetolive", "-h"]), // 244
+        run(&["lease", "keep-alive", "--help"]), // 245
+        run(&["lea", "gr", "1"]), // 246
     ]
 }
 
@@ -808,10 +861,11 @@ fn canonical_command(args: &[&str]) -> String {
     let Some(first) = args.first() else {
         return String::new();
     };
-    let group = expand(first, &["member", "endpoint"]);
+    let group = expand(first, &["member", "endpoint", "lease"]);
     let sub = args.get(1).map_or(String::new(), |w| match group.as_str() {
         "member" => expand(w, &["add", "list", "promote", "remove", "update"]),
         "endpoint" => expand(w, &["hashkv", "health", "status"]),
+        "lease" => expand(w, &["grant", "keep-alive", "list", "revoke", "timetolive"]),
         _ => w.to_string(),
     });
     format!("{group} {sub}")
@@ -914,6 +968,109 @@ fn normalise(args: &[&str], text: &str, ports: Ports) -> String {
         _ => {}
     }
     s
+}
+
+/// The lease ids one server granted, in order: `{L1}`… in a case's
+/// arguments stand for them, and outputs show them as `<LEASE_1>`….
+#[derive(Default)]
+struct Leases(Vec<i64>);
+
+impl Leases {
+    /// Runs a case against the server at `ports`, normalised.
+    fn run(&mut self, ctl: &str, ports: Ports, case: &Case, input: Option<&[u8]>) -> Outcome {
+        let args: Vec<String> = case.args.iter().map(|a| self.substitute(a)).collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run_ctl(ctl, ports.client, &args, input);
+        if canonical_command(case.args) == "lease grant" && out.code == "0" {
+            if let Some(id) = granted_id(&out.stdout) {
+                self.0.push(id);
+            }
+        }
+        let mut normalised = out.normalised(case.args, ports);
+        for text in [&mut normalised.stdout, &mut normalised.stderr] {
+            *text = self.name_ids(text);
+            if canonical_command(case.args) == "lease timetolive" {
+                *text = norm_remaining(text);
+            }
+        }
+        normalised
+    }
+
+    fn substitute(&self, arg: &str) -> String {
+        let mut out = arg.to_string();
+        for (i, id) in self.0.iter().enumerate() {
+            out = out.replace(&format!("{{L{}}}", i + 1), &format!("{id:x}"));
+        }
+        out
+    }
+
+    fn name_ids(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for (i, id) in self.0.iter().enumerate() {
+            let name = format!("<LEASE_{}>", i + 1);
+            out = out.replace(&format!("{id:016x}"), &name);
+            out = out.replace(&id.to_string(), &name);
+        }
+        out
+    }
+}
+
+/// The id in `lease grant`'s output, in any of its formats.
+fn granted_id(stdout: &str) -> Option<i64> {
+    if let Some(rest) = stdout.strip_prefix("lease ") {
+        return i64::from_str_radix(rest.get(..16)?, 16).ok();
+    }
+    for key in ["\"ID\":", "\"ID\" : "] {
+        if let Some(at) = stdout.find(key) {
+            let digits: String = stdout[at + key.len()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            return digits.parse().ok();
+        }
+    }
+    None
+}
+
+/// A lease's remaining TTL depends on when the command ran: `remaining(59s)`,
+/// `"ttl":59` and `"TTL" : 59` become placeholders (an expired lease's -1
+/// stays). Attached keys come in Go map order from etcd: they are sorted.
+fn norm_remaining(text: &str) -> String {
+    let mut s = map_lines(text, |line| {
+        let mut line = line.to_string();
+        if let Some(a) = line.find("remaining(") {
+            if let Some(b) = line[a..].find("s)") {
+                line = format!("{}remaining(<REMAINING>{}", &line[..a], &line[a + b..]);
+            }
+        }
+        for (open, sep) in [("attached keys([", " "), ("\"keys\":[", ",")] {
+            if let Some(a) = line.find(open) {
+                let from = a + open.len();
+                if let Some(len) = line[from..].find(']') {
+                    let mut keys: Vec<&str> = line[from..from + len].split(sep).collect();
+                    keys.sort_unstable();
+                    line = format!("{}{}{}", &line[..from], keys.join(sep), &line[from + len..]);
+                }
+            }
+        }
+        line
+    });
+    let positive = |v: &str| !v.starts_with('-');
+    s = norm_json_key(&s, "ttl", "<REMAINING>", positive);
+    s = norm_fields_key(&s, "TTL", "<REMAINING>", positive);
+    // `-w fields`: one `"Key" : …` line per key, in a row.
+    let mut lines: Vec<String> = s.split('\n').map(str::to_string).collect();
+    let is_key = |l: &String| l.starts_with("\"Key\" : ");
+    let mut i = 0;
+    while i < lines.len() {
+        let start = i;
+        while i < lines.len() && is_key(&lines[i]) {
+            i += 1;
+        }
+        lines[start..i].sort_unstable();
+        i = i.max(start + 1);
+    }
+    lines.join("\n")
 }
 
 impl Outcome {
@@ -1143,12 +1300,11 @@ fn differential_against_real_etcd() {
         ours.wait_ready();
 
         let mut outcomes = Vec::with_capacity(total);
+        let (mut real_leases, mut our_leases) = (Leases::default(), Leases::default());
         for (index, case) in cases.iter().enumerate() {
             let input = case.input.bytes();
-            let expected = run_ctl(ctl, real.ports.client, case.args, input.as_deref())
-                .normalised(case.args, real.ports);
-            let actual = run_ctl(ctl, ours.ports.client, case.args, input.as_deref())
-                .normalised(case.args, ours.ports);
+            let expected = real_leases.run(ctl, real.ports, case, input.as_deref());
+            let actual = our_leases.run(ctl, ours.ports, case, input.as_deref());
             checks += 1;
             let verdict = if expected == actual { "ok" } else { "MISMATCH" };
             eprintln!(

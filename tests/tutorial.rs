@@ -72,19 +72,18 @@ fn unimplemented_rpcs_name_themselves() {
         .unwrap();
     let ep = srv.endpoint();
     let st = rt.block_on(async move {
-        let mut c = oxcd::pb::etcdserverpb::lease_client::LeaseClient::connect(ep)
+        let mut c = oxcd::pb::v3lockpb::lock_client::LockClient::connect(ep)
             .await
             .unwrap();
-        c.lease_grant(oxcd::pb::etcdserverpb::LeaseGrantRequest { ttl: 5, id: 0 })
-            .await
-            .unwrap_err()
+        c.lock(oxcd::pb::v3lockpb::LockRequest {
+            name: b"l".to_vec(),
+            lease: 1,
+        })
+        .await
+        .unwrap_err()
     });
     assert_eq!(st.code(), tonic::Code::Unimplemented);
-    assert!(
-        st.message().contains("Lease.LeaseGrant"),
-        "{}",
-        st.message()
-    );
+    assert!(st.message().contains("Lock.Lock"), "{}", st.message());
     drop(srv);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -8,7 +8,7 @@ use crate::pb::etcdserverpb::{
 };
 
 pub(super) fn put(st: &mut State, r: &PutRequest) -> Result<PutResponse, ApplyError> {
-    Ok(st.kv.put(r)?)
+    Ok(st.kv.put_with(r, &|id| st.lessor.lookup(id).is_some())?)
 }
 
 pub(super) fn delete_range(st: &mut State, r: &DeleteRangeRequest) -> DeleteRangeResponse {
@@ -16,7 +16,7 @@ pub(super) fn delete_range(st: &mut State, r: &DeleteRangeRequest) -> DeleteRang
 }
 
 pub(super) fn txn(st: &mut State, r: &TxnRequest) -> Result<TxnResponse, ApplyError> {
-    Ok(st.kv.txn(r)?)
+    Ok(st.kv.txn_with(r, &|id| st.lessor.lookup(id).is_some())?)
 }
 
 pub(super) fn compaction(

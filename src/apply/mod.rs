@@ -6,39 +6,52 @@
 //! must run (tell raft about a conf change, add or drop a peer).
 //!
 //! One file per domain, as etcd's applier: [`kv`] (put, delete, txn,
-//! compaction) and [`membership`] (conf changes, published attributes,
-//! peer URL updates, the cluster version). A new domain (lease, auth,
-//! alarm) is a new file, a field in [`State`] and one arm in
-//! [`Applier::apply_request`].
+//! compaction), [`lease`] (grant, revoke, checkpoint, and the keys each
+//! lease holds) and [`membership`] (conf changes, published attributes,
+//! peer URL updates, the cluster version). A new domain (auth, alarm) is a
+//! new file, a field in [`State`] and one arm in [`Applier::apply_request`].
 
 mod kv;
+mod lease;
 mod membership;
+
+use std::time::Duration;
 
 use prost::Message;
 use protobuf::Message as _;
 use raft::eraftpb::{ConfChange, ConfState, Entry, EntryType};
 
+use crate::lease::{LeaseError, Lessor, LessorConfig};
 use crate::membership::{MemberError, RaftCluster};
 use crate::mvcc::{KvStore, MvccError};
 use crate::pb::etcdserverpb::{
     internal_raft_request::Request, CompactionResponse, DeleteRangeResponse, InternalRaftRequest,
-    Member, PutResponse, TxnResponse,
+    LeaseGrantResponse, LeaseRevokeResponse, Member, PutResponse, TxnResponse,
 };
 use crate::storage::schema::{BackendOp, Loaded};
 
-/// The replicated state every member holds: the key space and the cluster.
+/// The replicated state every member holds: the key space, the leases and
+/// the cluster. (The lessor also keeps the leader's lease expiries, which
+/// are not replicated; see [`crate::lease`].)
 #[derive(Default)]
 pub struct State {
     pub kv: KvStore,
+    pub lessor: Lessor,
     pub cluster: RaftCluster,
 }
 
 impl State {
     /// The state a backend holds.
-    pub fn recover(loaded: Loaded) -> State {
+    pub fn recover(loaded: Loaded, lessor: LessorConfig) -> State {
         let cluster = RaftCluster::recover(&loaded);
+        let kv = KvStore::restore(loaded.revs, loaded.compact_rev);
+        let mut lessor = Lessor::recover(lessor, &loaded.leases);
+        for (key, id) in kv.leased_keys() {
+            lessor.attach(id, &key);
+        }
         State {
-            kv: KvStore::restore(loaded.revs, loaded.compact_rev),
+            kv,
+            lessor,
             cluster,
         }
     }
@@ -48,7 +61,14 @@ impl State {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ApplyError {
     Mvcc(MvccError),
+    Lease(LeaseError),
     Member(MemberError),
+}
+
+impl From<LeaseError> for ApplyError {
+    fn from(e: LeaseError) -> Self {
+        ApplyError::Lease(e)
+    }
 }
 
 impl From<MvccError> for ApplyError {
@@ -67,6 +87,7 @@ impl std::fmt::Display for ApplyError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ApplyError::Mvcc(e) => e.fmt(f),
+            ApplyError::Lease(e) => e.fmt(f),
             ApplyError::Member(e) => e.fmt(f),
         }
     }
@@ -79,6 +100,8 @@ pub enum Answer {
     DeleteRange(Result<DeleteRangeResponse, ApplyError>),
     Txn(Result<TxnResponse, ApplyError>),
     Compaction(Result<CompactionResponse, ApplyError>),
+    LeaseGrant(Result<LeaseGrantResponse, ApplyError>),
+    LeaseRevoke(Result<LeaseRevokeResponse, ApplyError>),
     /// A membership change: the members afterwards.
     Members(Result<Vec<Member>, ApplyError>),
     /// A request with nothing to return (published attributes, the cluster
@@ -121,6 +144,9 @@ pub struct Applier {
     conf_state: ConfState,
     /// Index of the last applied entry.
     applied: u64,
+    /// The node clock as the batch is applied (a lease granted on the
+    /// primary expires its TTL from then).
+    now: Duration,
 }
 
 impl Applier {
@@ -130,7 +156,13 @@ impl Applier {
             me,
             conf_state,
             applied,
+            now: Duration::ZERO,
         }
+    }
+
+    /// The node clock's reading for the entries applied next.
+    pub fn set_now(&mut self, now: Duration) {
+        self.now = now;
     }
 
     pub fn applied(&self) -> u64 {
@@ -165,6 +197,7 @@ impl Applier {
                 if let Some(answer) = self.apply_request(st, req.request, out) {
                     out.answers.push((id, answer));
                 }
+                lease::track_changes(st);
             }
             EntryType::EntryConfChange => {
                 let cc = ConfChange::parse_from_bytes(&e.data)
@@ -179,6 +212,7 @@ impl Applier {
             }
         }
         out.ops.append(&mut st.kv.take_ops());
+        out.ops.append(&mut st.lessor.take_ops());
     }
 
     /// The one dispatch on the request kind.
@@ -193,6 +227,12 @@ impl Applier {
             Request::DeleteRange(r) => Answer::DeleteRange(Ok(kv::delete_range(st, &r))),
             Request::Txn(r) => Answer::Txn(kv::txn(st, &r)),
             Request::Compaction(r) => Answer::Compaction(kv::compaction(st, &r)),
+            Request::LeaseGrant(r) => Answer::LeaseGrant(lease::grant(st, &r, self.now)),
+            Request::LeaseRevoke(r) => Answer::LeaseRevoke(lease::revoke(st, &r)),
+            Request::LeaseCheckpoint(r) => {
+                lease::checkpoint(st, &r, self.now);
+                Answer::Done(Ok(()))
+            }
             Request::ClusterMemberAttrSet(r) => {
                 membership::set_attributes(st, &r, out);
                 Answer::Done(Ok(()))

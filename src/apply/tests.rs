@@ -12,6 +12,7 @@ use raft::eraftpb::{ConfChange, ConfChangeType, ConfState, Entry, EntryType};
 use super::*;
 use crate::pb::etcdserverpb::{
     compare, request_op, response_op, CompactionRequest, Compare, DeleteRangeRequest,
+    LeaseCheckpoint, LeaseCheckpointRequest, LeaseGrantRequest, LeaseRevokeRequest,
     MemberUpdateRequest, PutRequest, RequestHeader, RequestOp, TxnRequest,
 };
 use crate::pb::membershippb::{Attributes, ClusterMemberAttrSetRequest, ClusterVersionSetRequest};
@@ -124,7 +125,24 @@ impl Harness {
             }
             "put" => Request::Put(PutRequest {
                 prev_kv: w.get(3) == Some(&"prev"),
+                lease: w
+                    .iter()
+                    .find_map(|x| x.strip_prefix("lease="))
+                    .map_or(0, |l| l.parse().unwrap()),
                 ..put(w[1], w[2])
+            }),
+            "grant" => Request::LeaseGrant(LeaseGrantRequest {
+                id: w[1].parse().unwrap(),
+                ttl: w[2].parse().unwrap(),
+            }),
+            "revoke" => Request::LeaseRevoke(LeaseRevokeRequest {
+                id: w[1].parse().unwrap(),
+            }),
+            "checkpoint" => Request::LeaseCheckpoint(LeaseCheckpointRequest {
+                checkpoints: vec![LeaseCheckpoint {
+                    id: w[1].parse().unwrap(),
+                    remaining_ttl: w[2].parse().unwrap(),
+                }],
             }),
             "del" => Request::DeleteRange(DeleteRangeRequest {
                 key: w[1].into(),
@@ -174,8 +192,13 @@ impl Harness {
 }
 
 fn kv(kv: &crate::pb::mvccpb::KeyValue) -> String {
+    let lease = if kv.lease != 0 {
+        format!(" lease={}", kv.lease)
+    } else {
+        String::new()
+    };
     format!(
-        "{}={} c{} m{} v{}",
+        "{}={} c{} m{} v{}{lease}",
         String::from_utf8_lossy(&kv.key),
         String::from_utf8_lossy(&kv.value),
         kv.create_revision,
@@ -223,6 +246,15 @@ fn answer(a: &Answer) -> String {
             )
         }),
         Answer::Compaction(r) => res(r, |c| format!("compaction rev={}", rev(&c.header))),
+        Answer::LeaseGrant(r) => res(r, |g| {
+            format!(
+                "lease-grant id={} ttl={} rev={}",
+                g.id,
+                g.ttl,
+                rev(&g.header)
+            )
+        }),
+        Answer::LeaseRevoke(r) => res(r, |g| format!("lease-revoke rev={}", rev(&g.header))),
         Answer::Members(r) => res(r, |ms| {
             let ms: Vec<String> = ms.iter().map(member).collect();
             format!("members [{}]", ms.join(", "))
@@ -277,6 +309,11 @@ fn op(o: &BackendOp) -> String {
         }
         BackendOp::SetClusterVersion(v) => format!("set-cluster-version {v}"),
         BackendOp::SetStorageVersion => "set-storage-version".into(),
+        BackendOp::PutLease(l) => format!(
+            "put-lease {} ttl={} remaining={}",
+            l.id, l.ttl, l.remaining_ttl
+        ),
+        BackendOp::DeleteLease(id) => format!("delete-lease {id}"),
     }
 }
 

@@ -63,7 +63,6 @@ use Support::*;
 const TLS: Support = Refused("TLS is not built in oxcd yet; refusing to run without the transport security this flag asks for");
 const NO_METRICS: Support = Ignored("metrics and profiling endpoints are not built yet");
 const NO_V2: Support = Ignored("the v2 API and its proxy are not built (v2 is off, as by default)");
-const NO_LEASE: Support = Ignored("leases are not built yet");
 const NO_AUTH: Support = Ignored("authentication is not built yet (it cannot be enabled)");
 const BACKEND: Support = Ignored("oxcd's backend (sled) batches and frees pages by itself");
 const NO_CORRUPT_CHECK: Support = Ignored("corruption checks are not built yet");
@@ -165,8 +164,8 @@ pub const GROUPS: &[(&str, &[Flag])] = &[
         f("experimental-corrupt-check-time", Duration, "0s", NO_CORRUPT_CHECK, "Duration of time between cluster corruption check passes."),
         f("experimental-enable-v2v3", Str, "", NO_V2, "Serve v2 requests through the v3 backend under a given prefix."),
         shown(f("experimental-backend-bbolt-freelist-type", Str, "", BACKEND, "The freelist type that etcd backend(bboltdb) uses."), "array"),
-        f("experimental-enable-lease-checkpoint", Bool, "false", NO_LEASE, "Enable to persist lease remaining TTL to prevent indefinite auto-renewal of long lived leases."),
-        hidden(f("experimental-enable-lease-checkpoint-persist", Bool, "false", NO_LEASE, "Persist lease remaining TTL in checkpoints.")),
+        f("experimental-enable-lease-checkpoint", Bool, "false", Yes, "Enable to persist lease remaining TTL to prevent indefinite auto-renewal of long lived leases."),
+        hidden(f("experimental-enable-lease-checkpoint-persist", Bool, "false", Yes, "Persist lease remaining TTL in checkpoints.")),
         shown(f("experimental-compaction-batch-limit", Int, "0", Ignored("compaction here is not batched"), "Sets the maximum revisions deleted in each compaction batch."), "1000"),
         shown(f("experimental-watch-progress-notify-interval", Duration, "0", Ignored("watch is not built yet"), "Duration of periodic watch progress notifications."), "10m"),
         f("experimental-warning-apply-duration", Duration, "100ms", Ignored("slow-apply warnings are not built yet"), "Time taken to apply a request beyond which a warning is logged."),

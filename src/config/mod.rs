@@ -73,6 +73,10 @@ pub struct Config {
     pub strict_reconfig_check: bool,
     /// `--cors` origins (`*` for any).
     pub cors: Vec<String>,
+    /// `--experimental-enable-lease-checkpoint`.
+    pub lease_checkpoint: bool,
+    /// `--experimental-enable-lease-checkpoint-persist`.
+    pub lease_checkpoint_persist: bool,
 }
 
 impl Config {
@@ -329,7 +333,16 @@ fn build(
         snapshot_count: num("snapshot-count"),
         strict_reconfig_check: parse_bool(&get("strict-reconfig-check")).expect("checked"),
         cors: urls(&get("cors")),
+        lease_checkpoint: parse_bool(&get("experimental-enable-lease-checkpoint"))
+            .expect("checked"),
+        lease_checkpoint_persist: parse_bool(&get("experimental-enable-lease-checkpoint-persist"))
+            .expect("checked"),
     };
+    if cfg.lease_checkpoint_persist && !cfg.lease_checkpoint {
+        return Err(flag_error(
+            "setting experimental-enable-lease-checkpoint-persist requires experimental-enable-lease-checkpoint".to_string(),
+        ));
+    }
     refuse_tls("listen-client-urls", &cfg.listen_client_urls)?;
     refuse_tls("advertise-client-urls", &cfg.advertise_client_urls)?;
     refuse_tls("listen-peer-urls", &cfg.listen_peer_urls)?;

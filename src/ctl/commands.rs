@@ -17,6 +17,11 @@ pub(super) enum Run {
     Compaction,
     Version,
     MoveLeader,
+    LeaseGrant,
+    LeaseRevoke,
+    LeaseTimeToLive,
+    LeaseList,
+    LeaseKeepAlive,
     MemberAdd,
     MemberRemove,
     MemberUpdate,
@@ -204,6 +209,22 @@ const MEMBER_ADD_FLAGS: &[Flag] = &[
     ),
 ];
 
+const LEASE_TIME_TO_LIVE_FLAGS: &[Flag] = &[flag(
+    "keys",
+    None,
+    FlagKind::Bool,
+    "false",
+    "Get keys attached to this lease",
+)];
+
+const LEASE_KEEP_ALIVE_FLAGS: &[Flag] = &[flag(
+    "once",
+    None,
+    FlagKind::Bool,
+    "false",
+    "Resets the keep-alive time to its original value and exits immediately",
+)];
+
 const MEMBER_UPDATE_FLAGS: &[Flag] = &[flag(
     "peer-urls",
     None,
@@ -240,6 +261,11 @@ const COMMANDS: &[Command] = &[
     Command { run: Run::Compaction, path: "compaction", short: "Compacts the event history in etcd", use_line: "etcdctl compaction [options] <revision> [flags]", description: None, flags: COMPACTION_FLAGS, help_for: "compaction" },
     Command { run: Run::Version, path: "version", short: "Prints the version of etcdctl", use_line: "etcdctl version [flags]", description: None, flags: &[], help_for: "version" },
     Command { run: Run::MoveLeader, path: "move-leader", short: "Transfers leadership to another etcd cluster member.", use_line: "etcdctl move-leader <transferee-member-id> [flags]", description: None, flags: &[], help_for: "move-leader" },
+    Command { run: Run::LeaseGrant, path: "lease grant", short: "Creates leases", use_line: "etcdctl lease grant <ttl> [flags]", description: None, flags: &[], help_for: "grant" },
+    Command { run: Run::LeaseRevoke, path: "lease revoke", short: "Revokes leases", use_line: "etcdctl lease revoke <leaseID> [flags]", description: None, flags: &[], help_for: "revoke" },
+    Command { run: Run::LeaseTimeToLive, path: "lease timetolive", short: "Get lease information", use_line: "etcdctl lease timetolive <leaseID> [options] [flags]", description: None, flags: LEASE_TIME_TO_LIVE_FLAGS, help_for: "timetolive" },
+    Command { run: Run::LeaseList, path: "lease list", short: "List all active leases", use_line: "etcdctl lease list [flags]", description: None, flags: &[], help_for: "list" },
+    Command { run: Run::LeaseKeepAlive, path: "lease keep-alive", short: "Keeps leases alive (renew)", use_line: "etcdctl lease keep-alive [options] <leaseID> [flags]", description: None, flags: LEASE_KEEP_ALIVE_FLAGS, help_for: "keep-alive" },
     Command { run: Run::MemberAdd, path: "member add", short: "Adds a member into the cluster", use_line: "etcdctl member add <memberName> [options] [flags]", description: None, flags: MEMBER_ADD_FLAGS, help_for: "add" },
     Command { run: Run::MemberRemove, path: "member remove", short: "Removes a member from the cluster", use_line: "etcdctl member remove <memberID> [flags]", description: None, flags: &[], help_for: "remove" },
     Command { run: Run::MemberUpdate, path: "member update", short: "Updates a member in the cluster", use_line: "etcdctl member update <memberID> [options] [flags]", description: None, flags: MEMBER_UPDATE_FLAGS, help_for: "update" },

@@ -233,7 +233,8 @@ fn flag_line(f: &Flag) -> String {
 
 /// Aligns tab-separated cells like Go's `tabwriter` with tab padding
 /// (min width 0, tab width 8, padding 1): each run of lines that have a tab
-/// forms a block whose first column is padded with tabs to a common stop.
+/// forms a block; in it every column but a line's last cell is padded with
+/// tabs to a common stop (the widest cell plus one, rounded up to eight).
 pub fn tabwrite(text: &str) -> String {
     let lines: Vec<&str> = text.split('\n').collect();
     let mut out = String::new();
@@ -251,24 +252,30 @@ pub fn tabwrite(text: &str) -> String {
         while i < lines.len() && lines[i].contains('\t') {
             i += 1;
         }
-        let block = &lines[start..i];
-        let width = block
+        let block: Vec<Vec<&str>> = lines[start..i]
             .iter()
-            .map(|l| l.split('\t').next().unwrap_or("").chars().count())
-            .max()
-            .unwrap_or(0);
-        let cell = if width == 0 {
-            0
-        } else {
-            (width + 1).div_ceil(8) * 8
-        };
-        for (j, l) in block.iter().enumerate() {
-            let (first, rest) = l.split_once('\t').expect("has a tab");
-            out.push_str(first);
-            let n = cell - first.chars().count();
-            let tabs = if cell == 0 { 1 } else { n.div_ceil(8) };
-            out.push_str(&"\t".repeat(tabs));
-            out.push_str(rest);
+            .map(|l| l.split('\t').collect())
+            .collect();
+        let columns = block.iter().map(|cells| cells.len() - 1).max().unwrap_or(0);
+        let stops: Vec<usize> = (0..columns)
+            .map(|c| {
+                let width = block
+                    .iter()
+                    .filter(|cells| cells.len() > c + 1)
+                    .map(|cells| cells[c].chars().count())
+                    .max()
+                    .unwrap_or(0);
+                (width + 1).div_ceil(8) * 8
+            })
+            .collect();
+        for (j, cells) in block.iter().enumerate() {
+            for (c, cell) in cells.iter().enumerate() {
+                out.push_str(cell);
+                if c + 1 < cells.len() {
+                    let n = stops[c] - cell.chars().count();
+                    out.push_str(&"\t".repeat(n.div_ceil(8).max(1)));
+                }
+            }
             if start + j + 1 < lines.len() {
                 out.push('\n');
             }

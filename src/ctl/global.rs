@@ -15,6 +15,7 @@ use super::Fail;
 
 // etcdctl's exit codes (its `error.go`).
 pub(super) const EXIT_ERROR: i32 = 1;
+pub(super) const EXIT_BAD_CONNECTION: i32 = 2;
 pub(super) const EXIT_INVALID_INPUT: i32 = 3;
 pub(super) const EXIT_BAD_FEATURE: i32 = 4;
 pub(super) const EXIT_BAD_ARGS: i32 = 128;

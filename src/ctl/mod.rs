@@ -13,6 +13,7 @@ mod endpoint;
 pub mod flags;
 mod get;
 mod global;
+mod lease;
 mod member;
 mod move_leader;
 pub mod print;
@@ -55,14 +56,19 @@ impl Output {
     }
     /// A prompt: printed now when live, else kept in order with the output.
     fn prompt(&mut self, s: &str) {
+        self.live(s.as_bytes());
+    }
+    /// Output of a command that runs until stopped (`lease keep-alive`,
+    /// `watch`): printed as it comes when live.
+    fn live(&mut self, b: &[u8]) {
         if self.live {
             let mut stdout = std::io::stdout();
             let _ = stdout.write_all(self.stdout.as_slice());
             self.stdout.clear();
-            let _ = stdout.write_all(s.as_bytes());
+            let _ = stdout.write_all(b);
             let _ = stdout.flush();
         } else {
-            self.out(s);
+            self.out(b);
         }
     }
     fn err(&mut self, s: impl AsRef<str>) {
@@ -213,6 +219,11 @@ async fn dispatch(cmd: &Command, ctx: &Ctx, o: &mut Output, stdin: &mut dyn BufR
         Run::Del => del::del(ctx, o).await,
         Run::Txn => txn::txn(ctx, o, stdin).await,
         Run::Compaction => compaction::compaction(ctx, o).await,
+        Run::LeaseGrant => lease::lease_grant(ctx, o).await,
+        Run::LeaseRevoke => lease::lease_revoke(ctx, o).await,
+        Run::LeaseTimeToLive => lease::lease_time_to_live(ctx, o).await,
+        Run::LeaseList => lease::lease_list(ctx, o).await,
+        Run::LeaseKeepAlive => lease::lease_keep_alive(ctx, o).await,
         Run::MemberList => member::member_list(ctx, o).await,
         Run::MemberAdd => member::member_add(ctx, o).await,
         Run::MemberRemove => member::member_remove(ctx, o).await,

@@ -4,8 +4,10 @@
 //! refuses a response it has no layout for.
 
 use crate::pb::etcdserverpb::{
-    DeleteRangeResponse, MemberAddResponse, MemberListResponse, MemberPromoteResponse,
-    MemberRemoveResponse, MemberUpdateResponse, PutResponse, RangeResponse, TxnResponse,
+    DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse, LeaseLeasesResponse,
+    LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberAddResponse, MemberListResponse,
+    MemberPromoteResponse, MemberRemoveResponse, MemberUpdateResponse, PutResponse, RangeResponse,
+    TxnResponse,
 };
 
 use super::endpoint::{EpHashKv, EpHealth, EpStatus};
@@ -74,6 +76,26 @@ pub(super) trait Printer {
         self.unsupported()
     }
     fn endpoint_hash_kv(&self, _o: &mut Output, _hs: &[EpHashKv]) -> CmdResult {
+        self.unsupported()
+    }
+    fn lease_grant(&self, _o: &mut Output, _r: &LeaseGrantResponse) -> CmdResult {
+        self.unsupported()
+    }
+    fn lease_revoke(&self, _o: &mut Output, _id: i64, _r: &LeaseRevokeResponse) -> CmdResult {
+        self.unsupported()
+    }
+    fn lease_keep_alive(&self, _o: &mut Output, _r: &LeaseKeepAliveResponse) -> CmdResult {
+        self.unsupported()
+    }
+    fn lease_time_to_live(
+        &self,
+        _o: &mut Output,
+        _r: &LeaseTimeToLiveResponse,
+        _keys: bool,
+    ) -> CmdResult {
+        self.unsupported()
+    }
+    fn lease_leases(&self, _o: &mut Output, _r: &LeaseLeasesResponse) -> CmdResult {
         self.unsupported()
     }
 }

@@ -3,8 +3,9 @@
 //! as Go's `%q`.
 
 use crate::pb::etcdserverpb::{
-    response_op, DeleteRangeResponse, MemberListResponse, PutResponse, RangeResponse,
-    ResponseHeader, TxnResponse,
+    response_op, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
+    LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberListResponse,
+    PutResponse, RangeResponse, ResponseHeader, TxnResponse,
 };
 use crate::pb::mvccpb::KeyValue;
 
@@ -148,5 +149,53 @@ impl Printer for FieldsPrinter {
                 f.0.push('\n');
             }
         })
+    }
+    fn lease_grant(&self, o: &mut Output, r: &LeaseGrantResponse) -> CmdResult {
+        let mut f = Fields(String::new());
+        f.header(&r.header);
+        f.line("ID", r.id);
+        f.line("TTL", r.ttl);
+        o.out(f.0);
+        Ok(())
+    }
+    fn lease_revoke(&self, o: &mut Output, _id: i64, r: &LeaseRevokeResponse) -> CmdResult {
+        let mut f = Fields(String::new());
+        f.header(&r.header);
+        o.out(f.0);
+        Ok(())
+    }
+    fn lease_keep_alive(&self, o: &mut Output, r: &LeaseKeepAliveResponse) -> CmdResult {
+        let mut f = Fields(String::new());
+        f.header(&r.header);
+        f.line("ID", r.id);
+        f.line("TTL", r.ttl);
+        o.live(f.0.as_bytes());
+        Ok(())
+    }
+    fn lease_time_to_live(
+        &self,
+        o: &mut Output,
+        r: &LeaseTimeToLiveResponse,
+        _keys: bool,
+    ) -> CmdResult {
+        let mut f = Fields(String::new());
+        f.header(&r.header);
+        f.line("ID", r.id);
+        f.line("TTL", r.ttl);
+        f.line("GrantedTTL", r.granted_ttl);
+        for k in &r.keys {
+            f.line("Key", go_quote(k));
+        }
+        o.out(f.0);
+        Ok(())
+    }
+    fn lease_leases(&self, o: &mut Output, r: &LeaseLeasesResponse) -> CmdResult {
+        let mut f = Fields(String::new());
+        f.header(&r.header);
+        for l in &r.leases {
+            f.line("ID", l.id);
+        }
+        o.out(f.0);
+        Ok(())
     }
 }

@@ -3,9 +3,10 @@
 //! left out when zero and whose bytes are base64.
 
 use crate::pb::etcdserverpb::{
-    response_op, DeleteRangeResponse, Member, MemberAddResponse, MemberListResponse,
-    MemberPromoteResponse, MemberRemoveResponse, MemberUpdateResponse, PutResponse, RangeResponse,
-    ResponseHeader, StatusResponse, TxnResponse,
+    response_op, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
+    LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, Member, MemberAddResponse,
+    MemberListResponse, MemberPromoteResponse, MemberRemoveResponse, MemberUpdateResponse,
+    PutResponse, RangeResponse, ResponseHeader, StatusResponse, TxnResponse,
 };
 use crate::pb::mvccpb::KeyValue;
 
@@ -278,6 +279,63 @@ fn ep_hash_kv_json(h: &EpHashKv) -> String {
         .done()
 }
 
+/// clientv3's lease responses embed `*pb.ResponseHeader`, so Go's JSON
+/// encoder flattens the header's (omitempty) fields into the object.
+fn flat_header(h: &Option<ResponseHeader>) -> Obj {
+    let h = h.unwrap_or_default();
+    Obj::default()
+        .uint("cluster_id", h.cluster_id)
+        .uint("member_id", h.member_id)
+        .int("revision", h.revision)
+        .uint("raft_term", h.raft_term)
+}
+
+fn lease_grant_json(r: &LeaseGrantResponse) -> String {
+    flat_header(&r.header)
+        .raw("ID", r.id.to_string())
+        .raw("TTL", r.ttl.to_string())
+        .raw("Error", json_str(&r.error))
+        .done()
+}
+
+fn lease_keep_alive_json(r: &LeaseKeepAliveResponse) -> String {
+    flat_header(&r.header)
+        .raw("ID", r.id.to_string())
+        .raw("TTL", r.ttl.to_string())
+        .done()
+}
+
+fn lease_time_to_live_json(r: &LeaseTimeToLiveResponse) -> String {
+    // `keys` is a nil slice (null) unless the server sent some.
+    let keys = if r.keys.is_empty() {
+        "null".to_string()
+    } else {
+        let ks: Vec<String> = r
+            .keys
+            .iter()
+            .map(|k| format!("\"{}\"", base64(k)))
+            .collect();
+        format!("[{}]", ks.join(","))
+    };
+    flat_header(&r.header)
+        .raw("id", r.id.to_string())
+        .raw("ttl", r.ttl.to_string())
+        .raw("granted-ttl", r.granted_ttl.to_string())
+        .raw("keys", keys)
+        .done()
+}
+
+fn lease_leases_json(r: &LeaseLeasesResponse) -> String {
+    let ls: Vec<String> = r
+        .leases
+        .iter()
+        .map(|l| format!("{{\"id\":{}}}", l.id))
+        .collect();
+    flat_header(&r.header)
+        .raw("leases", format!("[{}]", ls.join(",")))
+        .done()
+}
+
 pub(super) struct JsonPrinter;
 
 impl Printer for JsonPrinter {
@@ -319,6 +377,30 @@ impl Printer for JsonPrinter {
     }
     fn endpoint_hash_kv(&self, o: &mut Output, hs: &[EpHashKv]) -> CmdResult {
         print_json_list(o, hs, ep_hash_kv_json)
+    }
+    fn lease_grant(&self, o: &mut Output, r: &LeaseGrantResponse) -> CmdResult {
+        print_json(o, lease_grant_json(r))
+    }
+    fn lease_revoke(&self, o: &mut Output, _id: i64, r: &LeaseRevokeResponse) -> CmdResult {
+        print_json(
+            o,
+            Obj::default().opt("header", header_json(&r.header)).done(),
+        )
+    }
+    fn lease_keep_alive(&self, o: &mut Output, r: &LeaseKeepAliveResponse) -> CmdResult {
+        o.live(format!("{}\n", lease_keep_alive_json(r)).as_bytes());
+        Ok(())
+    }
+    fn lease_time_to_live(
+        &self,
+        o: &mut Output,
+        r: &LeaseTimeToLiveResponse,
+        _keys: bool,
+    ) -> CmdResult {
+        print_json(o, lease_time_to_live_json(r))
+    }
+    fn lease_leases(&self, o: &mut Output, r: &LeaseLeasesResponse) -> CmdResult {
+        print_json(o, lease_leases_json(r))
     }
 }
 

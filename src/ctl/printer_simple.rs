@@ -2,9 +2,10 @@
 //! they are, one per line; tables as comma-separated rows.
 
 use crate::pb::etcdserverpb::{
-    response_op, DeleteRangeResponse, MemberAddResponse, MemberListResponse, MemberPromoteResponse,
-    MemberRemoveResponse, MemberUpdateResponse, PutResponse, RangeResponse, ResponseHeader,
-    TxnResponse,
+    response_op, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
+    LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberAddResponse,
+    MemberListResponse, MemberPromoteResponse, MemberRemoveResponse, MemberUpdateResponse,
+    PutResponse, RangeResponse, ResponseHeader, TxnResponse,
 };
 use crate::pb::mvccpb::KeyValue;
 
@@ -146,5 +147,53 @@ impl Printer for SimplePrinter {
     }
     fn endpoint_hash_kv(&self, o: &mut Output, hs: &[EpHashKv]) -> CmdResult {
         print_rows(o, make_endpoint_hash_kv_table(hs))
+    }
+    fn lease_grant(&self, o: &mut Output, r: &LeaseGrantResponse) -> CmdResult {
+        o.out(format!(
+            "lease {:016x} granted with TTL({}s)\n",
+            r.id, r.ttl
+        ));
+        Ok(())
+    }
+    fn lease_revoke(&self, o: &mut Output, id: i64, _r: &LeaseRevokeResponse) -> CmdResult {
+        o.out(format!("lease {id:016x} revoked\n"));
+        Ok(())
+    }
+    fn lease_keep_alive(&self, o: &mut Output, r: &LeaseKeepAliveResponse) -> CmdResult {
+        o.live(format!("lease {:016x} keepalived with TTL({})\n", r.id, r.ttl).as_bytes());
+        Ok(())
+    }
+    fn lease_time_to_live(
+        &self,
+        o: &mut Output,
+        r: &LeaseTimeToLiveResponse,
+        keys: bool,
+    ) -> CmdResult {
+        if r.granted_ttl == 0 && r.ttl == -1 {
+            o.out(format!("lease {:016x} already expired\n", r.id));
+            return Ok(());
+        }
+        let mut txt = format!(
+            "lease {:016x} granted with TTL({}s), remaining({}s)",
+            r.id, r.granted_ttl, r.ttl
+        );
+        if keys {
+            // Go's %v of a []string: space-separated in brackets.
+            let ks: Vec<String> = r
+                .keys
+                .iter()
+                .map(|k| String::from_utf8_lossy(k).into_owned())
+                .collect();
+            txt.push_str(&format!(", attached keys([{}])", ks.join(" ")));
+        }
+        o.out(format!("{txt}\n"));
+        Ok(())
+    }
+    fn lease_leases(&self, o: &mut Output, r: &LeaseLeasesResponse) -> CmdResult {
+        o.out(format!("found {} leases\n", r.leases.len()));
+        for l in &r.leases {
+            o.out(format!("{:016x}\n", l.id));
+        }
+        Ok(())
     }
 }

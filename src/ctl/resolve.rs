@@ -45,6 +45,11 @@ pub const GROUPS: &[(&str, &str, &[&str])] = &[
         &["hashkv", "health", "status"],
     ),
     (
+        "lease",
+        "Lease related commands",
+        &["grant", "keep-alive", "list", "revoke", "timetolive"],
+    ),
+    (
         "member",
         "Membership related commands",
         &["add", "list", "promote", "remove", "update"],

@@ -20,8 +20,16 @@ pub fn prefix_end(key: &[u8]) -> Vec<u8> {
 
 /// `strconv.ParseInt`, failing with Go's message (etcdctl prints it).
 pub(super) fn parse_int(s: &str) -> Result<i64, String> {
-    s.parse::<i64>()
-        .map_err(|_| format!("strconv.ParseInt: parsing {s:?}: invalid syntax"))
+    parse_int_radix(s, 10)
+}
+
+/// Go's `strconv.ParseInt(s, radix, 64)`, with its error texts.
+pub(super) fn parse_int_radix(s: &str, radix: u32) -> Result<i64, String> {
+    use std::num::IntErrorKind::{NegOverflow, PosOverflow};
+    i64::from_str_radix(s, radix).map_err(|e| match e.kind() {
+        PosOverflow | NegOverflow => format!("strconv.ParseInt: parsing {s:?}: value out of range"),
+        _ => format!("strconv.ParseInt: parsing {s:?}: invalid syntax"),
+    })
 }
 
 /// `time.ParseDuration` for the timeout flags (`5s`, `500ms`, `1.5m`).

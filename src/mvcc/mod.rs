@@ -10,4 +10,4 @@ pub mod revision;
 pub mod store;
 
 pub use revision::Revision;
-pub use store::{KvStore, MvccError};
+pub use store::{no_leases, KvStore, LeaseExists, MvccError};

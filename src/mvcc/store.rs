@@ -55,6 +55,18 @@ pub struct KvStore {
     current_rev: i64,
     compact_rev: i64,
     ops: Vec<BackendOp>,
+    /// Every change since the last [`KvStore::take_changes`], in revision
+    /// order: `(kv, tombstone)` (etcd's `storeTxnWrite.changes`).
+    changes: Vec<(KeyValue, bool)>,
+}
+
+/// Whether a lease exists, asked by puts that carry one (the lessor's
+/// `Lookup`); a store without a lessor knows none.
+pub type LeaseExists<'a> = &'a dyn Fn(i64) -> bool;
+
+/// Knows no lease.
+pub fn no_leases(_: i64) -> bool {
+    false
 }
 
 /// The open write transaction: every change in it shares `main`.
@@ -106,6 +118,7 @@ impl Default for KvStore {
             current_rev: 1,
             compact_rev: -1,
             ops: Vec::new(),
+            changes: Vec::new(),
         }
     }
 }
@@ -128,6 +141,24 @@ impl KvStore {
     /// Backend operations produced since the last call.
     pub fn take_ops(&mut self) -> Vec<BackendOp> {
         std::mem::take(&mut self.ops)
+    }
+
+    /// Changes written since the last call, `(kv, tombstone)` in revision
+    /// order (the lessor attaches and detaches keys by them).
+    pub fn take_changes(&mut self) -> Vec<(KeyValue, bool)> {
+        std::mem::take(&mut self.changes)
+    }
+
+    /// Every live key with a lease, at the current revision: `(key, lease)`
+    /// (the lessor's attachments, rebuilt on recovery).
+    pub fn leased_keys(&self) -> Vec<(Vec<u8>, i64)> {
+        self.index
+            .values()
+            .filter_map(|ki| ki.get(self.current_rev))
+            .map(|k| self.kv_at(k.modified))
+            .filter(|kv| kv.lease != 0)
+            .map(|kv| (kv.key.clone(), kv.lease))
+            .collect()
     }
 
     /// Rebuilds a store from backend contents, given in ascending revision order.
@@ -282,13 +313,38 @@ impl KvStore {
         })
     }
 
-    /// Applies a put as its own write transaction.
+    /// Applies a put as its own write transaction (no lease exists).
     pub fn put(&mut self, req: &PutRequest) -> Result<PutResponse, MvccError> {
+        self.put_with(req, &no_leases)
+    }
+
+    /// Applies a put as its own write transaction; `leases` says which
+    /// leases exist.
+    pub fn put_with(
+        &mut self,
+        req: &PutRequest,
+        leases: LeaseExists<'_>,
+    ) -> Result<PutResponse, MvccError> {
         let mut w = self.begin();
-        self.check_put(req, w.read_rev())?;
+        self.check_put(req, w.read_rev(), leases)?;
         let resp = self.put_in(&mut w, req);
         self.end(w);
         Ok(resp)
+    }
+
+    /// Deletes each of `keys` (sorted) in one write transaction, as a lease
+    /// revoke does; the revision afterwards.
+    pub fn delete_keys(&mut self, keys: &[Vec<u8>]) -> i64 {
+        let mut w = self.begin();
+        for key in keys {
+            let req = DeleteRangeRequest {
+                key: key.clone(),
+                ..Default::default()
+            };
+            self.delete_in(&mut w, &req);
+        }
+        self.end(w);
+        self.current_rev
     }
 
     /// Applies a delete-range as its own write transaction.
@@ -299,8 +355,18 @@ impl KvStore {
         resp
     }
 
-    /// Applies a txn: compares, then one branch, all at one revision.
+    /// Applies a txn: compares, then one branch, all at one revision (no
+    /// lease exists).
     pub fn txn(&mut self, req: &TxnRequest) -> Result<TxnResponse, MvccError> {
+        self.txn_with(req, &no_leases)
+    }
+
+    /// Applies a txn; `leases` says which leases exist.
+    pub fn txn_with(
+        &mut self,
+        req: &TxnRequest,
+        leases: LeaseExists<'_>,
+    ) -> Result<TxnResponse, MvccError> {
         let mut w = self.begin();
         let mut compare_rev = w.read_rev();
         if crate::bugs::active(crate::bugs::Bug::StaleTxnCompare) {
@@ -315,7 +381,7 @@ impl KvStore {
         // the path, then its ranges (etcd's checkRequests, in that order).
         let at = w.read_rev();
         self.check_ops(req, &path, &mut |op| match op {
-            request_op::Request::RequestPut(r) => self.check_put_in_txn(r, at),
+            request_op::Request::RequestPut(r) => self.check_put_in_txn(r, at, leases),
             _ => Ok(()),
         })?;
         self.check_ops(req, &path, &mut |op| match op {
@@ -415,19 +481,28 @@ impl KvStore {
 
     /// etcd's checkRequestPut: in a txn the key is looked for before the
     /// lease (a put of its own asks the lessor first, [`Self::check_put`]).
-    fn check_put_in_txn(&self, req: &PutRequest, at: i64) -> Result<(), MvccError> {
+    fn check_put_in_txn(
+        &self,
+        req: &PutRequest,
+        at: i64,
+        leases: LeaseExists<'_>,
+    ) -> Result<(), MvccError> {
         if (req.ignore_value || req.ignore_lease) && self.get_kv(&req.key, at).is_none() {
             return Err(MvccError::KeyNotFound);
         }
-        if req.lease != 0 {
+        if req.lease != 0 && !leases(req.lease) {
             return Err(MvccError::LeaseNotFound);
         }
         Ok(())
     }
 
-    fn check_put(&self, req: &PutRequest, at: i64) -> Result<(), MvccError> {
-        if req.lease != 0 {
-            // No lessor yet: every lease is unknown.
+    fn check_put(
+        &self,
+        req: &PutRequest,
+        at: i64,
+        leases: LeaseExists<'_>,
+    ) -> Result<(), MvccError> {
+        if req.lease != 0 && !leases(req.lease) {
             return Err(MvccError::LeaseNotFound);
         }
         if (req.ignore_value || req.ignore_lease) && self.get_kv(&req.key, at).is_none() {
@@ -548,6 +623,7 @@ impl KvStore {
             tombstone,
             kv: kv.clone(),
         });
+        self.changes.push((kv.clone(), tombstone));
         self.revs.insert(rev, Stored { kv, tombstone });
     }
 

@@ -24,6 +24,7 @@ use raft::{Config, RawNode};
 
 use super::{RaftHandle, RaftNode, RaftStatus, Shared};
 use crate::apply::{Applier, State};
+use crate::lease::LessorConfig;
 use crate::membership::log_cluster_version;
 use crate::pb::etcdserverpb::Member;
 use crate::rt::disk::Disk;
@@ -60,6 +61,8 @@ pub struct NodeConfig {
     pub election_ticks: usize,
     /// `--snapshot-count`: applied entries between compactions.
     pub snapshot_count: u64,
+    /// The lessor's minimum TTL and checkpoints.
+    pub lessor: LessorConfig,
 }
 
 fn invalid(msg: String) -> io::Error {
@@ -196,7 +199,7 @@ impl RaftNode {
         if let Some(v) = &loaded.cluster_version {
             log_cluster_version(None, v);
         }
-        let state = State::recover(loaded);
+        let state = State::recover(loaded, cfg.lessor);
         let learner = state.cluster.is_learner(cfg.id);
         let handle = RaftHandle {
             shared: Arc::new(RwLock::new(Shared {
@@ -208,6 +211,7 @@ impl RaftNode {
             })),
             reachable: Default::default(),
             learner: Arc::new(AtomicBool::new(learner)),
+            clock: Default::default(),
         };
         let node = RaftNode {
             raw,
@@ -232,6 +236,8 @@ impl RaftNode {
             election_ticks: cfg.election_ticks,
             last_reset: None,
             published: RaftStatus::default(),
+            lessor: cfg.lessor,
+            primary: false,
         };
         Ok((node, handle))
     }
@@ -309,6 +315,7 @@ mod tests {
             tick_ms: 100,
             election_ticks: 10,
             snapshot_count: 100,
+            lessor: LessorConfig::default(),
         }
     }
 

@@ -33,7 +33,11 @@ pub use self::snapshot::{snapshots_installed, SNAPSHOT_CATCHUP_ENTRIES};
 use self::wait::Waiters;
 pub use self::wait::{ProposeError, Reply, Waiter};
 use crate::apply::{Applier, Effect, Output, State};
-use crate::pb::etcdserverpb::Member;
+use crate::lease::{LessorConfig, CHECKPOINT_BATCH, REVOKE_RATE};
+use crate::pb::etcdserverpb::{
+    internal_raft_request::Request, InternalRaftRequest, LeaseCheckpoint, LeaseCheckpointRequest,
+    LeaseRevokeRequest, Member,
+};
 use crate::storage::backend::Backend;
 use crate::storage::logstore::LogStore;
 use crate::storage::wal::Wal;
@@ -115,6 +119,53 @@ pub struct RaftHandle {
     /// Whether this member is a learner (read on every client request, so
     /// not behind the lock the loop takes to apply).
     pub learner: Arc<AtomicBool>,
+    /// The node clock (see [`NodeClock`]).
+    pub clock: NodeClock,
+}
+
+/// The member's own clock, as the raft ticker measures it: the ticks
+/// delivered since start, plus the time since the last one (at most one
+/// tick). Leases expire by it, so the clock faults the simulator gives the
+/// ticker (a fast, slow or jumping clock) reach leases exactly as they reach
+/// elections; in production it is the monotonic clock.
+#[derive(Clone)]
+pub struct NodeClock(Arc<std::sync::Mutex<ClockState>>);
+
+struct ClockState {
+    /// Ticks delivered, as time.
+    ticked: Duration,
+    /// When the last tick was delivered (the runtime's clock).
+    at: tokio::time::Instant,
+    tick: Duration,
+}
+
+impl Default for NodeClock {
+    fn default() -> Self {
+        NodeClock(Arc::new(std::sync::Mutex::new(ClockState {
+            ticked: Duration::ZERO,
+            at: crate::rt::time::now(),
+            tick: Duration::from_millis(100),
+        })))
+    }
+}
+
+impl NodeClock {
+    pub fn now(&self) -> Duration {
+        let c = self.0.lock().expect("clock lock");
+        c.ticked + c.at.elapsed().min(c.tick)
+    }
+
+    /// `n` ticks of `tick` were delivered just now. A slow clock delivers
+    /// none at times: then the reading stays capped one tick past the last
+    /// delivery, so it never runs backwards.
+    fn advance(&self, n: u32, tick: Duration) {
+        let mut c = self.0.lock().expect("clock lock");
+        c.tick = tick;
+        if n > 0 {
+            c.ticked += tick * n;
+            c.at = crate::rt::time::now();
+        }
+    }
 }
 
 pub struct RaftNode {
@@ -144,6 +195,11 @@ pub struct RaftNode {
     last_reset: Option<(u64, StateRole)>,
     /// The status last published (the lock is taken only on a change).
     published: RaftStatus,
+    /// The lessor's configuration (a snapshot's state gets it too).
+    lessor: LessorConfig,
+    /// Whether this member's lessor is primary (it leads, and applied its
+    /// term's first entry).
+    primary: bool,
 }
 
 #[tonic::async_trait]
@@ -212,11 +268,14 @@ impl RaftNode {
                 _ = stop.wait_for(|s| *s) => break,
                 _ = tick.tick() => {
                     // One tick, or a simulated clock fault's more or fewer (rt::faults).
-                    for _ in 0..crate::rt::faults::ticks_due() {
+                    let ticks = crate::rt::faults::ticks_due();
+                    for _ in 0..ticks {
                         self.raw.tick();
                         // A reset inside a burst must not use raft-rs's own draw.
                         self.rerandomize_election_timeout();
                     }
+                    self.handle.clock.advance(ticks, self.tick);
+                    self.lease_housekeeping();
                 }
                 cmd = rx.recv() => {
                     let Some(cmd) = cmd else { break };
@@ -406,10 +465,27 @@ impl RaftNode {
             before + 1
         );
         let mut out = Output::default();
+        let now = self.handle.clock.now();
+        self.applier.set_now(now);
+        // etcd promotes the lessor when the leader applies its term's empty
+        // entry: every entry of earlier terms (grants, revokes) is applied.
+        let term = self.raw.raft.term;
+        let promote = self.raw.raft.state == StateRole::Leader
+            && entries.iter().any(|e| {
+                e.index > before
+                    && e.term == term
+                    && e.data.is_empty()
+                    && e.get_entry_type() == raft::eraftpb::EntryType::EntryNormal
+            });
         {
             let mut shared = self.handle.shared.write().expect("state lock");
             for e in &entries {
                 self.applier.apply(&mut shared.state, e, &mut out);
+            }
+            if promote && !self.primary {
+                let extend = self.tick * self.election_ticks as u32;
+                shared.state.lessor.promote(now, extend);
+                self.primary = true;
             }
         }
         if last > before {
@@ -538,7 +614,63 @@ impl RaftNode {
         self.raw.raft.set_randomized_election_timeout(t);
     }
 
+    /// A leader that lost leadership stops being the primary lessor at
+    /// once: from here on no lease expires on this member.
+    fn demote_if_deposed(&mut self) {
+        if self.primary && self.raw.raft.state != StateRole::Leader {
+            self.primary = false;
+            let mut shared = self.handle.shared.write().expect("state lock");
+            shared.state.lessor.demote();
+        }
+    }
+
+    /// On the primary, each tick: revoke expired leases and replicate due
+    /// checkpoints, both through raft (at most etcd's revoke rate).
+    fn lease_housekeeping(&mut self) {
+        self.demote_if_deposed();
+        if !self.primary {
+            return;
+        }
+        let now = self.handle.clock.now();
+        let per_tick = (REVOKE_RATE as u128 * self.tick.as_millis() / 1000).max(1) as usize;
+        let (expired, checkpoints) = {
+            let mut shared = self.handle.shared.write().expect("state lock");
+            let lessor = &mut shared.state.lessor;
+            (
+                lessor.expired(now, per_tick),
+                lessor.due_checkpoints(now, CHECKPOINT_BATCH),
+            )
+        };
+        for id in expired {
+            self.propose_internal(Request::LeaseRevoke(LeaseRevokeRequest { id }));
+        }
+        if !checkpoints.is_empty() {
+            let checkpoints = checkpoints
+                .into_iter()
+                .map(|(id, remaining_ttl)| LeaseCheckpoint { id, remaining_ttl })
+                .collect();
+            self.propose_internal(Request::LeaseCheckpoint(LeaseCheckpointRequest {
+                checkpoints,
+            }));
+        }
+    }
+
+    /// Proposes a request of the member's own that nobody waits for (its
+    /// header id 0 matches no waiter). Only the leader does: a follower's
+    /// proposal would be forwarded, and a deposed leader must not revoke.
+    fn propose_internal(&mut self, req: Request) {
+        if self.raw.raft.state != StateRole::Leader {
+            return;
+        }
+        let data = prost::Message::encode_to_vec(&InternalRaftRequest {
+            request: Some(req),
+            ..Default::default()
+        });
+        let _ = self.raw.propose(vec![], data);
+    }
+
     fn publish_status(&mut self) {
+        self.demote_if_deposed();
         let r = &self.raw.raft;
         let st = RaftStatus {
             term: r.term,

@@ -72,7 +72,8 @@ impl RaftNode {
         self.backend
             .install_snapshot(data.pairs, meta.index, meta.term)?;
         let loaded = self.backend.load()?;
-        self.handle.shared.write().expect("state lock").state = State::recover(loaded);
+        // Only a follower installs a snapshot: its lessor is not primary.
+        self.handle.shared.write().expect("state lock").state = State::recover(loaded, self.lessor);
         self.applier
             .reset(meta.get_conf_state().clone(), meta.index);
         self.add_member_peers();

@@ -8,7 +8,8 @@ use tokio::sync::oneshot;
 
 use crate::apply::{Answer, ApplyError};
 use crate::pb::etcdserverpb::{
-    CompactionResponse, DeleteRangeResponse, Member, PutResponse, TxnResponse,
+    CompactionResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseRevokeResponse, Member,
+    PutResponse, TxnResponse,
 };
 
 /// Why a proposal got no result.
@@ -31,6 +32,8 @@ pub enum Waiter {
     DeleteRange(Reply<DeleteRangeResponse>),
     Txn(Reply<TxnResponse>),
     Compaction(Reply<CompactionResponse>),
+    LeaseGrant(Reply<LeaseGrantResponse>),
+    LeaseRevoke(Reply<LeaseRevokeResponse>),
     Members(Reply<Vec<Member>>),
     Done(Reply<()>),
 }
@@ -43,6 +46,8 @@ impl Waiter {
             Waiter::DeleteRange(r) => drop(r.send(Err(e))),
             Waiter::Txn(r) => drop(r.send(Err(e))),
             Waiter::Compaction(r) => drop(r.send(Err(e))),
+            Waiter::LeaseGrant(r) => drop(r.send(Err(e))),
+            Waiter::LeaseRevoke(r) => drop(r.send(Err(e))),
             Waiter::Members(r) => drop(r.send(Err(e))),
             Waiter::Done(r) => drop(r.send(Err(e))),
         }
@@ -82,6 +87,8 @@ pub struct Waiters {
     delete_range: Wait<DeleteRangeResponse>,
     txn: Wait<TxnResponse>,
     compaction: Wait<CompactionResponse>,
+    lease_grant: Wait<LeaseGrantResponse>,
+    lease_revoke: Wait<LeaseRevokeResponse>,
     members: Wait<Vec<Member>>,
     done: Wait<()>,
 }
@@ -93,6 +100,8 @@ impl Waiters {
             Waiter::DeleteRange(r) => self.delete_range.insert(id, r),
             Waiter::Txn(r) => self.txn.insert(id, r),
             Waiter::Compaction(r) => self.compaction.insert(id, r),
+            Waiter::LeaseGrant(r) => self.lease_grant.insert(id, r),
+            Waiter::LeaseRevoke(r) => self.lease_revoke.insert(id, r),
             Waiter::Members(r) => self.members.insert(id, r),
             Waiter::Done(r) => self.done.insert(id, r),
         }
@@ -106,6 +115,8 @@ impl Waiters {
             Answer::DeleteRange(r) => self.delete_range.answer(id, r),
             Answer::Txn(r) => self.txn.answer(id, r),
             Answer::Compaction(r) => self.compaction.answer(id, r),
+            Answer::LeaseGrant(r) => self.lease_grant.answer(id, r),
+            Answer::LeaseRevoke(r) => self.lease_revoke.answer(id, r),
             Answer::Members(r) => self.members.answer(id, r),
             Answer::Done(r) => self.done.answer(id, r),
         }
@@ -118,6 +129,8 @@ impl Waiters {
         self.delete_range.sweep();
         self.txn.sweep();
         self.compaction.sweep();
+        self.lease_grant.sweep();
+        self.lease_revoke.sweep();
         self.members.sweep();
         self.done.sweep();
     }

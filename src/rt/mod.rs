@@ -8,3 +8,4 @@ pub mod net;
 pub mod rand;
 #[cfg(not(madsim))]
 pub mod signal;
+pub mod time;

@@ -28,7 +28,7 @@ impl EtcdServer {
     }
 
     /// The leader's peer URL, if there is a leader this member knows.
-    fn leader_peer_url(&self) -> Option<String> {
+    pub(super) fn leader_peer_url(&self) -> Option<String> {
         let shared = self.read();
         let leader = shared.status.leader_id;
         shared
@@ -216,5 +216,16 @@ impl PeerHost for EtcdServer {
             Err(ServerError::Member(e)) => Err(PromoteError::Refused(e)),
             Err(e) => Err(PromoteError::Failed(e.to_string())),
         }
+    }
+
+    async fn lease_renew(&self, id: i64) -> crate::pb::oxcdpeer::LeaseRenewResponse {
+        self.serve_forwarded_renew(id).await
+    }
+
+    async fn lease_time_to_live(
+        &self,
+        req: crate::pb::etcdserverpb::LeaseTimeToLiveRequest,
+    ) -> crate::pb::oxcdpeer::LeaseTimeToLiveResponse {
+        self.serve_forwarded_time_to_live(req).await
     }
 }

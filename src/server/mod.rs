@@ -3,6 +3,8 @@
 //! typed results. Membership requests, with the checks that depend on this
 //! member's view, are in [`member`].
 
+mod lease;
+pub use lease::Forwarded;
 mod member;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +15,7 @@ use prost::Message;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::apply::ApplyError;
+use crate::lease::LeaseError;
 use crate::membership::{major_minor, MemberError};
 use crate::mvcc::MvccError;
 use crate::pb::etcdserverpb::{
@@ -44,6 +47,7 @@ pub const CLUSTER_VERSION: &str = "3.4.0";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ServerError {
     Mvcc(MvccError),
+    Lease(LeaseError),
     Member(MemberError),
     /// `etcdserver: request timed out`
     Timeout,
@@ -63,6 +67,7 @@ impl std::fmt::Display for ServerError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ServerError::Mvcc(e) => e.fmt(f),
+            ServerError::Lease(e) => e.fmt(f),
             ServerError::Member(e) => e.fmt(f),
             ServerError::Timeout => f.write_str("etcdserver: request timed out"),
             ServerError::NoLeader => f.write_str("etcdserver: no leader"),
@@ -82,6 +87,12 @@ impl From<MvccError> for ServerError {
     }
 }
 
+impl From<LeaseError> for ServerError {
+    fn from(e: LeaseError) -> Self {
+        ServerError::Lease(e)
+    }
+}
+
 impl From<MemberError> for ServerError {
     fn from(e: MemberError) -> Self {
         ServerError::Member(e)
@@ -92,6 +103,7 @@ impl From<ApplyError> for ServerError {
     fn from(e: ApplyError) -> Self {
         match e {
             ApplyError::Mvcc(e) => ServerError::Mvcc(e),
+            ApplyError::Lease(e) => ServerError::Lease(e),
             ApplyError::Member(e) => ServerError::Member(e),
         }
     }
@@ -128,6 +140,7 @@ pub struct EtcdServer {
     shared: Arc<RwLock<Shared>>,
     reachable: Reachable,
     learner: Arc<std::sync::atomic::AtomicBool>,
+    clock: crate::raftnode::NodeClock,
     backend: Arc<dyn Backend>,
     next_id: AtomicU64,
     /// `--strict-reconfig-check`.
@@ -153,6 +166,7 @@ impl EtcdServer {
             shared: handle.shared,
             reachable: handle.reachable,
             learner: handle.learner,
+            clock: handle.clock,
             backend,
             // Top 16 bits from the member, the rest a per-incarnation counter.
             next_id: AtomicU64::new((member_id << 48) | (id_seed & 0xffff_ffff) << 16),
@@ -213,7 +227,18 @@ impl EtcdServer {
         req: Request,
         waiter: impl FnOnce(Reply<T>) -> Waiter,
     ) -> Result<T, ServerError> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (reply, rx) = oneshot::channel();
+        self.submit(req, waiter(reply)).await?;
+        match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
+            Err(_) => Err(ServerError::Timeout),
+            Ok(Err(_)) => Err(ServerError::Stopped),
+            Ok(Ok(res)) => Ok(res?),
+        }
+    }
+
+    /// Hands `req` to the raft loop; `waiter` gets its result.
+    async fn submit(&self, req: Request, waiter: Waiter) -> Result<(), ServerError> {
+        let id = self.next_request_id();
         let data = InternalRaftRequest {
             header: Some(RequestHeader {
                 id,
@@ -223,20 +248,15 @@ impl EtcdServer {
             ..Default::default()
         }
         .encode_to_vec();
-        let (reply, rx) = oneshot::channel();
         self.tx
-            .send(RaftCmd::Propose {
-                id,
-                data,
-                waiter: waiter(reply),
-            })
+            .send(RaftCmd::Propose { id, data, waiter })
             .await
-            .map_err(|_| ServerError::Stopped)?;
-        match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
-            Err(_) => Err(ServerError::Timeout),
-            Ok(Err(_)) => Err(ServerError::Stopped),
-            Ok(Ok(res)) => Ok(res?),
-        }
+            .map_err(|_| ServerError::Stopped)
+    }
+
+    /// A request id unique in the cluster (etcd's `reqIDGen`).
+    fn next_request_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Waits until a read here would be linearizable (raft ReadIndex).

@@ -6,6 +6,7 @@
 //! | key | value |
 //! |---|---|
 //! | `k` + revision bytes (+ `t` for a tombstone) | encoded `mvccpb.KeyValue` |
+//! | `l` + lease id, i64 big-endian | encoded `leasepb.Lease` (etcd's `lease` bucket) |
 //! | `m/compact_rev` | the compaction point, i64 big-endian |
 //! | `m/consistent_index` | index of the last applied raft entry, u64 big-endian |
 //! | `m/member/<id hex>` | encoded `etcdserverpb.Member` |
@@ -21,9 +22,11 @@ use prost::Message;
 
 use crate::mvcc::Revision;
 use crate::pb::etcdserverpb::Member;
+use crate::pb::leasepb;
 use crate::pb::mvccpb::KeyValue;
 
 const KEY_PREFIX: u8 = b'k';
+const LEASE_PREFIX: u8 = b'l';
 pub(super) const META_CONSISTENT_INDEX: &[u8] = b"m/consistent_index";
 const META_COMPACT_REV: &[u8] = b"m/compact_rev";
 const META_MEMBER_PREFIX: &str = "m/member/";
@@ -62,6 +65,10 @@ pub enum BackendOp {
     SetClusterVersion(String),
     /// Marks the data as written in [`STORAGE_VERSION`]'s layout.
     SetStorageVersion,
+    /// A lease granted (or its checkpointed remaining TTL).
+    PutLease(leasepb::Lease),
+    /// A lease revoked.
+    DeleteLease(i64),
 }
 
 /// What a backend holds, read at start-up.
@@ -83,6 +90,14 @@ pub struct Loaded {
     pub cluster_version: Option<String>,
     /// The layout the data was written in (`None`: before version 2, or empty).
     pub storage_version: Option<u32>,
+    /// Every lease, by id.
+    pub leases: Vec<leasepb::Lease>,
+}
+
+fn lease_key(id: i64) -> Vec<u8> {
+    let mut k = vec![LEASE_PREFIX];
+    k.extend(id.to_be_bytes());
+    k
 }
 
 fn rev_key(rev: &Revision, tombstone: bool) -> Vec<u8> {
@@ -122,6 +137,8 @@ pub fn raw_writes(ops: &[BackendOp], consistent_index: u64) -> Vec<(Vec<u8>, Opt
                 META_STORAGE_VERSION.to_vec(),
                 Some(STORAGE_VERSION.to_be_bytes().to_vec()),
             )),
+            BackendOp::PutLease(l) => w.push((lease_key(l.id), Some(l.encode_to_vec()))),
+            BackendOp::DeleteLease(id) => w.push((lease_key(*id), None)),
         }
     }
     w.push((
@@ -172,6 +189,9 @@ pub fn decode_all<'a>(items: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> io::
         } else if k.starts_with(META_MEMBER_PREFIX.as_bytes()) {
             l.members
                 .push(Member::decode(v).map_err(|_| bad("member"))?);
+        } else if k.first() == Some(&LEASE_PREFIX) && k.len() == 9 {
+            l.leases
+                .push(leasepb::Lease::decode(v).map_err(|_| bad("lease"))?);
         } else if k.first() == Some(&KEY_PREFIX) {
             let (rev, tomb) = Revision::from_bytes(&k[1..]).ok_or_else(|| bad("revision"))?;
             let kv = KeyValue::decode(v).map_err(|_| bad("key-value"))?;
@@ -199,6 +219,11 @@ mod tests {
             },
             BackendOp::DeleteMember(0x2a),
             BackendOp::SetStorageVersion,
+            BackendOp::PutLease(leasepb::Lease {
+                id: 0x2a,
+                ttl: 5,
+                remaining_ttl: 0,
+            }),
         ];
         let keys: Vec<String> = raw_writes(&ops, 7)
             .into_iter()
@@ -217,6 +242,7 @@ mod tests {
                 "m/member/000000000000002a -1",
                 "m/removed/000000000000002a 0",
                 "m/storage_version 4",
+                "l\\0\\0\\0\\0\\0\\0\\0* 4",
                 "m/consistent_index 8",
             ]
         );

@@ -2,6 +2,7 @@
 
 use tonic::Status;
 
+use crate::lease::LeaseError;
 use crate::membership::MemberError;
 use crate::mvcc::MvccError;
 use crate::server::ServerError;
@@ -14,6 +15,9 @@ pub fn to_status(e: ServerError) -> Status {
         }
         ServerError::Mvcc(MvccError::KeyNotFound) => Status::invalid_argument(e.to_string()),
         ServerError::Mvcc(MvccError::LeaseNotFound) => Status::not_found(e.to_string()),
+        ServerError::Lease(LeaseError::NotFound) => Status::not_found(e.to_string()),
+        ServerError::Lease(LeaseError::Exists) => Status::failed_precondition(e.to_string()),
+        ServerError::Lease(LeaseError::TtlTooLarge) => Status::out_of_range(e.to_string()),
         ServerError::Member(MemberError::NotFound) => Status::not_found(e.to_string()),
         ServerError::Member(MemberError::BadUrls) => Status::invalid_argument(e.to_string()),
         ServerError::Member(MemberError::Unhealthy) => Status::unavailable(e.to_string()),

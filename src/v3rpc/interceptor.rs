@@ -11,8 +11,10 @@ use tonic::{Request, Status};
 
 use crate::pb::etcdserverpb::{
     AlarmRequest, CompactionRequest, DefragmentRequest, DeleteRangeRequest, HashKvRequest,
-    HashRequest, MemberAddRequest, MemberListRequest, MemberPromoteRequest, MemberRemoveRequest,
-    MemberUpdateRequest, MoveLeaderRequest, PutRequest, RangeRequest, StatusRequest, TxnRequest,
+    HashRequest, LeaseGrantRequest, LeaseKeepAliveRequest, LeaseLeasesRequest, LeaseRevokeRequest,
+    LeaseTimeToLiveRequest, MemberAddRequest, MemberListRequest, MemberPromoteRequest,
+    MemberRemoveRequest, MemberUpdateRequest, MoveLeaderRequest, PutRequest, RangeRequest,
+    StatusRequest, TxnRequest,
 };
 use crate::server::EtcdServer;
 
@@ -40,6 +42,12 @@ impl ForLearner for PutRequest {}
 impl ForLearner for DeleteRangeRequest {}
 impl ForLearner for TxnRequest {}
 impl ForLearner for CompactionRequest {}
+impl ForLearner for LeaseGrantRequest {}
+impl ForLearner for LeaseRevokeRequest {}
+impl ForLearner for LeaseTimeToLiveRequest {}
+impl ForLearner for LeaseLeasesRequest {}
+/// The keep-alive stream (its messages are not checked one by one).
+impl ForLearner for tonic::Streaming<LeaseKeepAliveRequest> {}
 impl ForLearner for AlarmRequest {}
 impl ForLearner for DefragmentRequest {}
 impl ForLearner for HashRequest {}

@@ -1,6 +1,6 @@
 //! v3rpc: the gRPC face of the server, one file per etcd service ([`kv`],
-//! [`maintenance`], [`cluster`]; watch, lease, auth, lock and election will
-//! join them). Thin: admit the request ([`interceptor`]: the learner check,
+//! [`lease`], [`maintenance`], [`cluster`]; watch, auth, lock and election
+//! will join them). Thin: admit the request ([`interceptor`]: the learner check,
 //! later auth), validate like etcd's `v3rpc/key.go` ([`validation`]), call
 //! [`EtcdServer`], map errors to etcd's status codes ([`errors`]).
 
@@ -9,6 +9,7 @@ mod errors;
 pub mod http;
 mod interceptor;
 mod kv;
+mod lease;
 mod maintenance;
 pub mod unimplemented;
 mod validation;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 pub use self::cluster::Cluster;
 pub use self::errors::to_status;
 pub use self::kv::Kv;
+pub use self::lease::Lease;
 pub use self::maintenance::Maintenance;
 use self::unimplemented::Unimplemented;
 use crate::pb::etcdserverpb::{self, cluster_server, kv_server, maintenance_server};
@@ -71,13 +73,16 @@ pub async fn serve(
     let cluster = cluster_server::ClusterServer::new(Cluster {
         server: server.clone(),
     });
+    let lease = etcdserverpb::lease_server::LeaseServer::new(Lease {
+        server: server.clone(),
+    });
     let http = Arc::new(http::ClientHttp { server, cors });
     let router = net::grpc_server(opts, http)
         .add_service(kv)
         .add_service(maint)
         .add_service(cluster)
         .add_service(etcdserverpb::watch_server::WatchServer::new(Unimplemented))
-        .add_service(etcdserverpb::lease_server::LeaseServer::new(Unimplemented))
+        .add_service(lease)
         .add_service(etcdserverpb::auth_server::AuthServer::new(Unimplemented))
         .add_service(v3lockpb::lock_server::LockServer::new(Unimplemented))
         .add_service(v3electionpb::election_server::ElectionServer::new(

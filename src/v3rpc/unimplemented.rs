@@ -15,7 +15,7 @@ pub fn unimplemented(rpc: &str) -> Status {
     Status::unimplemented(format!("oxcd: {rpc} is not implemented yet"))
 }
 
-/// Watch, Lease, Auth, Lock and Election: not built yet.
+/// Watch, Auth, Lock and Election: not built yet.
 #[derive(Clone, Copy, Default)]
 pub struct Unimplemented;
 
@@ -27,41 +27,6 @@ impl etcdserverpb::watch_server::Watch for Unimplemented {
         _r: Request<Streaming<etcdserverpb::WatchRequest>>,
     ) -> Result<Response<Self::WatchStream>, Status> {
         Err(unimplemented("etcdserverpb.Watch.Watch"))
-    }
-}
-
-#[tonic::async_trait]
-impl etcdserverpb::lease_server::Lease for Unimplemented {
-    async fn lease_grant(
-        &self,
-        _r: Request<etcdserverpb::LeaseGrantRequest>,
-    ) -> Result<Response<etcdserverpb::LeaseGrantResponse>, Status> {
-        Err(unimplemented("etcdserverpb.Lease.LeaseGrant"))
-    }
-    async fn lease_revoke(
-        &self,
-        _r: Request<etcdserverpb::LeaseRevokeRequest>,
-    ) -> Result<Response<etcdserverpb::LeaseRevokeResponse>, Status> {
-        Err(unimplemented("etcdserverpb.Lease.LeaseRevoke"))
-    }
-    type LeaseKeepAliveStream = Unsupported<etcdserverpb::LeaseKeepAliveResponse>;
-    async fn lease_keep_alive(
-        &self,
-        _r: Request<Streaming<etcdserverpb::LeaseKeepAliveRequest>>,
-    ) -> Result<Response<Self::LeaseKeepAliveStream>, Status> {
-        Err(unimplemented("etcdserverpb.Lease.LeaseKeepAlive"))
-    }
-    async fn lease_time_to_live(
-        &self,
-        _r: Request<etcdserverpb::LeaseTimeToLiveRequest>,
-    ) -> Result<Response<etcdserverpb::LeaseTimeToLiveResponse>, Status> {
-        Err(unimplemented("etcdserverpb.Lease.LeaseTimeToLive"))
-    }
-    async fn lease_leases(
-        &self,
-        _r: Request<etcdserverpb::LeaseLeasesRequest>,
-    ) -> Result<Response<etcdserverpb::LeaseLeasesResponse>, Status> {
-        Err(unimplemented("etcdserverpb.Lease.LeaseLeases"))
     }
 }
 

@@ -484,6 +484,17 @@ impl<'a> Checker<'a> {
             (Request::Compact(c), KvError::Compacted) => {
                 compactions_before().any(|other| c.revision <= other)
             }
+            // A txn checks its ranges' revisions before it runs (etcd's
+            // checkRequestRange): as a range, it can meet any compaction
+            // that could have taken effect while it ran, including one whose
+            // answer was lost and that the model never placed.
+            (Request::Txn(t), KvError::Compacted)
+                if txn_range_revisions(t)
+                    .iter()
+                    .any(|&rev| compactions_before().any(|c| rev < c)) =>
+            {
+                true
+            }
             (Request::Put(p), KvError::LeaseNotFound) => p.lease != 0,
             (req, e) => revs.clone().any(|rev| {
                 model
@@ -676,6 +687,21 @@ pub fn describe(req: &Request) -> String {
         Request::Txn(t) => describe_txn(t),
         Request::Compact(c) => format!("compact {}", c.revision),
     }
+}
+
+/// The revisions every range in a txn (any branch, nested txns too) asks
+/// for, past ones only (0 is the current revision).
+fn txn_range_revisions(t: &oxcd::pb::etcdserverpb::TxnRequest) -> Vec<i64> {
+    use oxcd::pb::etcdserverpb::request_op::Request as Q;
+    let mut revs = Vec::new();
+    for op in t.success.iter().chain(&t.failure) {
+        match &op.request {
+            Some(Q::RequestRange(r)) if r.revision > 0 => revs.push(r.revision),
+            Some(Q::RequestTxn(n)) => revs.extend(txn_range_revisions(n)),
+            _ => {}
+        }
+    }
+    revs
 }
 
 fn describe_txn(t: &oxcd::pb::etcdserverpb::TxnRequest) -> String {

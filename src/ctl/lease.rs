@@ -1,0 +1,153 @@
+//! `etcdctl lease grant|revoke|timetolive|list|keep-alive` (etcdctl's
+//! `lease_command.go`).
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use crate::pb::etcdserverpb::{
+    lease_client::LeaseClient, LeaseGrantRequest, LeaseKeepAliveRequest, LeaseLeasesRequest,
+    LeaseRevokeRequest, LeaseTimeToLiveRequest,
+};
+
+use super::global::{bad_args, call, connect, Ctx, EXIT_BAD_CONNECTION};
+use super::print::new_printer;
+use super::util::{parse_int, parse_int_radix};
+use super::{CmdResult, Fail, Output};
+
+/// etcdctl's `leaseFromArgs`: a lease id in hex.
+fn lease_from_arg(arg: &str) -> Result<i64, Fail> {
+    parse_int_radix(arg, 16)
+        .map_err(|e| bad_args(format!("bad lease ID arg ({e}), expecting ID in Hex")))
+}
+
+/// An RPC failure under another message: `failed to grant lease (…)`.
+fn wrap(f: Fail, what: &str) -> Fail {
+    Fail {
+        msg: format!("{what} ({})", f.msg),
+        ..f
+    }
+}
+
+pub(super) async fn lease_grant(ctx: &Ctx, o: &mut Output) -> CmdResult {
+    if ctx.args().len() != 1 {
+        return Err(bad_args("lease grant command needs TTL argument"));
+    }
+    let ttl = parse_int(&ctx.args()[0]).map_err(|e| bad_args(format!("bad TTL ({e})")))?;
+    let display = new_printer(ctx)?;
+    let (ch, ep) = connect(ctx).await?;
+    let req = LeaseGrantRequest { ttl, id: 0 };
+    let resp = call(ctx, &ep, LeaseClient::new(ch).lease_grant(req))
+        .await
+        .map_err(|f| wrap(f, "failed to grant lease"))?;
+    display.lease_grant(o, &resp)
+}
+
+pub(super) async fn lease_revoke(ctx: &Ctx, o: &mut Output) -> CmdResult {
+    if ctx.args().len() != 1 {
+        return Err(bad_args("lease revoke command needs 1 argument"));
+    }
+    let id = lease_from_arg(&ctx.args()[0])?;
+    let display = new_printer(ctx)?;
+    let (ch, ep) = connect(ctx).await?;
+    let resp = call(
+        ctx,
+        &ep,
+        LeaseClient::new(ch).lease_revoke(LeaseRevokeRequest { id }),
+    )
+    .await
+    .map_err(|f| wrap(f, "failed to revoke lease"))?;
+    display.lease_revoke(o, id, &resp)
+}
+
+pub(super) async fn lease_time_to_live(ctx: &Ctx, o: &mut Output) -> CmdResult {
+    if ctx.args().len() != 1 {
+        return Err(bad_args(
+            "lease timetolive command needs lease ID as argument",
+        ));
+    }
+    let id = lease_from_arg(&ctx.args()[0])?;
+    let keys = ctx.bool("keys");
+    let display = new_printer(ctx)?;
+    let (ch, ep) = connect(ctx).await?;
+    let req = LeaseTimeToLiveRequest { id, keys };
+    let resp = call(ctx, &ep, LeaseClient::new(ch).lease_time_to_live(req))
+        .await
+        .map_err(|f| Fail {
+            code: EXIT_BAD_CONNECTION,
+            ..f
+        })?;
+    display.lease_time_to_live(o, &resp, keys)
+}
+
+pub(super) async fn lease_list(ctx: &Ctx, o: &mut Output) -> CmdResult {
+    let display = new_printer(ctx)?;
+    let (ch, ep) = connect(ctx).await?;
+    let resp = call(
+        ctx,
+        &ep,
+        LeaseClient::new(ch).lease_leases(LeaseLeasesRequest {}),
+    )
+    .await
+    .map_err(|f| Fail {
+        code: EXIT_BAD_CONNECTION,
+        ..f
+    })?;
+    display.lease_leases(o, &resp)
+}
+
+/// Keeps a lease alive as clientv3 does: a request at once, then one a
+/// third of the TTL after each answer, until the lease is gone (TTL 0).
+/// `--once`: one round trip; a lease that is gone is an error.
+pub(super) async fn lease_keep_alive(ctx: &Ctx, o: &mut Output) -> CmdResult {
+    if ctx.args().len() != 1 {
+        return Err(bad_args(
+            "lease keep-alive command needs lease ID as argument",
+        ));
+    }
+    let id = lease_from_arg(&ctx.args()[0])?;
+    let once = ctx.bool("once");
+    let display = new_printer(ctx)?;
+    let (ch, _ep) = connect(ctx).await?;
+    let (tx, rx) = mpsc::channel::<LeaseKeepAliveRequest>(1);
+    let requests =
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|r| (r, rx)) })
+            .boxed();
+    let lost = |st: tonic::Status| Fail(EXIT_BAD_CONNECTION, st.message().to_string());
+    tx.send(LeaseKeepAliveRequest { id })
+        .await
+        .map_err(|_| Fail(EXIT_BAD_CONNECTION, "keep-alive stream closed".into()))?;
+    let mut resps = LeaseClient::new(ch)
+        .lease_keep_alive(requests)
+        .await
+        .map_err(lost)?
+        .into_inner();
+    loop {
+        let resp = match resps.message().await.map_err(lost)? {
+            Some(r) => r,
+            None => break,
+        };
+        if resp.ttl <= 0 {
+            if once {
+                return Err(Fail(
+                    EXIT_BAD_CONNECTION,
+                    "etcdserver: requested lease not found".into(),
+                ));
+            }
+            break;
+        }
+        display.lease_keep_alive(o, &resp)?;
+        if once {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs((resp.ttl / 3).max(1) as u64)).await;
+        if tx.send(LeaseKeepAliveRequest { id }).await.is_err() {
+            break;
+        }
+    }
+    if display.name() == "simple" {
+        o.live(format!("lease {id:016x} expired or revoked.\n").as_bytes());
+    }
+    Ok(())
+}

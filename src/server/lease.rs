@@ -1,0 +1,304 @@
+//! Lease requests (etcd's `v3_server.go` LeaseGrant … LeaseLeases): grants
+//! and revokes go through raft; keep-alives and TimeToLive are answered by
+//! the primary lessor, so a follower forwards them to the leader over the
+//! peer transport (etcd's `/leases` peer endpoints).
+
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use super::{EtcdServer, ServerError, REQUEST_TIMEOUT};
+use crate::lease::{LeaseError, RenewError};
+use crate::pb::etcdserverpb::{
+    internal_raft_request::Request, LeaseCheckpoint, LeaseCheckpointRequest, LeaseGrantRequest,
+    LeaseGrantResponse, LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse, LeaseStatus,
+    LeaseTimeToLiveRequest, LeaseTimeToLiveResponse, ResponseHeader,
+};
+use crate::pb::oxcdpeer::{LeaseRenewResponse, LeaseTimeToLiveResponse as PeerTtlResponse};
+use crate::raftnode::Waiter;
+
+/// How often a keep-alive of an expired lease looks again whether its
+/// revoke applied (etcd waits on the lease's revoke channel).
+const EXPIRED_POLL: Duration = Duration::from_millis(50);
+/// Pause between attempts to reach the leader.
+const FORWARD_RETRY: Duration = Duration::from_millis(100);
+
+/// What the leader answered a forwarded request with.
+pub enum Forwarded<T> {
+    Ok(T),
+    NotFound,
+    /// Not the leader (any more), unreachable, or timed out: try again.
+    Retry,
+}
+
+impl EtcdServer {
+    pub async fn lease_grant(
+        &self,
+        mut req: LeaseGrantRequest,
+    ) -> Result<LeaseGrantResponse, ServerError> {
+        // No id given: choose one, positive (etcd's reqIDGen, top bit off).
+        while req.id == 0 {
+            req.id = (self.next_request_id() & (i64::MAX as u64)) as i64;
+        }
+        let mut r = self
+            .propose(Request::LeaseGrant(req), Waiter::LeaseGrant)
+            .await?;
+        self.header(&mut r.header);
+        Ok(r)
+    }
+
+    pub async fn lease_revoke(
+        &self,
+        req: LeaseRevokeRequest,
+    ) -> Result<LeaseRevokeResponse, ServerError> {
+        let mut r = self
+            .propose(Request::LeaseRevoke(req), Waiter::LeaseRevoke)
+            .await?;
+        self.header(&mut r.header);
+        Ok(r)
+    }
+
+    /// A keep-alive: the lease's TTL, or `LeaseError::NotFound`.
+    pub async fn lease_renew(&self, id: i64) -> Result<i64, ServerError> {
+        tokio::time::timeout(REQUEST_TIMEOUT, self.renew_anywhere(id))
+            .await
+            .unwrap_or(Err(ServerError::Timeout))
+    }
+
+    async fn renew_anywhere(&self, id: i64) -> Result<i64, ServerError> {
+        loop {
+            let attempt = if self.is_leader() {
+                self.renew_here(id).await?
+            } else {
+                match self.forward_renew(id).await {
+                    Forwarded::Ok(ttl) => return Ok(ttl),
+                    Forwarded::NotFound => return Err(LeaseError::NotFound.into()),
+                    Forwarded::Retry => None,
+                }
+            };
+            if let Some(ttl) = attempt {
+                return Ok(ttl);
+            }
+            tokio::time::sleep(FORWARD_RETRY).await;
+        }
+    }
+
+    /// The primary's renew; `None` when this member is not (or no longer)
+    /// the primary, so the caller asks the leader.
+    pub async fn renew_here(&self, id: i64) -> Result<Option<i64>, ServerError> {
+        // etcd's waitAppliedIndex: a grant this leader committed is applied.
+        self.wait_applied().await?;
+        loop {
+            let now = self.clock.now();
+            let res = self
+                .shared
+                .write()
+                .expect("state lock")
+                .state
+                .lessor
+                .renew(id, now);
+            match res {
+                Ok((ttl, clear_checkpoint)) => {
+                    if clear_checkpoint {
+                        self.clear_checkpoint(id).await;
+                    }
+                    return Ok(Some(ttl));
+                }
+                Err(RenewError::NotFound) => return Err(LeaseError::NotFound.into()),
+                Err(RenewError::NotPrimary) => return Ok(None),
+                // Its revoke is on the way: answer once it applied (not
+                // found) or leadership moved (ask the new leader).
+                Err(RenewError::Expired) => tokio::time::sleep(EXPIRED_POLL).await,
+            }
+        }
+    }
+
+    /// etcd clears a renewed lease's checkpointed remaining TTL through raft,
+    /// so the next leader does not start it from the old figure.
+    async fn clear_checkpoint(&self, id: i64) {
+        let req = Request::LeaseCheckpoint(LeaseCheckpointRequest {
+            checkpoints: vec![LeaseCheckpoint {
+                id,
+                remaining_ttl: 0,
+            }],
+        });
+        let (reply, _ignored) = oneshot::channel();
+        let _ = self.submit(req, Waiter::Done(reply)).await;
+    }
+
+    pub async fn lease_time_to_live(
+        &self,
+        req: LeaseTimeToLiveRequest,
+    ) -> Result<LeaseTimeToLiveResponse, ServerError> {
+        tokio::time::timeout(REQUEST_TIMEOUT, self.time_to_live_anywhere(&req))
+            .await
+            .unwrap_or(Err(ServerError::Timeout))
+    }
+
+    async fn time_to_live_anywhere(
+        &self,
+        req: &LeaseTimeToLiveRequest,
+    ) -> Result<LeaseTimeToLiveResponse, ServerError> {
+        loop {
+            if self.is_leader() {
+                self.wait_applied().await?;
+                if let Some(r) = self.time_to_live_here(req)? {
+                    return Ok(r);
+                }
+            } else {
+                match self.forward_time_to_live(req).await {
+                    Forwarded::Ok(r) => return Ok(r),
+                    Forwarded::NotFound => return Err(LeaseError::NotFound.into()),
+                    Forwarded::Retry => {}
+                }
+            }
+            tokio::time::sleep(FORWARD_RETRY).await;
+        }
+    }
+
+    /// The primary's TimeToLive; `None` when this member is not primary.
+    pub fn time_to_live_here(
+        &self,
+        req: &LeaseTimeToLiveRequest,
+    ) -> Result<Option<LeaseTimeToLiveResponse>, ServerError> {
+        let now = self.clock.now();
+        let shared = self.read();
+        let lessor = &shared.state.lessor;
+        if !lessor.is_primary() {
+            return Ok(None);
+        }
+        let l = lessor.lookup(req.id).ok_or(LeaseError::NotFound)?;
+        // etcd: int64(Remaining().Seconds()), truncated.
+        let ttl = l.remaining(now).map_or(i64::MAX, |r| r.as_secs() as i64);
+        Ok(Some(LeaseTimeToLiveResponse {
+            header: Some(ResponseHeader::default()),
+            id: req.id,
+            ttl,
+            granted_ttl: l.ttl,
+            keys: if req.keys {
+                l.keys.iter().cloned().collect()
+            } else {
+                Vec::new()
+            },
+        }))
+    }
+
+    /// Every lease this member knows, soonest expiry first.
+    pub fn lease_leases(&self) -> LeaseLeasesResponse {
+        let now = self.clock.now();
+        let shared = self.read();
+        let leases = shared
+            .state
+            .lessor
+            .leases(now)
+            .into_iter()
+            .map(|id| LeaseStatus { id })
+            .collect();
+        let mut header = Some(ResponseHeader {
+            revision: shared.state.kv.rev(),
+            ..Default::default()
+        });
+        drop(shared);
+        self.header(&mut header);
+        LeaseLeasesResponse { header, leases }
+    }
+
+    fn is_leader(&self) -> bool {
+        self.raft_status().is_leader
+    }
+
+    /// Waits until this member applied what it committed (etcd's
+    /// `waitAppliedIndex`, bounded by its apply timeout of one second).
+    async fn wait_applied(&self) -> Result<(), ServerError> {
+        let caught_up = async {
+            loop {
+                let st = self.raft_status();
+                if st.applied_index >= st.commit_index {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(1), caught_up)
+            .await
+            .map_err(|_| ServerError::Timeout)
+    }
+
+    async fn forward_renew(&self, id: i64) -> Forwarded<i64> {
+        let Some(url) = self.leader_peer_url() else {
+            return Forwarded::Retry;
+        };
+        crate::transport::forward_lease_renew(&url, id).await
+    }
+
+    async fn forward_time_to_live(
+        &self,
+        req: &LeaseTimeToLiveRequest,
+    ) -> Forwarded<LeaseTimeToLiveResponse> {
+        let Some(url) = self.leader_peer_url() else {
+            return Forwarded::Retry;
+        };
+        crate::transport::forward_lease_time_to_live(&url, *req).await
+    }
+}
+
+impl EtcdServer {
+    /// The leader's side of a forwarded keep-alive.
+    pub(super) async fn serve_forwarded_renew(&self, id: i64) -> LeaseRenewResponse {
+        let res = if self.is_leader() {
+            tokio::time::timeout(REQUEST_TIMEOUT, self.renew_here(id))
+                .await
+                .unwrap_or(Err(ServerError::Timeout))
+        } else {
+            Ok(None)
+        };
+        match res {
+            Ok(Some(ttl)) => LeaseRenewResponse {
+                ttl,
+                error: String::new(),
+            },
+            Err(ServerError::Lease(LeaseError::NotFound)) => LeaseRenewResponse::default(),
+            Ok(None) => LeaseRenewResponse {
+                ttl: -1,
+                error: "etcdserver: not primary".to_string(),
+            },
+            Err(e) => LeaseRenewResponse {
+                ttl: -1,
+                error: e.to_string(),
+            },
+        }
+    }
+
+    /// The leader's side of a forwarded TimeToLive.
+    pub(super) async fn serve_forwarded_time_to_live(
+        &self,
+        req: LeaseTimeToLiveRequest,
+    ) -> PeerTtlResponse {
+        let res = if self.is_leader() {
+            match self.wait_applied().await {
+                Ok(()) => self.time_to_live_here(&req),
+                Err(e) => Err(e),
+            }
+        } else {
+            Ok(None)
+        };
+        match res {
+            Ok(Some(r)) => PeerTtlResponse {
+                response: Some(r),
+                ..Default::default()
+            },
+            Err(ServerError::Lease(LeaseError::NotFound)) => PeerTtlResponse {
+                not_found: true,
+                ..Default::default()
+            },
+            Ok(None) => PeerTtlResponse {
+                error: "etcdserver: not primary".to_string(),
+                ..Default::default()
+            },
+            Err(e) => PeerTtlResponse {
+                error: e.to_string(),
+                ..Default::default()
+            },
+        }
+    }
+}

@@ -32,10 +32,13 @@ pub enum Bug {
     SkipReadIndex = 9,
     /// A key put again after a delete carries on its old version count.
     VersionNotReset = 10,
+    /// A keep-alive is answered with the TTL, but the lease's expiry is not
+    /// pushed back (the renewal is lost on the leader).
+    LeaseRenewIgnored = 11,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 10] = [
+    pub const ALL: [Bug; 11] = [
         Bug::AckBeforeFsync,
         Bug::ForgetConsistentIndex,
         Bug::StaleTxnCompare,
@@ -46,6 +49,7 @@ impl Bug {
         Bug::SendBeforeFsync,
         Bug::SkipReadIndex,
         Bug::VersionNotReset,
+        Bug::LeaseRenewIgnored,
     ];
 
     /// The bug called `name` (its variant's name).

@@ -121,6 +121,10 @@ pub enum Stopped {
     Removed,
 }
 
+/// `id_seed`: the start time, in ms since the Unix epoch, from which request
+/// and lease ids count (etcd's `idutil`; they must not repeat after a
+/// restart).
+///
 /// Starts a member on `listeners` and serves until `shutdown` resolves or
 /// the member is removed; returns once the raft loop has flushed and
 /// stopped. Shutdown is bounded: listeners stop accepting, in-flight

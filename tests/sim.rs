@@ -27,6 +27,7 @@ const BUG_TESTS: &[&str] = &[
     "bug_send_before_fsync",
     "bug_skip_read_index",
     "bug_version_not_reset",
+    "bug_lease_renew_ignored",
 ];
 
 fn cargo(root: &str, extra: &[&str]) -> i32 {

@@ -129,7 +129,12 @@ pub fn start_member_with(
                     listeners,
                     Arc::new(d),
                     Arc::new(b),
-                    7,
+                    // Simulated wall time: a restarted member counts its
+                    // ids from a later start, as a real one does.
+                    madsim::time::TimeHandle::current()
+                        .now_time()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis() as u64),
                     std::future::pending(),
                 )
                 .await;

@@ -14,6 +14,8 @@ pub mod coverage;
 #[cfg(madsim)]
 pub mod kv_scenario;
 #[cfg(madsim)]
+pub mod lease_scenario;
+#[cfg(madsim)]
 pub mod membership;
 pub mod model;
 #[cfg(madsim)]

@@ -35,6 +35,7 @@ pub const NAMES: &[&str] = &[
     "membership_under_load",
     "kv_under_crashes",
     "kv_3_members",
+    "lease_3_members",
 ];
 
 /// Starts the scenario called `name`.
@@ -49,6 +50,7 @@ pub fn by_name(name: &str) -> Option<Run> {
         "membership_under_load" => Box::pin(crate::membership::membership_under_load()),
         "kv_under_crashes" => Box::pin(crate::kv_scenario::kv_under_crashes()),
         "kv_3_members" => Box::pin(crate::kv_scenario::kv_in_cluster(3)),
+        "lease_3_members" => Box::pin(crate::lease_scenario::lease_3_members()),
         _ => return None,
     })
 }

@@ -111,7 +111,12 @@ async fn serve(cfg: &config::Config, signal: Arc<std::sync::OnceLock<i32>>) -> i
             return 1;
         }
     };
-    let seed = u64::from(std::process::id());
+    // Request and lease ids start from the wall clock, as etcd's do, so a
+    // restart (as PID 1 in a container, say) never reuses one.
+    #[allow(clippy::disallowed_methods)]
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
     let stop = async move {
         let sig = oxcd::rt::signal::interrupted().await;
         let _ = signal.set(sig);

@@ -316,7 +316,9 @@ impl Lessor {
         }
         let clear = self.cfg.checkpoint_interval.is_some() && l.remaining_ttl > 0;
         let ttl = l.ttl;
-        self.set_expiry(id, now + Duration::from_secs(ttl as u64));
+        if !crate::bugs::active(crate::bugs::Bug::LeaseRenewIgnored) {
+            self.set_expiry(id, now + Duration::from_secs(ttl as u64));
+        }
         Ok((ttl, clear))
     }
 

@@ -86,6 +86,16 @@ impl EtcdServer {
     /// The primary's renew; `None` when this member is not (or no longer)
     /// the primary, so the caller asks the leader.
     pub async fn renew_here(&self, id: i64) -> Result<Option<i64>, ServerError> {
+        // A leader cut off from its quorum keeps its primary lessor until
+        // check-quorum deposes it, up to two election timeouts later, while
+        // a new leader counts the lease down from its promotion: a renewal
+        // it granted then is lost, and the lease expires early. So the
+        // leadership is confirmed first (a ReadIndex round), as etcd does
+        // since 3.5.11 (`ensureLeadership`; the simulator found the same
+        // window here).
+        if !self.ensure_leadership().await {
+            return Ok(None);
+        }
         // etcd's waitAppliedIndex: a grant this leader committed is applied.
         self.wait_applied().await?;
         loop {
@@ -201,6 +211,11 @@ impl EtcdServer {
         drop(shared);
         self.header(&mut header);
         LeaseLeasesResponse { header, leases }
+    }
+
+    /// Whether this member still leads, confirmed by a quorum now.
+    async fn ensure_leadership(&self) -> bool {
+        self.linearizable_barrier().await.is_ok() && self.is_leader()
     }
 
     fn is_leader(&self) -> bool {

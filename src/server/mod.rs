@@ -168,8 +168,14 @@ impl EtcdServer {
             learner: handle.learner,
             clock: handle.clock,
             backend,
-            // Top 16 bits from the member, the rest a per-incarnation counter.
-            next_id: AtomicU64::new((member_id << 48) | (id_seed & 0xffff_ffff) << 16),
+            // etcd's idutil: the member's low 16 bits, then 40 bits of the
+            // start time in ms, then a counter that may carry into them. An
+            // id must not repeat across restarts: a proposal of the last
+            // incarnation still in the log would answer a new waiter, and a
+            // lease id could be granted twice.
+            next_id: AtomicU64::new(
+                ((member_id & 0xffff) << 48) | ((id_seed & ((1 << 40) - 1)) << 8),
+            ),
             strict_reconfig: true,
         }
     }

@@ -2,6 +2,8 @@
 
 pub mod bank;
 pub mod kv;
+#[cfg(madsim)]
+pub mod lease;
 pub mod linearizability;
 pub mod replicas;
 pub mod revisions;

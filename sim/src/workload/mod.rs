@@ -2,6 +2,7 @@
 
 pub mod bank;
 pub mod kv;
+pub mod lease;
 pub mod register;
 
 use std::time::Duration;

@@ -352,7 +352,9 @@ impl Member<'_> {
     fn serve_clients(&mut self, clients: Vec<Listener>, opts: &ServeOptions) {
         let cfg = self.cfg;
         let server = self.server.clone();
-        self.monitor = Some(tokio::spawn(async move { server.monitor_versions().await }));
+        self.monitor = Some(tokio::spawn(async move {
+            tokio::join!(server.monitor_versions(), server.sync_watchers());
+        }));
         tracing::info!(
             target: "etcdserver",
             "published {{Name:{} ClientURLs:[{}]}} to cluster {:x}",

@@ -9,6 +9,7 @@ use crate::pb::etcdserverpb::{
     LeaseCheckpointRequest, LeaseGrantRequest, LeaseGrantResponse, LeaseRevokeRequest,
     LeaseRevokeResponse, ResponseHeader,
 };
+use crate::pb::mvccpb::{event, Event};
 
 fn header(st: &State) -> Option<ResponseHeader> {
     Some(ResponseHeader {
@@ -50,12 +51,16 @@ pub(super) fn checkpoint(st: &mut State, r: &LeaseCheckpointRequest, now: Durati
 }
 
 /// Attaches and detaches keys by what the last request wrote (etcd's
-/// `storeTxnWrite.put` and `delete` do it as they write).
-pub(super) fn track_changes(st: &mut State) {
-    for (kv, tombstone) in st.kv.take_changes() {
+/// `storeTxnWrite.put` and `delete` do it as they write); the changes, as
+/// watch events, go on to the watchers.
+pub(super) fn track_changes(st: &mut State, events: &mut Vec<Event>) {
+    let changes = st.kv.take_changes();
+    for ev in &changes {
+        let Some(kv) = &ev.kv else { continue };
         st.lessor.detach(&kv.key);
-        if !tombstone && kv.lease != 0 {
+        if ev.r#type == event::EventType::Put as i32 && kv.lease != 0 {
             st.lessor.attach(kv.lease, &kv.key);
         }
     }
+    events.extend(changes);
 }

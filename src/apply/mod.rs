@@ -134,6 +134,8 @@ pub struct Output {
     /// The backend batch, to commit with the last entry's index.
     pub ops: Vec<BackendOp>,
     pub effects: Vec<Effect>,
+    /// Every key change, as watch events in revision order.
+    pub events: Vec<crate::pb::mvccpb::Event>,
 }
 
 /// Applies committed entries; remembers what it needs between them.
@@ -197,7 +199,7 @@ impl Applier {
                 if let Some(answer) = self.apply_request(st, req.request, out) {
                     out.answers.push((id, answer));
                 }
-                lease::track_changes(st);
+                lease::track_changes(st, &mut out.events);
             }
             EntryType::EntryConfChange => {
                 let cc = ConfChange::parse_from_bytes(&e.data)

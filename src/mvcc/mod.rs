@@ -8,6 +8,7 @@ mod crc32c;
 pub mod key_index;
 pub mod revision;
 pub mod store;
+pub mod watchable_store;
 
 pub use revision::Revision;
 pub use store::{no_leases, KvStore, LeaseExists, MvccError};

@@ -12,7 +12,7 @@ use crate::pb::etcdserverpb::{
     DeleteRangeResponse, PutRequest, PutResponse, RangeRequest, RangeResponse, ResponseHeader,
     ResponseOp, TxnRequest, TxnResponse,
 };
-use crate::pb::mvccpb::KeyValue;
+use crate::pb::mvccpb::{event, Event, KeyValue};
 use crate::storage::schema::BackendOp;
 
 /// Errors of the KV state machine; `Display` is etcd's message.
@@ -56,8 +56,8 @@ pub struct KvStore {
     compact_rev: i64,
     ops: Vec<BackendOp>,
     /// Every change since the last [`KvStore::take_changes`], in revision
-    /// order: `(kv, tombstone)` (etcd's `storeTxnWrite.changes`).
-    changes: Vec<(KeyValue, bool)>,
+    /// order, as watch events (etcd's `storeTxnWrite.changes`).
+    changes: Vec<Event>,
 }
 
 /// Whether a lease exists, asked by puts that carry one (the lessor's
@@ -107,6 +107,36 @@ impl<'a> KeyRange<'a> {
             end => KeyRange::Between(key, end),
         }
     }
+
+    fn contains(&self, k: &[u8]) -> bool {
+        match *self {
+            KeyRange::Single(key) => k == key,
+            KeyRange::From(key) => k >= key,
+            KeyRange::Between(key, end) => k >= key && k < end,
+        }
+    }
+}
+
+/// A change as a watch event (etcd's `watchable_store_txn.End`): a delete's
+/// pair carries only its key and revision.
+pub fn event(rev: i64, kv: &KeyValue, tombstone: bool) -> Event {
+    if tombstone {
+        Event {
+            r#type: event::EventType::Delete as i32,
+            kv: Some(KeyValue {
+                key: kv.key.clone(),
+                mod_revision: rev,
+                ..Default::default()
+            }),
+            prev_kv: None,
+        }
+    } else {
+        Event {
+            r#type: event::EventType::Put as i32,
+            kv: Some(kv.clone()),
+            prev_kv: None,
+        }
+    }
 }
 
 impl Default for KvStore {
@@ -143,10 +173,35 @@ impl KvStore {
         std::mem::take(&mut self.ops)
     }
 
-    /// Changes written since the last call, `(kv, tombstone)` in revision
-    /// order (the lessor attaches and detaches keys by them).
-    pub fn take_changes(&mut self) -> Vec<(KeyValue, bool)> {
+    /// Changes written since the last call, as events in revision order
+    /// (the lessor attaches and detaches keys by them; watchers get them).
+    pub fn take_changes(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.changes)
+    }
+
+    /// The events of revisions `from..=to` on keys in `[key, end)` (a
+    /// single key when `end` is empty, every key from `key` on when it is
+    /// `[0]`), in revision order: what a watcher that fell behind catches
+    /// up on. Deletes carry their key and revision, as etcd's do.
+    pub fn events_between(&self, key: &[u8], end: &[u8], from: i64, to: i64) -> Vec<Event> {
+        let range = KeyRange::new(key, end);
+        if from > to {
+            return Vec::new();
+        }
+        self.revs
+            .range(Revision::new(from, 0)..Revision::new(to + 1, 0))
+            .filter(|(_, st)| range.contains(&st.kv.key))
+            .map(|(rev, st)| event(rev.main, &st.kv, st.tombstone))
+            .collect()
+    }
+
+    /// The pair `key` held at revision `at` (a watcher's `prev_kv`), if it
+    /// existed then and that revision is not compacted.
+    pub fn kv_at_rev(&self, key: &[u8], at: i64) -> Option<KeyValue> {
+        if at < self.compact_rev || at < 1 {
+            return None;
+        }
+        self.get_kv(key, at).cloned()
     }
 
     /// Every live key with a lease, at the current revision: `(key, lease)`
@@ -623,7 +678,7 @@ impl KvStore {
             tombstone,
             kv: kv.clone(),
         });
-        self.changes.push((kv.clone(), tombstone));
+        self.changes.push(event(rev.main, &kv, tombstone));
         self.revs.insert(rev, Stored { kv, tombstone });
     }
 

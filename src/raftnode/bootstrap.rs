@@ -26,6 +26,7 @@ use super::{RaftHandle, RaftNode, RaftStatus, Shared};
 use crate::apply::{Applier, State};
 use crate::lease::LessorConfig;
 use crate::membership::log_cluster_version;
+use crate::mvcc::watchable_store::WatchableStore;
 use crate::pb::etcdserverpb::Member;
 use crate::rt::disk::Disk;
 use crate::storage::backend::Backend;
@@ -201,6 +202,7 @@ impl RaftNode {
         }
         let state = State::recover(loaded, cfg.lessor);
         let learner = state.cluster.is_learner(cfg.id);
+        let watchable = Arc::new(WatchableStore::new(state.kv.rev()));
         let handle = RaftHandle {
             shared: Arc::new(RwLock::new(Shared {
                 state,
@@ -212,6 +214,7 @@ impl RaftNode {
             reachable: Default::default(),
             learner: Arc::new(AtomicBool::new(learner)),
             clock: Default::default(),
+            watchable,
         };
         let node = RaftNode {
             raw,

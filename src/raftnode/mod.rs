@@ -121,6 +121,8 @@ pub struct RaftHandle {
     pub learner: Arc<AtomicBool>,
     /// The node clock (see [`NodeClock`]).
     pub clock: NodeClock,
+    /// The watchers, told of every applied revision.
+    pub watchable: Arc<crate::mvcc::watchable_store::WatchableStore>,
 }
 
 /// The member's own clock, as the raft ticker measures it: the ticks
@@ -502,6 +504,18 @@ impl RaftNode {
             self.batches_since_flush = 0;
         }
         self.run_effects(out.effects)?;
+        // Watchers hear of a revision once readers can see it.
+        if !out.events.is_empty() {
+            let rev = self
+                .handle
+                .shared
+                .read()
+                .expect("state lock")
+                .state
+                .kv
+                .rev();
+            self.handle.watchable.notify(rev, &out.events);
+        }
         for (id, answer) in out.answers {
             self.waiters.answer(id, answer);
         }

@@ -73,7 +73,11 @@ impl RaftNode {
             .install_snapshot(data.pairs, meta.index, meta.term)?;
         let loaded = self.backend.load()?;
         // Only a follower installs a snapshot: its lessor is not primary.
-        self.handle.shared.write().expect("state lock").state = State::recover(loaded, self.lessor);
+        let state = State::recover(loaded, self.lessor);
+        // Every watcher catches up on the new history (or is cancelled as
+        // compacted), as etcd's `watchableStore.Restore` has them do.
+        self.handle.watchable.restore(state.kv.rev());
+        self.handle.shared.write().expect("state lock").state = state;
         self.applier
             .reset(meta.get_conf_state().clone(), meta.index);
         self.add_member_peers();

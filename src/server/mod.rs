@@ -6,6 +6,7 @@
 mod lease;
 pub use lease::Forwarded;
 mod member;
+mod watch;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
@@ -141,6 +142,8 @@ pub struct EtcdServer {
     reachable: Reachable,
     learner: Arc<std::sync::atomic::AtomicBool>,
     clock: crate::raftnode::NodeClock,
+    /// The watchers (the raft loop notifies them).
+    pub watchable: Arc<crate::mvcc::watchable_store::WatchableStore>,
     backend: Arc<dyn Backend>,
     next_id: AtomicU64,
     /// `--strict-reconfig-check`.
@@ -167,6 +170,7 @@ impl EtcdServer {
             reachable: handle.reachable,
             learner: handle.learner,
             clock: handle.clock,
+            watchable: handle.watchable,
             backend,
             // etcd's idutil: the member's low 16 bits, then 40 bits of the
             // start time in ms, then a counter that may carry into them. An

@@ -46,6 +46,8 @@ impl ForLearner for LeaseGrantRequest {}
 impl ForLearner for LeaseRevokeRequest {}
 impl ForLearner for LeaseTimeToLiveRequest {}
 impl ForLearner for LeaseLeasesRequest {}
+/// The watch stream (its messages are not checked one by one).
+impl ForLearner for tonic::Streaming<crate::pb::etcdserverpb::WatchRequest> {}
 /// The keep-alive stream (its messages are not checked one by one).
 impl ForLearner for tonic::Streaming<LeaseKeepAliveRequest> {}
 impl ForLearner for AlarmRequest {}

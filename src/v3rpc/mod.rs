@@ -1,6 +1,6 @@
 //! v3rpc: the gRPC face of the server, one file per etcd service ([`kv`],
-//! [`lease`], [`maintenance`], [`cluster`]; watch, auth, lock and election
-//! will join them). Thin: admit the request ([`interceptor`]: the learner check,
+//! [`lease`], [`watch`], [`maintenance`], [`cluster`]; auth, lock and
+//! election will join them). Thin: admit the request ([`interceptor`]: the learner check,
 //! later auth), validate like etcd's `v3rpc/key.go` ([`validation`]), call
 //! [`EtcdServer`], map errors to etcd's status codes ([`errors`]).
 
@@ -13,6 +13,7 @@ mod lease;
 mod maintenance;
 pub mod unimplemented;
 mod validation;
+mod watch;
 
 use std::sync::Arc;
 
@@ -76,12 +77,16 @@ pub async fn serve(
     let lease = etcdserverpb::lease_server::LeaseServer::new(Lease {
         server: server.clone(),
     });
+    let watch = etcdserverpb::watch_server::WatchServer::new(watch::Watch {
+        server: server.clone(),
+        max_request_bytes: limits.max_request_bytes,
+    });
     let http = Arc::new(http::ClientHttp { server, cors });
     let router = net::grpc_server(opts, http)
         .add_service(kv)
         .add_service(maint)
         .add_service(cluster)
-        .add_service(etcdserverpb::watch_server::WatchServer::new(Unimplemented))
+        .add_service(watch)
         .add_service(lease)
         .add_service(etcdserverpb::auth_server::AuthServer::new(Unimplemented))
         .add_service(v3lockpb::lock_server::LockServer::new(Unimplemented))

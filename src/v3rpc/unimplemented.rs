@@ -4,7 +4,7 @@
 //! script; edit by hand as RPCs get built (and move them out of here).
 
 use futures::stream::BoxStream;
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Request, Response, Status};
 
 use crate::pb::{etcdserverpb, v3electionpb, v3lockpb};
 
@@ -15,20 +15,9 @@ pub fn unimplemented(rpc: &str) -> Status {
     Status::unimplemented(format!("oxcd: {rpc} is not implemented yet"))
 }
 
-/// Watch, Auth, Lock and Election: not built yet.
+/// Auth, Lock and Election: not built yet.
 #[derive(Clone, Copy, Default)]
 pub struct Unimplemented;
-
-#[tonic::async_trait]
-impl etcdserverpb::watch_server::Watch for Unimplemented {
-    type WatchStream = Unsupported<etcdserverpb::WatchResponse>;
-    async fn watch(
-        &self,
-        _r: Request<Streaming<etcdserverpb::WatchRequest>>,
-    ) -> Result<Response<Self::WatchStream>, Status> {
-        Err(unimplemented("etcdserverpb.Watch.Watch"))
-    }
-}
 
 #[tonic::async_trait]
 impl etcdserverpb::auth_server::Auth for Unimplemented {

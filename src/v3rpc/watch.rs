@@ -1,0 +1,321 @@
+//! etcd's Watch service (`v3rpc/watch.go`): one bidirectional stream carries
+//! any number of watchers. The receive half creates and cancels watchers and
+//! asks for progress; the send half turns their batches into responses
+//! (filling `prev_kv`, splitting with `fragment`). Both halves share one
+//! bounded queue per stream, so a stream's answers keep their order and a
+//! slow client only slows its own watchers (they become victims and catch up
+//! from history, see `mvcc::watchable_store`).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use prost::Message;
+use tokio::sync::mpsc;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::interceptor::admit;
+use crate::mvcc::watchable_store::{check_range, Batch, Out, WatchError, WatchSpec};
+use crate::pb::etcdserverpb::{
+    watch_create_request::FilterType, watch_request::RequestUnion, watch_server, ResponseHeader,
+    WatchRequest, WatchResponse,
+};
+use crate::pb::mvccpb::event::EventType;
+use crate::server::EtcdServer;
+
+/// Responses queued for one stream before its watchers become victims.
+const STREAM_BUFFER: usize = 128;
+/// How long a progress request waits for the stream's watchers to be synced.
+const PROGRESS_WAIT: Duration = Duration::from_secs(5);
+
+/// The Watch service.
+#[derive(Clone)]
+pub struct Watch {
+    pub server: Arc<EtcdServer>,
+    /// `--max-request-bytes`: the fragment size.
+    pub max_request_bytes: usize,
+}
+
+/// What a stream remembers about each of its watchers.
+#[derive(Clone, Copy, Default)]
+struct Options {
+    prev_kv: bool,
+    fragment: bool,
+}
+
+struct StreamState {
+    id: u64,
+    options: Mutex<HashMap<i64, Options>>,
+    /// A progress request waits for the watchers to be synced (one at a time).
+    progress_pending: AtomicBool,
+}
+
+impl Watch {
+    fn header(&self, revision: i64) -> Option<ResponseHeader> {
+        let mut h = Some(ResponseHeader {
+            revision,
+            ..Default::default()
+        });
+        self.server.header(&mut h);
+        h
+    }
+
+    /// The receive half: until the client closes its side or goes away.
+    async fn recv_loop(
+        self,
+        st: Arc<StreamState>,
+        mut requests: Streaming<WatchRequest>,
+        tx: mpsc::Sender<Out>,
+    ) {
+        let mut next_auto = 0i64;
+        while let Ok(Some(req)) = requests.message().await {
+            match req.request_union {
+                Some(RequestUnion::CreateRequest(c)) => {
+                    let mut key = c.key;
+                    if key.is_empty() {
+                        key = vec![0];
+                    }
+                    let spec = WatchSpec {
+                        key,
+                        range_end: c.range_end,
+                        start_rev: c.start_revision,
+                        no_put: c.filters.contains(&(FilterType::Noput as i32)),
+                        no_delete: c.filters.contains(&(FilterType::Nodelete as i32)),
+                    };
+                    let store = &self.server.watchable;
+                    // etcd's auto ids: the lowest free one from a counter.
+                    let auto = c.watch_id == 0;
+                    let mut id = if auto { next_auto } else { c.watch_id };
+                    while auto && store.is_watching(st.id, id) {
+                        id += 1;
+                    }
+                    let checked = match check_range(&spec) {
+                        Err(e) => Err(e),
+                        Ok(()) if !auto && store.is_watching(st.id, id) => {
+                            Err(WatchError::DuplicateId)
+                        }
+                        Ok(()) => Ok(()),
+                    };
+                    match checked {
+                        Ok(()) => {
+                            if auto {
+                                next_auto = id + 1;
+                            }
+                            // The created answer must go out before any of
+                            // the watcher's batches: it is queued first, and
+                            // the watcher starts right after the revision it
+                            // names (what arrives meanwhile, it catches up on).
+                            let rev = store.notified();
+                            let start_rev = if spec.start_rev <= 0 {
+                                rev + 1
+                            } else {
+                                spec.start_rev
+                            };
+                            st.options.lock().expect("options").insert(
+                                id,
+                                Options {
+                                    prev_kv: c.prev_kv,
+                                    fragment: c.fragment,
+                                },
+                            );
+                            let wr = WatchResponse {
+                                header: self.header(rev),
+                                watch_id: id,
+                                created: true,
+                                ..Default::default()
+                            };
+                            if tx.send(Out::Control(wr)).await.is_err() {
+                                return;
+                            }
+                            let spec = WatchSpec { start_rev, ..spec };
+                            // Only this loop adds watchers to the stream.
+                            let _ = store.watch(st.id, id, false, spec, tx.clone());
+                        }
+                        Err(e) => {
+                            let wr = WatchResponse {
+                                header: self.header(self.server.watchable.notified()),
+                                watch_id: -1,
+                                created: true,
+                                canceled: true,
+                                cancel_reason: e.to_string(),
+                                ..Default::default()
+                            };
+                            if tx.send(Out::Control(wr)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+                // An unknown id is ignored, as etcd does.
+                Some(RequestUnion::CancelRequest(c))
+                    if self.server.watchable.cancel(st.id, c.watch_id) =>
+                {
+                    st.options.lock().expect("options").remove(&c.watch_id);
+                    let wr = WatchResponse {
+                        header: self.header(self.server.watchable.notified()),
+                        watch_id: c.watch_id,
+                        canceled: true,
+                        ..Default::default()
+                    };
+                    if tx.send(Out::Control(wr)).await.is_err() {
+                        return;
+                    }
+                }
+                Some(RequestUnion::CancelRequest(_)) => {}
+                Some(RequestUnion::ProgressRequest(_)) => {
+                    self.request_progress(st.clone(), tx.clone());
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// Answers a progress request once every watcher of the stream has all
+    /// events up to the revision it names (etcd 3.4 named the current
+    /// revision at once, which could claim one whose events were not sent;
+    /// etcd 3.5 waits, as here). One wait per stream at a time, bounded.
+    fn request_progress(&self, st: Arc<StreamState>, tx: mpsc::Sender<Out>) {
+        if st.progress_pending.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let synced = tokio::time::timeout(PROGRESS_WAIT, async {
+                loop {
+                    if let Some(rev) = this.server.watchable.progress(st.id) {
+                        return rev;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+            .await;
+            st.progress_pending.store(false, Ordering::Release);
+            if let Ok(rev) = synced {
+                let wr = WatchResponse {
+                    header: this.header(rev),
+                    watch_id: -1,
+                    ..Default::default()
+                };
+                let _ = tx.send(Out::Control(wr)).await;
+            }
+        });
+    }
+
+    /// One batch as the responses to send (several when fragmented).
+    fn responses(&self, st: &StreamState, b: Batch) -> Vec<WatchResponse> {
+        let opts = st
+            .options
+            .lock()
+            .expect("options")
+            .get(&b.watch_id)
+            .copied()
+            .unwrap_or_default();
+        let mut events = b.events;
+        if opts.prev_kv {
+            for e in &mut events {
+                let Some(kv) = &e.kv else { continue };
+                let is_create = e.r#type == EventType::Put as i32 && kv.version == 1;
+                if !is_create {
+                    e.prev_kv = self.server.kv_at_rev(&kv.key, kv.mod_revision - 1);
+                }
+            }
+        }
+        let wr = WatchResponse {
+            header: self.header(b.revision),
+            watch_id: b.watch_id,
+            compact_revision: b.compact_revision,
+            canceled: b.compact_revision != 0,
+            events,
+            ..Default::default()
+        };
+        if opts.fragment {
+            fragments(wr, self.max_request_bytes)
+        } else {
+            vec![wr]
+        }
+    }
+}
+
+/// etcd's `sendFragments`: a response over `limit` bytes is split into
+/// responses of as many events as fit (at least one each), all but the
+/// last marked `fragment`.
+fn fragments(wr: WatchResponse, limit: usize) -> Vec<WatchResponse> {
+    if wr.encoded_len() < limit || wr.events.len() < 2 {
+        return vec![wr];
+    }
+    let mut out = Vec::new();
+    let mut cur = WatchResponse {
+        events: Vec::new(),
+        ..wr.clone()
+    };
+    for e in wr.events {
+        if !cur.events.is_empty() && cur.encoded_len() + e.encoded_len() > limit {
+            let next = WatchResponse {
+                events: Vec::new(),
+                ..cur.clone()
+            };
+            cur.fragment = true;
+            out.push(std::mem::replace(&mut cur, next));
+        }
+        cur.events.push(e);
+    }
+    out.push(cur);
+    out
+}
+
+#[tonic::async_trait]
+impl watch_server::Watch for Watch {
+    type WatchStream = BoxStream<'static, Result<WatchResponse, Status>>;
+
+    async fn watch(
+        &self,
+        r: Request<Streaming<WatchRequest>>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        let requests = admit(&self.server, r)?;
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        let st = Arc::new(StreamState {
+            id: self.server.watchable.new_stream(),
+            options: Mutex::default(),
+            progress_pending: AtomicBool::new(false),
+        });
+        tokio::spawn(self.clone().recv_loop(st.clone(), requests, tx));
+        // The send half: the response stream itself. Dropping it (the
+        // client went away, or the server stops) closes the queue, so the
+        // receive half ends and the store forgets the stream's watchers.
+        let guard = CloseStream {
+            server: self.server.clone(),
+            id: st.id,
+        };
+        let this = self.clone();
+        let stream = futures::stream::unfold(
+            (rx, this, st, guard, std::collections::VecDeque::new()),
+            |(mut rx, this, st, guard, mut ready)| async move {
+                loop {
+                    if let Some(wr) = ready.pop_front() {
+                        return Some((Ok(wr), (rx, this, st, guard, ready)));
+                    }
+                    match rx.recv().await? {
+                        Out::Control(wr) => ready.push_back(wr),
+                        Out::Batch(b) => ready.extend(this.responses(&st, b)),
+                    }
+                }
+            },
+        );
+        Ok(Response::new(stream.boxed()))
+    }
+}
+
+/// Forgets a stream's watchers when its response stream is dropped.
+struct CloseStream {
+    server: Arc<EtcdServer>,
+    id: u64,
+}
+
+impl Drop for CloseStream {
+    fn drop(&mut self) {
+        self.server.watchable.close_stream(self.id);
+    }
+}

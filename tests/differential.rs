@@ -82,6 +82,10 @@ enum Input {
     ManyPuts(usize),
     /// `n` bytes of `x` (a value for `put <key>` from stdin).
     Big(usize),
+    /// stdin is /dev/null, and these etcdctl commands run while the case
+    /// does (a `watch`, which never ends by itself: it is stopped with
+    /// SIGINT after them, as a user would).
+    During(&'static [&'static [&'static str]]),
 }
 
 impl Input {
@@ -98,6 +102,7 @@ impl Input {
                 Some(script.into_bytes())
             }
             Input::Big(n) => Some(vec![b'x'; n]),
+            Input::During(_) => None,
         }
     }
 }
@@ -125,6 +130,16 @@ const fn run_big_stdin(args: &'static [&'static str], n: usize) -> Case {
     Case {
         args,
         input: Input::Big(n),
+    }
+}
+
+const fn run_during(
+    args: &'static [&'static str],
+    during: &'static [&'static [&'static str]],
+) -> Case {
+    Case {
+        args,
+        input: Input::During(during),
     }
 }
 
@@ -393,6 +408,23 @@ fn cases() -> Vec<Case> {
         run(&["lease", "timetolive", "-h"]), // 244
         run(&["lease", "keep-alive", "--help"]), // 245
         run(&["lea", "gr", "1"]), // 246
+        // Watch: started, then these writes, then stopped with SIGINT.
+        run_during(&["watch", "wk"], &[&["put", "wk", "1"], &["put", "wk2", "x"], &["del", "wk"]]), // 247
+        run_during(&["watch", "wk", "--prefix", "--prev-kv"], &[&["put", "wk", "2"], &["put", "wk2", "y"], &["del", "wk", "wl"]]), // 248
+        run_during(&["watch", "wk", "wk3", "-w", "json"], &[&["put", "wk", "3"], &["put", "wk2", "z"], &["put", "wk3", "no"]]), // 249
+        run_during(&["watch", "wk", "--prefix", "-w", "fields", "--prev-kv"], &[&["put", "wk", "4"], &["txn"]]), // 250
+        run_during(&["watch", "wk", "--rev=1"], &[]), // 251
+        run_during(&["watch", "", "--prefix", "--rev=250"], &[&["put", "wk", "5"]]), // 252
+        run_during(&["watch", "wk", "--", "sh", "-c", "echo \"$ETCD_WATCH_REVISION $ETCD_WATCH_EVENT_TYPE $ETCD_WATCH_KEY $ETCD_WATCH_VALUE\""], &[&["put", "wk", "quote\"d"], &["del", "wk"]]), // 253
+        run(&["compaction", "251"]), // 254
+        run(&["watch", "wk", "--rev=5"]), // 255
+        run(&["watch", "wk", "--rev=5", "-w", "json"]), // 256
+        run(&["watch"]), // 257
+        run(&["watch", "a", "--prefix", "--rev=x"]), // 258
+        run(&["watch", "a", "--"]), // 259
+        run(&["watch", "a", "b", "--prefix"]), // 260
+        run(&["watch", "a", "--rev=x"]), // 261
+        run(&["watch", "--help"]), // 262
     ]
 }
 
@@ -413,6 +445,62 @@ fn spawn_reader<R: Read + Send + 'static>(mut reader: R) -> thread::JoinHandle<V
         let _ = reader.read_to_end(&mut buf);
         buf
     })
+}
+
+/// Starts `args` (a watch), runs each of `during` to its end, waits for the
+/// watch to print, then stops it with SIGINT.
+fn run_ctl_during(ctl: &str, port: u16, args: &[&str], during: &[&[&str]]) -> Outcome {
+    let mut cmd = Command::new(ctl);
+    cmd.arg(format!("--endpoints=http://127.0.0.1:{port}"))
+        .args(args)
+        .env_clear()
+        .env("ETCDCTL_API", "3")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for var in ["PATH", "HOME"] {
+        if let Some(value) = std::env::var_os(var) {
+            cmd.env(var, value);
+        }
+    }
+    let mut child = cmd.spawn().expect("run etcdctl");
+    let stdout_reader = child.stdout.take().map(spawn_reader);
+    let stderr_reader = child.stderr.take().map(spawn_reader);
+    // The watch is created before the writes.
+    thread::sleep(Duration::from_millis(700));
+    for w in during {
+        let _ = run_ctl(ctl, port, w, None);
+    }
+    thread::sleep(Duration::from_millis(700));
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let status = child.wait();
+    let (stdout, stderr) = joined(stdout_reader, stderr_reader);
+    let code = match status {
+        Ok(s) => match s.code() {
+            Some(c) => c.to_string(),
+            None => "stopped by a signal".to_string(),
+        },
+        Err(e) => format!("wait failed: {e}"),
+    };
+    Outcome {
+        code,
+        stdout,
+        stderr,
+    }
+}
+
+type Reader = Option<thread::JoinHandle<Vec<u8>>>;
+
+/// What a child printed, once its output readers are done.
+fn joined(stdout: Reader, stderr: Reader) -> (String, String) {
+    let text = |r: Reader| {
+        let b = r.map(|h| h.join().unwrap_or_default()).unwrap_or_default();
+        String::from_utf8_lossy(&b).into_owned()
+    };
+    (text(stdout), text(stderr))
 }
 
 /// Runs `ctl --endpoints=http://127.0.0.1:<port> <args...>` with a clean environment
@@ -469,12 +557,7 @@ fn run_ctl(ctl: &str, port: u16, args: &[&str], input: Option<&[u8]>) -> Outcome
     if let Some(writer) = writer {
         let _ = writer.join();
     }
-    let stdout = stdout_reader
-        .map(|h| h.join().unwrap_or_default())
-        .unwrap_or_default();
-    let stderr = stderr_reader
-        .map(|h| h.join().unwrap_or_default())
-        .unwrap_or_default();
+    let (stdout, stderr) = joined(stdout_reader, stderr_reader);
     let code = if timed_out {
         format!("timeout (killed after {COMMAND_TIMEOUT:?})")
     } else {
@@ -488,8 +571,8 @@ fn run_ctl(ctl: &str, port: u16, args: &[&str], input: Option<&[u8]>) -> Outcome
     };
     Outcome {
         code,
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        stdout,
+        stderr,
     }
 }
 
@@ -980,7 +1063,10 @@ impl Leases {
     fn run(&mut self, ctl: &str, ports: Ports, case: &Case, input: Option<&[u8]>) -> Outcome {
         let args: Vec<String> = case.args.iter().map(|a| self.substitute(a)).collect();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = run_ctl(ctl, ports.client, &args, input);
+        let out = match case.input {
+            Input::During(during) => run_ctl_during(ctl, ports.client, &args, during),
+            _ => run_ctl(ctl, ports.client, &args, input),
+        };
         if canonical_command(case.args) == "lease grant" && out.code == "0" {
             if let Some(id) = granted_id(&out.stdout) {
                 self.0.push(id);
@@ -1216,6 +1302,12 @@ fn report(title: &str, case: &Case, left: (&str, &Outcome), right: (&str, &Outco
                 "  stdin: a txn script with no compares, {n} puts (`put many000 v`, ...) as \
                  success requests and no failure requests"
             );
+        }
+        Input::During(during) => {
+            let _ = writeln!(out, "  while it ran:");
+            for w in during {
+                let _ = writeln!(out, "      {}", shell_line(w));
+            }
         }
     }
     let same = |x: bool| if x { "  (same)" } else { "  (DIFFERENT)" };

@@ -17,6 +17,7 @@ pub(super) enum Run {
     Compaction,
     Version,
     MoveLeader,
+    Watch,
     LeaseGrant,
     LeaseRevoke,
     LeaseTimeToLive,
@@ -209,6 +210,37 @@ const MEMBER_ADD_FLAGS: &[Flag] = &[
     ),
 ];
 
+const WATCH_FLAGS: &[Flag] = &[
+    flag(
+        "interactive",
+        Some('i'),
+        FlagKind::Bool,
+        "false",
+        "Interactive mode",
+    ),
+    flag(
+        "prefix",
+        None,
+        FlagKind::Bool,
+        "false",
+        "Watch on a prefix if prefix is set",
+    ),
+    flag(
+        "prev-kv",
+        None,
+        FlagKind::Bool,
+        "false",
+        "get the previous key-value pair before the event happens",
+    ),
+    flag(
+        "rev",
+        None,
+        FlagKind::Int,
+        "0",
+        "Revision to start watching",
+    ),
+];
+
 const LEASE_TIME_TO_LIVE_FLAGS: &[Flag] = &[flag(
     "keys",
     None,
@@ -261,6 +293,7 @@ const COMMANDS: &[Command] = &[
     Command { run: Run::Compaction, path: "compaction", short: "Compacts the event history in etcd", use_line: "etcdctl compaction [options] <revision> [flags]", description: None, flags: COMPACTION_FLAGS, help_for: "compaction" },
     Command { run: Run::Version, path: "version", short: "Prints the version of etcdctl", use_line: "etcdctl version [flags]", description: None, flags: &[], help_for: "version" },
     Command { run: Run::MoveLeader, path: "move-leader", short: "Transfers leadership to another etcd cluster member.", use_line: "etcdctl move-leader <transferee-member-id> [flags]", description: None, flags: &[], help_for: "move-leader" },
+    Command { run: Run::Watch, path: "watch", short: "Watches events stream on keys or prefixes", use_line: "etcdctl watch [options] [key or prefix] [range_end] [--] [exec-command arg1 arg2 ...] [flags]", description: None, flags: WATCH_FLAGS, help_for: "watch" },
     Command { run: Run::LeaseGrant, path: "lease grant", short: "Creates leases", use_line: "etcdctl lease grant <ttl> [flags]", description: None, flags: &[], help_for: "grant" },
     Command { run: Run::LeaseRevoke, path: "lease revoke", short: "Revokes leases", use_line: "etcdctl lease revoke <leaseID> [flags]", description: None, flags: &[], help_for: "revoke" },
     Command { run: Run::LeaseTimeToLive, path: "lease timetolive", short: "Get lease information", use_line: "etcdctl lease timetolive <leaseID> [options] [flags]", description: None, flags: LEASE_TIME_TO_LIVE_FLAGS, help_for: "timetolive" },

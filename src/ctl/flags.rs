@@ -67,6 +67,8 @@ pub const GLOBAL_FLAGS: &[Flag] = &[
 pub struct Parsed {
     pub values: BTreeMap<String, String>,
     pub args: Vec<String>,
+    /// How many of `args` came before a `--`, if there was one.
+    pub dash: Option<usize>,
 }
 
 impl Parsed {
@@ -117,14 +119,14 @@ fn set(p: &mut Parsed, f: &Flag, v: String, shown: &str) -> Result<(), ParseErro
         FlagKind::Bool => parse_bool(&v)
             .ok_or_else(|| {
                 ParseError::Flag(format!(
-                    "invalid argument {v:?} for {shown} flag: strconv.ParseBool: parsing {v:?}: invalid syntax"
+                    "invalid argument {v:?} for {shown:?} flag: strconv.ParseBool: parsing {v:?}: invalid syntax"
                 ))
             })?
             .to_string(),
         FlagKind::Int => {
             v.parse::<i64>().map_err(|_| {
                 ParseError::Flag(format!(
-                    "invalid argument {v:?} for {shown} flag: strconv.ParseInt: parsing {v:?}: invalid syntax"
+                    "invalid argument {v:?} for {shown:?} flag: strconv.ParseInt: parsing {v:?}: invalid syntax"
                 ))
             })?;
             v
@@ -149,6 +151,7 @@ pub fn parse(args: &[String], flags: &[Flag]) -> Result<Parsed, ParseError> {
         let a = &args[i];
         i += 1;
         if a == "--" {
+            p.dash = Some(p.args.len());
             p.args.extend(args[i..].iter().cloned());
             break;
         }

@@ -30,6 +30,8 @@ pub(super) fn bad_args(msg: impl Into<String>) -> Fail {
 pub(super) struct Ctx {
     pub(super) p: Parsed,
     pub(super) flags: &'static [Flag],
+    /// The environment (`watch` reads `ETCDCTL_WATCH_KEY`).
+    pub(super) env: BTreeMap<String, String>,
 }
 
 impl Ctx {
@@ -46,7 +48,11 @@ impl Ctx {
                 p.values.insert(f.name.to_string(), v.clone());
             }
         }
-        Ctx { p, flags }
+        Ctx {
+            p,
+            flags,
+            env: env.clone(),
+        }
     }
     pub(super) fn get(&self, name: &str) -> &str {
         self.p.get(name, self.flags)
@@ -65,7 +71,9 @@ impl Ctx {
             p: Parsed {
                 values,
                 args: vec![],
+                dash: None,
             },
+            env: self.env.clone(),
             flags: self.flags,
         }
     }

@@ -27,6 +27,7 @@ mod resolve;
 mod txn;
 mod util;
 mod version;
+mod watch;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -219,6 +220,7 @@ async fn dispatch(cmd: &Command, ctx: &Ctx, o: &mut Output, stdin: &mut dyn BufR
         Run::Del => del::del(ctx, o).await,
         Run::Txn => txn::txn(ctx, o, stdin).await,
         Run::Compaction => compaction::compaction(ctx, o).await,
+        Run::Watch => watch::watch(ctx, o).await,
         Run::LeaseGrant => lease::lease_grant(ctx, o).await,
         Run::LeaseRevoke => lease::lease_revoke(ctx, o).await,
         Run::LeaseTimeToLive => lease::lease_time_to_live(ctx, o).await,

@@ -7,7 +7,7 @@ use crate::pb::etcdserverpb::{
     DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse, LeaseLeasesResponse,
     LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberAddResponse, MemberListResponse,
     MemberPromoteResponse, MemberRemoveResponse, MemberUpdateResponse, PutResponse, RangeResponse,
-    TxnResponse,
+    TxnResponse, WatchResponse,
 };
 
 use super::endpoint::{EpHashKv, EpHealth, EpStatus};
@@ -96,6 +96,10 @@ pub(super) trait Printer {
         self.unsupported()
     }
     fn lease_leases(&self, _o: &mut Output, _r: &LeaseLeasesResponse) -> CmdResult {
+        self.unsupported()
+    }
+    /// One watch response, printed as it comes.
+    fn watch(&self, _o: &mut Output, _r: &WatchResponse) -> CmdResult {
         self.unsupported()
     }
 }

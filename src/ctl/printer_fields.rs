@@ -5,7 +5,7 @@
 use crate::pb::etcdserverpb::{
     response_op, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
     LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberListResponse,
-    PutResponse, RangeResponse, ResponseHeader, TxnResponse,
+    PutResponse, RangeResponse, ResponseHeader, TxnResponse, WatchResponse,
 };
 use crate::pb::mvccpb::KeyValue;
 
@@ -187,6 +187,20 @@ impl Printer for FieldsPrinter {
             f.line("Key", go_quote(k));
         }
         o.out(f.0);
+        Ok(())
+    }
+    fn watch(&self, o: &mut Output, r: &WatchResponse) -> CmdResult {
+        let mut f = Fields(String::new());
+        f.header(&r.header);
+        for e in &r.events {
+            let put = e.r#type == crate::pb::mvccpb::event::EventType::Put as i32;
+            f.line("Type", if put { "PUT" } else { "DELETE" });
+            if let Some(p) = &e.prev_kv {
+                f.kv("Prev", p);
+            }
+            f.kv("", &e.kv.clone().unwrap_or_default());
+        }
+        o.live(f.0.as_bytes());
         Ok(())
     }
     fn lease_leases(&self, o: &mut Output, r: &LeaseLeasesResponse) -> CmdResult {

@@ -6,7 +6,7 @@ use crate::pb::etcdserverpb::{
     response_op, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
     LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, Member, MemberAddResponse,
     MemberListResponse, MemberPromoteResponse, MemberRemoveResponse, MemberUpdateResponse,
-    PutResponse, RangeResponse, ResponseHeader, StatusResponse, TxnResponse,
+    PutResponse, RangeResponse, ResponseHeader, StatusResponse, TxnResponse, WatchResponse,
 };
 use crate::pb::mvccpb::KeyValue;
 
@@ -336,6 +336,29 @@ fn lease_leases_json(r: &LeaseLeasesResponse) -> String {
         .done()
 }
 
+/// clientv3's `WatchResponse`: its header as a plain struct (every field,
+/// omitempty), events as `mvccpb.Event`s, and its own fields.
+fn watch_json(r: &WatchResponse) -> String {
+    let events: Vec<String> = r
+        .events
+        .iter()
+        .map(|e| {
+            Obj::default()
+                .int("type", i64::from(e.r#type))
+                .opt("kv", e.kv.as_ref().map(kv_json))
+                .opt("prev_kv", e.prev_kv.as_ref().map(kv_json))
+                .done()
+        })
+        .collect();
+    let header = header_json(&r.header).unwrap_or_else(|| "{}".to_string());
+    // clientv3 makes the slice, so it is `[]` rather than null when empty.
+    let events = format!("[{}]", events.join(","));
+    format!(
+        "{{\"Header\":{header},\"Events\":{events},\"CompactRevision\":{},\"Canceled\":{},\"Created\":{}}}",
+        r.compact_revision, r.canceled, r.created
+    )
+}
+
 pub(super) struct JsonPrinter;
 
 impl Printer for JsonPrinter {
@@ -401,6 +424,10 @@ impl Printer for JsonPrinter {
     }
     fn lease_leases(&self, o: &mut Output, r: &LeaseLeasesResponse) -> CmdResult {
         print_json(o, lease_leases_json(r))
+    }
+    fn watch(&self, o: &mut Output, r: &WatchResponse) -> CmdResult {
+        o.live(format!("{}\n", watch_json(r)).as_bytes());
+        Ok(())
     }
 }
 

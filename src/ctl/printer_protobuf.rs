@@ -7,7 +7,7 @@ use crate::pb::etcdserverpb::{
     DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse, LeaseLeasesResponse,
     LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberAddResponse, MemberListResponse,
     MemberPromoteResponse, MemberRemoveResponse, MemberUpdateResponse, PutResponse, RangeResponse,
-    ResponseHeader, TxnResponse,
+    ResponseHeader, TxnResponse, WatchResponse,
 };
 
 use super::endpoint::{EpHealth, EpStatus};
@@ -84,6 +84,10 @@ impl Printer for PbPrinter {
     }
     fn lease_leases(&self, o: &mut Output, r: &LeaseLeasesResponse) -> CmdResult {
         print_pb(o, &r.header.unwrap_or_default())
+    }
+    fn watch(&self, o: &mut Output, r: &WatchResponse) -> CmdResult {
+        o.live(&r.encode_to_vec());
+        Ok(())
     }
     /// `clientv3.LeaseRevokeResponse` has no Marshal method at all.
     fn lease_revoke(&self, _o: &mut Output, _id: i64, r: &LeaseRevokeResponse) -> CmdResult {

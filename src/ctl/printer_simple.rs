@@ -5,7 +5,7 @@ use crate::pb::etcdserverpb::{
     response_op, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
     LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberAddResponse,
     MemberListResponse, MemberPromoteResponse, MemberRemoveResponse, MemberUpdateResponse,
-    PutResponse, RangeResponse, ResponseHeader, TxnResponse,
+    PutResponse, RangeResponse, ResponseHeader, TxnResponse, WatchResponse,
 };
 use crate::pb::mvccpb::KeyValue;
 
@@ -187,6 +187,24 @@ impl Printer for SimplePrinter {
             txt.push_str(&format!(", attached keys([{}])", ks.join(" ")));
         }
         o.out(format!("{txt}\n"));
+        Ok(())
+    }
+    fn watch(&self, o: &mut Output, r: &WatchResponse) -> CmdResult {
+        let mut w = Output::default();
+        for e in &r.events {
+            let put = e.r#type == crate::pb::mvccpb::event::EventType::Put as i32;
+            w.out(if put { "PUT\n" } else { "DELETE\n" });
+            if let Some(p) = &e.prev_kv {
+                print_kv(&mut w, self.is_hex, self.value_only, p);
+            }
+            print_kv(
+                &mut w,
+                self.is_hex,
+                self.value_only,
+                &e.kv.clone().unwrap_or_default(),
+            );
+        }
+        o.live(&w.stdout);
         Ok(())
     }
     fn lease_leases(&self, o: &mut Output, r: &LeaseLeasesResponse) -> CmdResult {

@@ -159,7 +159,11 @@ fn parse_request(line: &str) -> Result<RequestOp, Fail> {
         _ => return Err(invalid()),
     };
     let p = flags::parse(&args[1..], flags).map_err(|_| invalid())?;
-    let ctx = Ctx { p, flags };
+    let ctx = Ctx {
+        p,
+        flags,
+        env: Default::default(),
+    };
     let req = build(&ctx)?;
     Ok(RequestOp { request: Some(req) })
 }

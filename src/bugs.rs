@@ -35,10 +35,13 @@ pub enum Bug {
     /// A keep-alive is answered with the TTL, but the lease's expiry is not
     /// pushed back (the renewal is lost on the leader).
     LeaseRenewIgnored = 11,
+    /// A watcher catching up from history starts one revision after the
+    /// one it needs next (off by one in `WatchableStore::sync`).
+    WatchSyncOffByOne = 12,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 11] = [
+    pub const ALL: [Bug; 12] = [
         Bug::AckBeforeFsync,
         Bug::ForgetConsistentIndex,
         Bug::StaleTxnCompare,
@@ -50,6 +53,7 @@ impl Bug {
         Bug::SkipReadIndex,
         Bug::VersionNotReset,
         Bug::LeaseRenewIgnored,
+        Bug::WatchSyncOffByOne,
     ];
 
     /// The bug called `name` (its variant's name).

@@ -28,6 +28,7 @@ const BUG_TESTS: &[&str] = &[
     "bug_skip_read_index",
     "bug_version_not_reset",
     "bug_lease_renew_ignored",
+    "bug_watch_sync_off_by_one",
 ];
 
 fn cargo(root: &str, extra: &[&str]) -> i32 {

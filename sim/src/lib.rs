@@ -23,4 +23,6 @@ pub mod nemesis;
 #[cfg(madsim)]
 pub mod scenario;
 #[cfg(madsim)]
+pub mod watch_scenario;
+#[cfg(madsim)]
 pub mod workload;

@@ -36,6 +36,7 @@ pub const NAMES: &[&str] = &[
     "kv_under_crashes",
     "kv_3_members",
     "lease_3_members",
+    "watch_3_members",
 ];
 
 /// Starts the scenario called `name`.
@@ -51,6 +52,7 @@ pub fn by_name(name: &str) -> Option<Run> {
         "kv_under_crashes" => Box::pin(crate::kv_scenario::kv_under_crashes()),
         "kv_3_members" => Box::pin(crate::kv_scenario::kv_in_cluster(3)),
         "lease_3_members" => Box::pin(crate::lease_scenario::lease_3_members()),
+        "watch_3_members" => Box::pin(crate::watch_scenario::watch_3_members()),
         _ => return None,
     })
 }

@@ -376,8 +376,13 @@ impl WatchableStore {
                 continue;
             }
             let to = current.min(w.next_rev + SYNC_BATCH_REVS - 1);
+            let from = if crate::bugs::active(crate::bugs::Bug::WatchSyncOffByOne) {
+                w.next_rev + 1
+            } else {
+                w.next_rev
+            };
             let events: Vec<Event> = kv
-                .events_between(&w.spec.key, &w.spec.range_end, w.next_rev, to)
+                .events_between(&w.spec.key, &w.spec.range_end, from, to)
                 .into_iter()
                 .filter(|e| w.spec.wants(e))
                 .collect();

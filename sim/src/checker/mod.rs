@@ -7,3 +7,5 @@ pub mod lease;
 pub mod linearizability;
 pub mod replicas;
 pub mod revisions;
+#[cfg(madsim)]
+pub mod watch;

@@ -4,6 +4,7 @@ pub mod bank;
 pub mod kv;
 pub mod lease;
 pub mod register;
+pub mod watch;
 
 use std::time::Duration;
 

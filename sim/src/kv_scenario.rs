@@ -144,7 +144,9 @@ pub(crate) fn decide(h: &[KvOp]) -> Result<Decided, String> {
     coverage::check_took(coverage::real_now().saturating_sub(t0));
     if verdict.is_err() && std::env::var("OXCD_SIM_DUMP").is_ok() {
         for (i, o) in h.iter().enumerate() {
-            if matches!(o.req, crate::model::Request::Compact(_)) {
+            if std::env::var("OXCD_SIM_DUMP").is_ok_and(|v| v == "all")
+                || matches!(o.req, crate::model::Request::Compact(_))
+            {
                 eprintln!(
                     "DUMP op {i}: client {} [{}, {:?}] {} -> {:?}",
                     o.client,

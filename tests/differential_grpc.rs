@@ -464,8 +464,7 @@ impl Watching {
     async fn open(endpoint: String, creates: Vec<WatchCreateRequest>) -> Watching {
         let mut c = WatchClient::connect(endpoint).await.unwrap();
         let (tx, rx) = tokio::sync::mpsc::channel::<WatchRequest>(16);
-        let requests =
-            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|r| (r, rx)) });
+        let requests = oxcd::rt::stream::ReceiverStream(rx);
         let n = creates.len();
         for cr in creates {
             let req = WatchRequest {

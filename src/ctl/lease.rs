@@ -3,13 +3,14 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use crate::pb::etcdserverpb::{
     lease_client::LeaseClient, LeaseGrantRequest, LeaseKeepAliveRequest, LeaseLeasesRequest,
     LeaseRevokeRequest, LeaseTimeToLiveRequest,
 };
+
+use crate::rt::stream::ReceiverStream;
 
 use super::global::{bad_args, call, connect, Ctx, EXIT_BAD_CONNECTION};
 use super::print::new_printer;
@@ -111,9 +112,7 @@ pub(super) async fn lease_keep_alive(ctx: &Ctx, o: &mut Output) -> CmdResult {
     let display = new_printer(ctx)?;
     let (ch, _ep) = connect(ctx).await?;
     let (tx, rx) = mpsc::channel::<LeaseKeepAliveRequest>(1);
-    let requests =
-        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|r| (r, rx)) })
-            .boxed();
+    let requests = ReceiverStream(rx);
     let lost = |st: tonic::Status| Fail(EXIT_BAD_CONNECTION, st.message().to_string());
     tx.send(LeaseKeepAliveRequest { id })
         .await

@@ -12,6 +12,7 @@ use crate::pb::etcdserverpb::{
     WatchResponse,
 };
 use crate::pb::mvccpb::event::EventType;
+use crate::rt::stream::ReceiverStream;
 
 use super::global::{bad_args, connect, Ctx, EXIT_BAD_CONNECTION};
 use super::print::new_printer;
@@ -111,8 +112,7 @@ pub(super) async fn watch(ctx: &Ctx, o: &mut Output) -> CmdResult {
     };
     let (ch, _ep) = connect(ctx).await?;
     let (tx, rx) = mpsc::channel::<WatchRequest>(1);
-    let requests =
-        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|r| (r, rx)) });
+    let requests = ReceiverStream(rx);
     let lost = |st: tonic::Status| Fail(EXIT_BAD_CONNECTION, st.message().to_string());
     let _ = tx
         .send(WatchRequest {

@@ -8,4 +8,5 @@ pub mod net;
 pub mod rand;
 #[cfg(not(madsim))]
 pub mod signal;
+pub mod stream;
 pub mod time;

@@ -15,6 +15,7 @@ use crate::pb::etcdserverpb::{
     LeaseKeepAliveResponse, LeaseLeasesRequest, LeaseLeasesResponse, LeaseRevokeRequest,
     LeaseRevokeResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse, ResponseHeader,
 };
+use crate::rt::stream::ReceiverStream;
 use crate::server::{EtcdServer, ServerError};
 
 /// Keep-alive responses buffered for a slow reader; the stream reads no
@@ -103,10 +104,7 @@ impl lease_server::Lease for Lease {
                 }
             }
         });
-        let stream = futures::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
-        });
-        Ok(Response::new(stream.boxed()))
+        Ok(Response::new(ReceiverStream(rx).boxed()))
     }
 
     async fn lease_time_to_live(

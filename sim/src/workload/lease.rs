@@ -19,6 +19,7 @@ use tonic::transport::Channel;
 use crate::coverage;
 use crate::nemesis::clock::sim_now;
 use crate::workload::{CONNECT_BACKOFF, REQUEST_TIMEOUT};
+use oxcd::rt::stream::ReceiverStream;
 
 /// Where every lease's keys live.
 pub const PREFIX: &str = "lease/";
@@ -90,20 +91,6 @@ impl Conn {
     fn next(&mut self) {
         self.ch = None;
         self.current = (self.current + 1) % self.urls.len();
-    }
-}
-
-/// The keep-alive requests a client sends, as the stream tonic reads.
-struct Requests(mpsc::Receiver<LeaseKeepAliveRequest>);
-
-impl futures::Stream for Requests {
-    type Item = LeaseKeepAliveRequest;
-
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Self::Item>> {
-        self.0.poll_recv(cx)
     }
 }
 
@@ -226,7 +213,7 @@ impl LeaseWorkloadClient {
             let (tx, rx) = mpsc::channel::<LeaseKeepAliveRequest>(1);
             let mut client = LeaseClient::new(ch);
             let opened =
-                tokio::time::timeout(REQUEST_TIMEOUT, client.lease_keep_alive(Requests(rx)));
+                tokio::time::timeout(REQUEST_TIMEOUT, client.lease_keep_alive(ReceiverStream(rx)));
             // The stream opens once the first request is in.
             let _ = tx.send(LeaseKeepAliveRequest { id }).await;
             let mut sent = sim_now();

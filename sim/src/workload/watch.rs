@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 
 use crate::coverage;
 use crate::workload::{CONNECT_BACKOFF, REQUEST_TIMEOUT};
+use oxcd::rt::stream::ReceiverStream;
 
 /// The keys written and watched.
 pub const KEYS: [&str; 4] = ["w0", "w1", "w2", "w3"];
@@ -143,7 +144,7 @@ pub async fn watcher(
         if stream_no > 1 {
             coverage::hit("watch.resume");
         }
-        let opened = tokio::time::timeout(REQUEST_TIMEOUT, c.watch(Requests(rx))).await;
+        let opened = tokio::time::timeout(REQUEST_TIMEOUT, c.watch(ReceiverStream(rx))).await;
         let Ok(Ok(resp)) = opened else {
             madsim::time::sleep(CONNECT_BACKOFF).await;
             continue;
@@ -190,18 +191,4 @@ pub async fn watcher(
         drop(tx);
     }
     last
-}
-
-/// A watcher's requests, as the stream tonic reads.
-struct Requests(mpsc::Receiver<WatchRequest>);
-
-impl futures::Stream for Requests {
-    type Item = WatchRequest;
-
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Self::Item>> {
-        self.0.poll_recv(cx)
-    }
 }

@@ -196,10 +196,6 @@ impl Lessor {
         le
     }
 
-    pub fn config(&self) -> LessorConfig {
-        self.cfg
-    }
-
     /// Backend operations produced since the last call.
     pub fn take_ops(&mut self) -> Vec<BackendOp> {
         std::mem::take(&mut self.ops)
@@ -211,14 +207,6 @@ impl Lessor {
 
     pub fn lookup(&self, id: i64) -> Option<&Lease> {
         self.leases.get(&id)
-    }
-
-    pub fn len(&self) -> usize {
-        self.leases.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.leases.is_empty()
     }
 
     /// The lease `key` is attached to, if any.
@@ -439,12 +427,6 @@ impl Lessor {
         // `None` (forever) sorts last, as etcd's `Remaining` of MaxInt64.
         ls.sort_by_key(|(r, id)| (r.is_none(), *r, *id));
         ls.into_iter().map(|(_, id)| id).collect()
-    }
-
-    /// Every lease and its keys, for a snapshot's or a restart's equality
-    /// checks.
-    pub fn iter(&self) -> impl Iterator<Item = &Lease> {
-        self.leases.values()
     }
 
     fn refresh(&mut self, id: i64, now: Duration, extend: Duration) {

@@ -257,24 +257,22 @@ impl WatchableStore {
         if rev <= g.notified && events.is_empty() {
             return;
         }
+        // The events by revision, `(revision, events)`, found once for all
+        // watchers.
+        let rev_of = |e: &Event| e.kv.as_ref().map_or(0, |kv| kv.mod_revision);
+        let by_rev: Vec<(i64, &[Event])> = events
+            .chunk_by(|a, b| rev_of(a) == rev_of(b))
+            .map(|c| (rev_of(&c[0]), c))
+            .collect();
         let mut gone = Vec::new();
         for (key, w) in g.watchers.iter_mut() {
             if !matches!(w.set, Set::Synced) {
                 continue;
             }
-            let mut i = 0;
-            while i < events.len() {
-                let r = events[i].kv.as_ref().map_or(0, |kv| kv.mod_revision);
-                let j = i + events[i..]
-                    .iter()
-                    .take_while(|e| e.kv.as_ref().map_or(0, |kv| kv.mod_revision) == r)
-                    .count();
+            for &(r, evs) in &by_rev {
                 if r >= w.next_rev {
-                    let mine: Vec<Event> = events[i..j]
-                        .iter()
-                        .filter(|e| w.spec.wants(e))
-                        .cloned()
-                        .collect();
+                    let mine: Vec<Event> =
+                        evs.iter().filter(|e| w.spec.wants(e)).cloned().collect();
                     w.next_rev = r + 1;
                     if !mine.is_empty() {
                         let b = Batch {
@@ -299,7 +297,6 @@ impl WatchableStore {
                         }
                     }
                 }
-                i = j;
             }
             if matches!(w.set, Set::Synced) {
                 w.next_rev = w.next_rev.max(rev + 1);

@@ -479,7 +479,7 @@ impl RaftNode {
                     && e.data.is_empty()
                     && e.get_entry_type() == raft::eraftpb::EntryType::EntryNormal
             });
-        {
+        let rev = {
             let mut shared = self.handle.shared.write().expect("state lock");
             for e in &entries {
                 self.applier.apply(&mut shared.state, e, &mut out);
@@ -489,7 +489,8 @@ impl RaftNode {
                 shared.state.lessor.promote(now, extend);
                 self.primary = true;
             }
-        }
+            shared.state.kv.rev()
+        };
         if last > before {
             assert_eq!(
                 self.applier.applied(),
@@ -506,14 +507,6 @@ impl RaftNode {
         self.run_effects(out.effects)?;
         // Watchers hear of a revision once readers can see it.
         if !out.events.is_empty() {
-            let rev = self
-                .handle
-                .shared
-                .read()
-                .expect("state lock")
-                .state
-                .kv
-                .rev();
             self.handle.watchable.notify(rev, &out.events);
         }
         for (id, answer) in out.answers {

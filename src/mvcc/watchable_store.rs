@@ -17,7 +17,7 @@
 //! hand-over between the sync task and the raft loop exact, whichever runs
 //! first. The buffer is one bounded channel per client stream.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use tokio::sync::mpsc;
@@ -101,8 +101,11 @@ struct Watcher {
 
 #[derive(Default)]
 struct Inner {
-    /// By `(stream, watch id)`.
-    watchers: HashMap<(u64, i64), Watcher>,
+    /// By `(stream, watch id)`. Ordered: the order watchers are handed
+    /// their batches decides which stream task wakes first, and a hash
+    /// map's order differs between runs of one seed (the simulator's
+    /// determinism check caught it).
+    watchers: BTreeMap<(u64, i64), Watcher>,
     /// The last revision whose events were handed out.
     notified: i64,
     next_stream: u64,

@@ -531,17 +531,27 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-#[test]
-fn kv_requests_get_etcds_answers() {
+/// Whether the real etcd 3.4 is installed; where it must be (CI, or
+/// `OXCD_REQUIRE_DIFFERENTIAL=1`) its absence fails the test rather than
+/// skipping it.
+fn real_etcd_present() -> bool {
     let required = std::env::var("OXCD_REQUIRE_DIFFERENTIAL").is_ok_and(|v| v == "1")
         || std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-    if !Path::new(REAL_ETCD).exists() {
-        assert!(
-            !required,
-            "the real etcd 3.4 is required but {REAL_ETCD} is missing: run `.ci/run` or \
-             `apt-get install etcd-server etcd-client`"
-        );
-        eprintln!("GRPC DIFFERENTIAL TEST NOT RUN: {REAL_ETCD} is missing");
+    if Path::new(REAL_ETCD).exists() {
+        return true;
+    }
+    assert!(
+        !required,
+        "the real etcd 3.4 is required but {REAL_ETCD} is missing: run `.ci/run` or \
+         `apt-get install etcd-server etcd-client`"
+    );
+    eprintln!("GRPC DIFFERENTIAL TEST NOT RUN: {REAL_ETCD} is missing");
+    false
+}
+
+#[test]
+fn kv_requests_get_etcds_answers() {
+    if !real_etcd_present() {
         return;
     }
     let (ours_dir, real_dir) = (temp_dir("grpc-diff-oxcd"), temp_dir("grpc-diff-etcd"));
@@ -638,4 +648,214 @@ fn kv_requests_get_etcds_answers() {
             .collect::<Vec<_>>()
             .join("\n")
     );
+}
+
+/// A response or error of the Lock and Election services, normalised as
+/// [`send`]'s are.
+fn norm_recipe<T: std::fmt::Debug>(r: Result<tonic::Response<T>, tonic::Status>) -> String {
+    match r {
+        // Only headers carry these fields.
+        Ok(r) => ["cluster_id: ", "member_id: ", "raft_term: "].iter().fold(
+            format!("{:?}", r.into_inner()),
+            |s, f| {
+                let mut out = String::new();
+                let mut rest = s.as_str();
+                while let Some(at) = rest.find(f) {
+                    let from = at + f.len();
+                    out.push_str(&rest[..from]);
+                    out.push('0');
+                    let digits = rest[from..]
+                        .chars()
+                        .take_while(char::is_ascii_digit)
+                        .count();
+                    rest = &rest[from + digits..];
+                }
+                out.push_str(rest);
+                out
+            },
+        ),
+        Err(s) => format!("error {:?}: {}", s.code(), s.message()),
+    }
+}
+
+/// The lock and election script: every answer, normalised, in order.
+/// Leases have fixed ids, so the recipes' keys (`<name>/<lease in hex>`)
+/// are the same on both servers; blocked calls run in tasks and are
+/// released by the steps after them.
+async fn lock_and_election_script(endpoint: String) -> Vec<String> {
+    use oxcd::pb::etcdserverpb::lease_client::LeaseClient;
+    use oxcd::pb::etcdserverpb::{LeaseGrantRequest, LeaseRevokeRequest};
+    use oxcd::pb::v3electionpb::election_client::ElectionClient;
+    use oxcd::pb::v3electionpb::{
+        CampaignRequest, LeaderKey, LeaderRequest, ProclaimRequest, ResignRequest,
+    };
+    use oxcd::pb::v3lockpb::lock_client::LockClient;
+    use oxcd::pb::v3lockpb::{LockRequest, UnlockRequest};
+    use std::time::Duration;
+
+    let pause = || tokio::time::sleep(Duration::from_millis(600));
+    let mut out = Vec::new();
+    let mut leases = LeaseClient::connect(endpoint.clone()).await.unwrap();
+    let mut lock = LockClient::connect(endpoint.clone()).await.unwrap();
+    let mut elect = ElectionClient::connect(endpoint.clone()).await.unwrap();
+    let mut kv = KvClient::connect(endpoint.clone()).await.unwrap();
+    for id in [0x1111, 0x2222, 0x4444] {
+        let r = leases.lease_grant(LeaseGrantRequest { ttl: 60, id }).await;
+        out.push(norm_recipe(r));
+    }
+    let lreq = |name: &str, lease: i64| LockRequest {
+        name: name.as_bytes().to_vec(),
+        lease,
+    };
+    // Uncontended, taken again by the same lease, unknown lease.
+    out.push(norm_recipe(lock.lock(lreq("L", 0x1111)).await));
+    out.push(norm_recipe(lock.lock(lreq("L", 0x1111)).await));
+    out.push(norm_recipe(lock.lock(lreq("L", 0x3333)).await));
+    // Contended: the second waits until the first unlocks.
+    let mut waiter = lock.clone();
+    let second = tokio::spawn(async move { norm_recipe(waiter.lock(lreq("L", 0x2222)).await) });
+    pause().await;
+    out.push(format!("second done early: {}", second.is_finished()));
+    let unlock = |key: &str| UnlockRequest {
+        key: key.as_bytes().to_vec(),
+    };
+    out.push(norm_recipe(lock.unlock(unlock("L/1111")).await));
+    out.push(second.await.unwrap());
+    // A waiter that gives up leaves the queue: the next one is not blocked.
+    let mut quitter = lock.clone();
+    let quits = tokio::spawn(async move { quitter.lock(lreq("L", 0x1111)).await });
+    pause().await;
+    quits.abort();
+    pause().await;
+    out.push(norm_recipe(lock.unlock(unlock("L/2222")).await));
+    out.push(norm_recipe(
+        tokio::time::timeout(Duration::from_secs(5), lock.lock(lreq("L", 0x4444)))
+            .await
+            .unwrap_or_else(|_| Err(tonic::Status::deadline_exceeded("still blocked"))),
+    ));
+    out.push(norm_recipe(lock.unlock(unlock("L/4444")).await));
+    out.push(norm_recipe(lock.unlock(unlock("no/such")).await));
+    out.push(norm_recipe(lock.lock(lreq("", 0x1111)).await));
+    out.push(norm_recipe(lock.unlock(unlock("/1111")).await));
+
+    // Election.
+    let name = b"E".to_vec();
+    let leader_of = |name: &[u8]| LeaderRequest {
+        name: name.to_vec(),
+    };
+    out.push(norm_recipe(elect.leader(leader_of(&name)).await));
+    let campaign = |lease: i64, value: &str| CampaignRequest {
+        name: b"E".to_vec(),
+        lease,
+        value: value.as_bytes().to_vec(),
+    };
+    let first = elect.campaign(campaign(0x1111, "a")).await;
+    let leader: LeaderKey = first
+        .as_ref()
+        .ok()
+        .and_then(|r| r.get_ref().leader.clone())
+        .unwrap_or_default();
+    out.push(norm_recipe(first));
+    out.push(norm_recipe(elect.leader(leader_of(&name)).await));
+    // The same lease again with another value: proclaimed.
+    out.push(norm_recipe(elect.campaign(campaign(0x1111, "b")).await));
+    let proclaim = |leader: Option<LeaderKey>, value: &str| ProclaimRequest {
+        leader,
+        value: value.as_bytes().to_vec(),
+    };
+    out.push(norm_recipe(
+        elect.proclaim(proclaim(Some(leader.clone()), "c")).await,
+    ));
+    let stale = LeaderKey {
+        rev: leader.rev + 1,
+        ..leader.clone()
+    };
+    out.push(norm_recipe(
+        elect.proclaim(proclaim(Some(stale), "d")).await,
+    ));
+    out.push(norm_recipe(elect.proclaim(proclaim(None, "d")).await));
+    out.push(norm_recipe(
+        elect.resign(ResignRequest { leader: None }).await,
+    ));
+    // An observer sees the leader, its proclamations, and the next leader.
+    let mut observer = elect.observe(leader_of(&name)).await.unwrap().into_inner();
+    let mut challenger = elect.clone();
+    let next = tokio::spawn(async move { challenger.campaign(campaign(0x2222, "x")).await });
+    pause().await;
+    out.push(norm_recipe(
+        elect.proclaim(proclaim(Some(leader.clone()), "e")).await,
+    ));
+    out.push(norm_recipe(
+        elect
+            .resign(ResignRequest {
+                leader: Some(leader.clone()),
+            })
+            .await,
+    ));
+    let next = next.await.unwrap();
+    let second: Option<LeaderKey> = next.as_ref().ok().and_then(|r| r.get_ref().leader.clone());
+    out.push(norm_recipe(next));
+    for _ in 0..3 {
+        let got = tokio::time::timeout(Duration::from_secs(3), observer.message()).await;
+        out.push(match got {
+            Ok(Ok(Some(r))) => norm_recipe(Ok(tonic::Response::new(r))),
+            other => format!("observer: {other:?}"),
+        });
+    }
+    // Resigning twice is no error; then nobody leads.
+    out.push(norm_recipe(
+        elect
+            .resign(ResignRequest {
+                leader: second.clone(),
+            })
+            .await,
+    ));
+    out.push(norm_recipe(
+        elect.resign(ResignRequest { leader: second }).await,
+    ));
+    out.push(norm_recipe(elect.leader(leader_of(&name)).await));
+    // A revoked lease cannot lock or campaign.
+    let r = leases.lease_revoke(LeaseRevokeRequest { id: 0x2222 }).await;
+    out.push(norm_recipe(r));
+    out.push(norm_recipe(lock.lock(lreq("L", 0x2222)).await));
+    out.push(norm_recipe(elect.campaign(campaign(0x2222, "y")).await));
+    // What the recipes left in the key space.
+    let all = RangeRequest {
+        key: vec![0],
+        range_end: vec![0],
+        ..Default::default()
+    };
+    out.push(send(&mut kv, &Req::Range(all)).await);
+    out
+}
+
+#[test]
+fn lock_and_election_get_etcds_answers() {
+    if !real_etcd_present() {
+        return;
+    }
+    let (ours_dir, real_dir) = (temp_dir("grpc-lock-oxcd"), temp_dir("grpc-lock-etcd"));
+    let ours = Server::spawn(&ours_dir, free_port(), free_port(), &[]);
+    let real = Server::spawn_bin(REAL_ETCD, None, &real_dir, free_port(), free_port(), &[]);
+    ours.wait_ready();
+    real.wait_ready();
+    let rt = common::runtime();
+    let got = rt.block_on(lock_and_election_script(ours.endpoint()));
+    let want = rt.block_on(lock_and_election_script(real.endpoint()));
+    drop((ours, real));
+    let _ = std::fs::remove_dir_all(&ours_dir);
+    let _ = std::fs::remove_dir_all(&real_dir);
+    let mut mismatches = Vec::new();
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        if g != w {
+            mismatches.push(format!("step {i}:\n  etcd: {w}\n  oxcd: {g}"));
+        }
+    }
+    eprintln!(
+        "{} lock and election steps, {} differ",
+        want.len(),
+        mismatches.len()
+    );
+    assert_eq!(got.len(), want.len());
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }

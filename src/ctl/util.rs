@@ -4,19 +4,7 @@
 
 use std::time::Duration;
 
-/// clientv3's `GetPrefixRangeEnd`: `[key, key+1)` covers a prefix; `\0`
-/// ("to the end") when no such end exists.
-pub fn prefix_end(key: &[u8]) -> Vec<u8> {
-    let mut end = key.to_vec();
-    while let Some(&last) = end.last() {
-        if last < 0xff {
-            *end.last_mut().expect("non-empty") += 1;
-            return end;
-        }
-        end.pop();
-    }
-    vec![0]
-}
+pub use crate::mvcc::prefix_end;
 
 /// `strconv.ParseInt`, failing with Go's message (etcdctl prints it).
 pub(super) fn parse_int(s: &str) -> Result<i64, String> {

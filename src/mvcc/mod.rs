@@ -12,3 +12,17 @@ pub mod watchable_store;
 
 pub use revision::Revision;
 pub use store::{no_leases, KvStore, LeaseExists, MvccError};
+
+/// clientv3's `GetPrefixRangeEnd`: `[key, key+1)` covers a prefix; `\0`
+/// ("to the end") when no such end exists.
+pub fn prefix_end(key: &[u8]) -> Vec<u8> {
+    let mut end = key.to_vec();
+    while let Some(&last) = end.last() {
+        if last < 0xff {
+            *end.last_mut().expect("non-empty") += 1;
+            return end;
+        }
+        end.pop();
+    }
+    vec![0]
+}

@@ -3,6 +3,8 @@
 //! typed results. Membership requests, with the checks that depend on this
 //! member's view, are in [`member`].
 
+mod concurrency;
+pub use concurrency::RecipeError;
 mod lease;
 pub use lease::Forwarded;
 mod member;

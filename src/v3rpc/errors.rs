@@ -5,7 +5,7 @@ use tonic::Status;
 use crate::lease::LeaseError;
 use crate::membership::MemberError;
 use crate::mvcc::MvccError;
-use crate::server::ServerError;
+use crate::server::{RecipeError, ServerError};
 
 /// Maps a server error to the status etcd's `rpctypes` would send.
 pub fn to_status(e: ServerError) -> Status {
@@ -31,5 +31,16 @@ pub fn to_status(e: ServerError) -> Status {
         ServerError::NotLeader | ServerError::BadLeaderTransferee => {
             Status::failed_precondition(e.to_string())
         }
+    }
+}
+
+/// A recipe's failure as etcd's v3lock and v3election services send it:
+/// they run the recipes over an in-process client, which turns the
+/// server's status into a plain error (`rpctypes.EtcdError`), and gRPC
+/// sends a plain error with code `Unknown` and its text.
+pub fn recipe_status(e: RecipeError) -> Status {
+    match e {
+        RecipeError::Server(e) => Status::unknown(to_status(e).message()),
+        e => Status::unknown(e.to_string()),
     }
 }

@@ -60,6 +60,12 @@ impl ForLearner for MemberAddRequest {}
 impl ForLearner for MemberRemoveRequest {}
 impl ForLearner for MemberUpdateRequest {}
 impl ForLearner for MemberPromoteRequest {}
+impl ForLearner for crate::pb::v3lockpb::LockRequest {}
+impl ForLearner for crate::pb::v3lockpb::UnlockRequest {}
+impl ForLearner for crate::pb::v3electionpb::CampaignRequest {}
+impl ForLearner for crate::pb::v3electionpb::ProclaimRequest {}
+impl ForLearner for crate::pb::v3electionpb::LeaderRequest {}
+impl ForLearner for crate::pb::v3electionpb::ResignRequest {}
 
 /// The request's message, if this member may serve it.
 pub fn admit<T: ForLearner>(server: &EtcdServer, r: Request<T>) -> Result<T, Status> {

@@ -1,15 +1,17 @@
 //! v3rpc: the gRPC face of the server, one file per etcd service ([`kv`],
-//! [`lease`], [`watch`], [`maintenance`], [`cluster`]; auth, lock and
-//! election will join them). Thin: admit the request ([`interceptor`]: the learner check,
+//! [`lease`], [`watch`], [`maintenance`], [`cluster`], [`lock`],
+//! [`election`]; auth will join them). Thin: admit the request ([`interceptor`]: the learner check,
 //! later auth), validate like etcd's `v3rpc/key.go` ([`validation`]), call
 //! [`EtcdServer`], map errors to etcd's status codes ([`errors`]).
 
 mod cluster;
+mod election;
 mod errors;
 pub mod http;
 mod interceptor;
 mod kv;
 mod lease;
+mod lock;
 mod maintenance;
 pub mod unimplemented;
 mod validation;
@@ -81,6 +83,12 @@ pub async fn serve(
         server: server.clone(),
         max_request_bytes: limits.max_request_bytes,
     });
+    let lock = v3lockpb::lock_server::LockServer::new(lock::Lock {
+        server: server.clone(),
+    });
+    let election = v3electionpb::election_server::ElectionServer::new(election::Election {
+        server: server.clone(),
+    });
     let http = Arc::new(http::ClientHttp { server, cors });
     let router = net::grpc_server(opts, http)
         .add_service(kv)
@@ -89,9 +97,7 @@ pub async fn serve(
         .add_service(watch)
         .add_service(lease)
         .add_service(etcdserverpb::auth_server::AuthServer::new(Unimplemented))
-        .add_service(v3lockpb::lock_server::LockServer::new(Unimplemented))
-        .add_service(v3electionpb::election_server::ElectionServer::new(
-            Unimplemented,
-        ));
+        .add_service(lock)
+        .add_service(election);
     net::serve(router, listener, opts.drain, shutdown).await
 }

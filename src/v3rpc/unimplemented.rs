@@ -6,7 +6,7 @@
 use futures::stream::BoxStream;
 use tonic::{Request, Response, Status};
 
-use crate::pb::{etcdserverpb, v3electionpb, v3lockpb};
+use crate::pb::etcdserverpb;
 
 /// Stream type of an RPC that never produces a stream.
 pub type Unsupported<T> = BoxStream<'static, Result<T, Status>>;
@@ -15,7 +15,7 @@ pub fn unimplemented(rpc: &str) -> Status {
     Status::unimplemented(format!("oxcd: {rpc} is not implemented yet"))
 }
 
-/// Auth, Lock and Election: not built yet.
+/// Auth: not built yet.
 #[derive(Clone, Copy, Default)]
 pub struct Unimplemented;
 
@@ -122,56 +122,5 @@ impl etcdserverpb::auth_server::Auth for Unimplemented {
         _r: Request<etcdserverpb::AuthRoleRevokePermissionRequest>,
     ) -> Result<Response<etcdserverpb::AuthRoleRevokePermissionResponse>, Status> {
         Err(unimplemented("etcdserverpb.Auth.RoleRevokePermission"))
-    }
-}
-
-#[tonic::async_trait]
-impl v3lockpb::lock_server::Lock for Unimplemented {
-    async fn lock(
-        &self,
-        _r: Request<v3lockpb::LockRequest>,
-    ) -> Result<Response<v3lockpb::LockResponse>, Status> {
-        Err(unimplemented("v3lockpb.Lock.Lock"))
-    }
-    async fn unlock(
-        &self,
-        _r: Request<v3lockpb::UnlockRequest>,
-    ) -> Result<Response<v3lockpb::UnlockResponse>, Status> {
-        Err(unimplemented("v3lockpb.Lock.Unlock"))
-    }
-}
-
-#[tonic::async_trait]
-impl v3electionpb::election_server::Election for Unimplemented {
-    async fn campaign(
-        &self,
-        _r: Request<v3electionpb::CampaignRequest>,
-    ) -> Result<Response<v3electionpb::CampaignResponse>, Status> {
-        Err(unimplemented("v3electionpb.Election.Campaign"))
-    }
-    async fn proclaim(
-        &self,
-        _r: Request<v3electionpb::ProclaimRequest>,
-    ) -> Result<Response<v3electionpb::ProclaimResponse>, Status> {
-        Err(unimplemented("v3electionpb.Election.Proclaim"))
-    }
-    async fn leader(
-        &self,
-        _r: Request<v3electionpb::LeaderRequest>,
-    ) -> Result<Response<v3electionpb::LeaderResponse>, Status> {
-        Err(unimplemented("v3electionpb.Election.Leader"))
-    }
-    type ObserveStream = Unsupported<v3electionpb::LeaderResponse>;
-    async fn observe(
-        &self,
-        _r: Request<v3electionpb::LeaderRequest>,
-    ) -> Result<Response<Self::ObserveStream>, Status> {
-        Err(unimplemented("v3electionpb.Election.Observe"))
-    }
-    async fn resign(
-        &self,
-        _r: Request<v3electionpb::ResignRequest>,
-    ) -> Result<Response<v3electionpb::ResignResponse>, Status> {
-        Err(unimplemented("v3electionpb.Election.Resign"))
     }
 }

@@ -86,6 +86,9 @@ enum Input {
     /// does (a `watch`, which never ends by itself: it is killed after
     /// them).
     During(&'static [&'static [&'static str]]),
+    /// As `During`, but the case is ended by SIGTERM (a `lock` or `elect`,
+    /// which unlock or resign on it, and whose exit then counts).
+    Terminated(&'static [&'static [&'static str]]),
 }
 
 impl Input {
@@ -102,7 +105,7 @@ impl Input {
                 Some(script.into_bytes())
             }
             Input::Big(n) => Some(vec![b'x'; n]),
-            Input::During(_) => None,
+            Input::During(_) | Input::Terminated(_) => None,
         }
     }
 }
@@ -140,6 +143,16 @@ const fn run_during(
     Case {
         args,
         input: Input::During(during),
+    }
+}
+
+const fn run_terminated(
+    args: &'static [&'static str],
+    during: &'static [&'static [&'static str]],
+) -> Case {
+    Case {
+        args,
+        input: Input::Terminated(during),
     }
 }
 
@@ -425,6 +438,24 @@ fn cases() -> Vec<Case> {
         run(&["watch", "a", "b", "--prefix"]), // 260
         run(&["watch", "a", "--rev=x"]), // 261
         run(&["watch", "--help"]), // 262
+        // Lock and elect: a session lease of their own, so the keys'
+        // lease part is normalised (`<SESSION>`).
+        run_terminated(&["lock", "dl"], &[&["put", "dl-other", "x"]]), // 263
+        run(&["get", "dl", "--prefix"]), // 264
+        run(&["lock", "dl", "--", "sh", "-c", "echo locked at $ETCD_LOCK_REV as ${ETCD_LOCK_KEY%/*}"]), // 265
+        run(&["lock", "dl", "--ttl=5", "--", "sh", "-c", "exit 3"]), // 266
+        run(&["lock", "dl", "--", "no-such-command-here"]), // 267
+        run(&["lock"]), // 268
+        run(&["lock", "dl", "--ttl=x"]), // 269
+        run(&["lock", "--help"]), // 270
+        run_terminated(&["elect", "de", "p1"], &[]), // 271
+        run_terminated(&["elect", "-l", "de"], &[&["put", "de/zz", "v"], &["put", "de/zz", "v2"], &["del", "de/zz"], &["put", "de/zy", "w"]]), // 272
+        run(&["get", "de", "--prefix"]), // 273
+        run(&["elect", "de"]), // 274
+        run(&["elect", "-l", "de", "p"]), // 275
+        run(&["elect"]), // 276
+        run(&["elect", "a", "b", "c"]), // 277
+        run(&["elect", "--help"]), // 278
     ]
 }
 
@@ -448,8 +479,9 @@ fn spawn_reader<R: Read + Send + 'static>(mut reader: R) -> thread::JoinHandle<V
 }
 
 /// Starts `args` (a watch), runs each of `during` to its end, waits for the
-/// watch to print, then kills it.
-fn run_ctl_during(ctl: &str, port: u16, args: &[&str], during: &[&[&str]]) -> Outcome {
+/// watch to print, then kills it (or, with `term`, asks it to stop with
+/// SIGTERM and waits for it).
+fn run_ctl_during(ctl: &str, port: u16, args: &[&str], during: &[&[&str]], term: bool) -> Outcome {
     let mut cmd = Command::new(ctl);
     cmd.arg(format!("--endpoints=http://127.0.0.1:{port}"))
         .args(args)
@@ -472,8 +504,18 @@ fn run_ctl_during(ctl: &str, port: u16, args: &[&str], during: &[&[&str]]) -> Ou
         let _ = run_ctl(ctl, port, w, None);
     }
     thread::sleep(Duration::from_millis(700));
-    // SIGKILL, not SIGINT: a shell that runs the tests in the background
-    // makes its children ignore SIGINT, and the watch would never end.
+    if term {
+        // SIGTERM, not SIGINT: a shell that runs the tests in the
+        // background makes its children ignore SIGINT.
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + COMMAND_TIMEOUT;
+        while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+    // SIGKILL, not SIGINT (see above): the watch would never end.
     let _ = child.kill();
     let status = child.wait();
     let (stdout, stderr) = joined(stdout_reader, stderr_reader);
@@ -1052,6 +1094,19 @@ fn normalise(args: &[&str], text: &str, ports: Ports) -> String {
     s
 }
 
+/// A lock's or a candidate's key (`<name>/<its session lease in hex>`) as
+/// `<name>/<SESSION>`: the session's lease id is the server's choice.
+fn norm_session_keys(text: &str) -> String {
+    map_lines(text, |line| match line.rsplit_once('/') {
+        Some((name, id))
+            if id.len() >= 8 && id.bytes().all(|b| b.is_ascii_hexdigit()) && !name.is_empty() =>
+        {
+            format!("{name}/<SESSION>")
+        }
+        _ => line.to_string(),
+    })
+}
+
 /// The lease ids one server granted, in order: `{L1}`… in a case's
 /// arguments stand for them, and outputs show them as `<LEASE_1>`….
 #[derive(Default)]
@@ -1063,7 +1118,8 @@ impl Leases {
         let args: Vec<String> = case.args.iter().map(|a| self.substitute(a)).collect();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = match case.input {
-            Input::During(during) => run_ctl_during(ctl, ports.client, &args, during),
+            Input::During(during) => run_ctl_during(ctl, ports.client, &args, during, false),
+            Input::Terminated(during) => run_ctl_during(ctl, ports.client, &args, during, true),
             _ => run_ctl(ctl, ports.client, &args, input),
         };
         if canonical_command(case.args) == "lease grant" && out.code == "0" {
@@ -1074,6 +1130,9 @@ impl Leases {
         let mut normalised = out.normalised(case.args, ports);
         for text in [&mut normalised.stdout, &mut normalised.stderr] {
             *text = self.name_ids(text);
+            if matches!(case.args.first(), Some(&"lock" | &"elect")) {
+                *text = norm_session_keys(text);
+            }
             if canonical_command(case.args) == "lease timetolive" {
                 *text = norm_remaining(text);
             }
@@ -1302,7 +1361,7 @@ fn report(title: &str, case: &Case, left: (&str, &Outcome), right: (&str, &Outco
                  success requests and no failure requests"
             );
         }
-        Input::During(during) => {
+        Input::During(during) | Input::Terminated(during) => {
             let _ = writeln!(out, "  while it ran:");
             for w in during {
                 let _ = writeln!(out, "      {}", shell_line(w));

@@ -23,6 +23,8 @@ pub(super) enum Run {
     LeaseTimeToLive,
     LeaseList,
     LeaseKeepAlive,
+    Lock,
+    Elect,
     MemberAdd,
     MemberRemove,
     MemberUpdate,
@@ -241,6 +243,22 @@ const WATCH_FLAGS: &[Flag] = &[
     ),
 ];
 
+const LOCK_FLAGS: &[Flag] = &[flag(
+    "ttl",
+    None,
+    FlagKind::Int,
+    "10",
+    "timeout for session",
+)];
+
+const ELECT_FLAGS: &[Flag] = &[flag(
+    "listen",
+    Some('l'),
+    FlagKind::Bool,
+    "false",
+    "observation mode",
+)];
+
 const LEASE_TIME_TO_LIVE_FLAGS: &[Flag] = &[flag(
     "keys",
     None,
@@ -299,6 +317,8 @@ const COMMANDS: &[Command] = &[
     Command { run: Run::LeaseTimeToLive, path: "lease timetolive", short: "Get lease information", use_line: "etcdctl lease timetolive <leaseID> [options] [flags]", description: None, flags: LEASE_TIME_TO_LIVE_FLAGS, help_for: "timetolive" },
     Command { run: Run::LeaseList, path: "lease list", short: "List all active leases", use_line: "etcdctl lease list [flags]", description: None, flags: &[], help_for: "list" },
     Command { run: Run::LeaseKeepAlive, path: "lease keep-alive", short: "Keeps leases alive (renew)", use_line: "etcdctl lease keep-alive [options] <leaseID> [flags]", description: None, flags: LEASE_KEEP_ALIVE_FLAGS, help_for: "keep-alive" },
+    Command { run: Run::Lock, path: "lock", short: "Acquires a named lock", use_line: "etcdctl lock <lockname> [exec-command arg1 arg2 ...] [flags]", description: None, flags: LOCK_FLAGS, help_for: "lock" },
+    Command { run: Run::Elect, path: "elect", short: "Observes and participates in leader election", use_line: "etcdctl elect <election-name> [proposal] [flags]", description: None, flags: ELECT_FLAGS, help_for: "elect" },
     Command { run: Run::MemberAdd, path: "member add", short: "Adds a member into the cluster", use_line: "etcdctl member add <memberName> [options] [flags]", description: None, flags: MEMBER_ADD_FLAGS, help_for: "add" },
     Command { run: Run::MemberRemove, path: "member remove", short: "Removes a member from the cluster", use_line: "etcdctl member remove <memberID> [flags]", description: None, flags: &[], help_for: "remove" },
     Command { run: Run::MemberUpdate, path: "member update", short: "Updates a member in the cluster", use_line: "etcdctl member update <memberID> [options] [flags]", description: None, flags: MEMBER_UPDATE_FLAGS, help_for: "update" },

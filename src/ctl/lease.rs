@@ -6,8 +6,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::pb::etcdserverpb::{
-    lease_client::LeaseClient, LeaseGrantRequest, LeaseKeepAliveRequest, LeaseLeasesRequest,
-    LeaseRevokeRequest, LeaseTimeToLiveRequest,
+    lease_client::LeaseClient, LeaseGrantRequest, LeaseKeepAliveRequest, LeaseKeepAliveResponse,
+    LeaseLeasesRequest, LeaseRevokeRequest, LeaseTimeToLiveRequest,
 };
 
 use crate::rt::stream::ReceiverStream;
@@ -98,8 +98,52 @@ pub(super) async fn lease_list(ctx: &Ctx, o: &mut Output) -> CmdResult {
     display.lease_leases(o, &resp)
 }
 
-/// Keeps a lease alive as clientv3 does: a request at once, then one a
-/// third of the TTL after each answer, until the lease is gone (TTL 0).
+/// How a keep-alive ended.
+pub(super) enum KeepAliveEnd {
+    /// The lease is gone (an answer with TTL 0).
+    Gone,
+    /// The server ended the stream.
+    Closed,
+    /// `each` asked to stop.
+    Stopped,
+}
+
+/// Keeps lease `id` alive as clientv3 does: a request at once, then one a
+/// third of the TTL after each answer, which `each` sees (and stops the
+/// loop by returning `false`).
+pub(super) async fn keep_alive(
+    ch: tonic::transport::Channel,
+    id: i64,
+    mut each: impl FnMut(&LeaseKeepAliveResponse) -> Result<bool, Fail>,
+) -> Result<KeepAliveEnd, Fail> {
+    let (tx, rx) = mpsc::channel::<LeaseKeepAliveRequest>(1);
+    let lost = |st: tonic::Status| Fail(EXIT_BAD_CONNECTION, st.message().to_string());
+    tx.send(LeaseKeepAliveRequest { id })
+        .await
+        .map_err(|_| Fail(EXIT_BAD_CONNECTION, "keep-alive stream closed".into()))?;
+    let mut resps = LeaseClient::new(ch)
+        .lease_keep_alive(ReceiverStream(rx))
+        .await
+        .map_err(lost)?
+        .into_inner();
+    loop {
+        let Some(resp) = resps.message().await.map_err(lost)? else {
+            return Ok(KeepAliveEnd::Closed);
+        };
+        if resp.ttl <= 0 {
+            return Ok(KeepAliveEnd::Gone);
+        }
+        if !each(&resp)? {
+            return Ok(KeepAliveEnd::Stopped);
+        }
+        tokio::time::sleep(Duration::from_secs((resp.ttl / 3).max(1) as u64)).await;
+        if tx.send(LeaseKeepAliveRequest { id }).await.is_err() {
+            return Ok(KeepAliveEnd::Closed);
+        }
+    }
+}
+
+/// `lease keep-alive`: prints each answer until the lease is gone.
 /// `--once`: one round trip; a lease that is gone is an error.
 pub(super) async fn lease_keep_alive(ctx: &Ctx, o: &mut Output) -> CmdResult {
     if ctx.args().len() != 1 {
@@ -111,39 +155,20 @@ pub(super) async fn lease_keep_alive(ctx: &Ctx, o: &mut Output) -> CmdResult {
     let once = ctx.bool("once");
     let display = new_printer(ctx)?;
     let (ch, _ep) = connect(ctx).await?;
-    let (tx, rx) = mpsc::channel::<LeaseKeepAliveRequest>(1);
-    let requests = ReceiverStream(rx);
-    let lost = |st: tonic::Status| Fail(EXIT_BAD_CONNECTION, st.message().to_string());
-    tx.send(LeaseKeepAliveRequest { id })
-        .await
-        .map_err(|_| Fail(EXIT_BAD_CONNECTION, "keep-alive stream closed".into()))?;
-    let mut resps = LeaseClient::new(ch)
-        .lease_keep_alive(requests)
-        .await
-        .map_err(lost)?
-        .into_inner();
-    loop {
-        let resp = match resps.message().await.map_err(lost)? {
-            Some(r) => r,
-            None => break,
-        };
-        if resp.ttl <= 0 {
-            if once {
-                return Err(Fail(
-                    EXIT_BAD_CONNECTION,
-                    "etcdserver: requested lease not found".into(),
-                ));
-            }
-            break;
+    let end = keep_alive(ch, id, |resp| {
+        display.lease_keep_alive(o, resp)?;
+        Ok(!once)
+    })
+    .await?;
+    match end {
+        KeepAliveEnd::Stopped => return Ok(()),
+        KeepAliveEnd::Gone if once => {
+            return Err(Fail(
+                EXIT_BAD_CONNECTION,
+                "etcdserver: requested lease not found".into(),
+            ))
         }
-        display.lease_keep_alive(o, &resp)?;
-        if once {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_secs((resp.ttl / 3).max(1) as u64)).await;
-        if tx.send(LeaseKeepAliveRequest { id }).await.is_err() {
-            break;
-        }
+        _ => {}
     }
     if display.name() == "simple" {
         o.live(format!("lease {id:016x} expired or revoked.\n").as_bytes());

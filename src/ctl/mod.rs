@@ -9,11 +9,13 @@
 mod commands;
 mod compaction;
 mod del;
+mod elect;
 mod endpoint;
 pub mod flags;
 mod get;
 mod global;
 mod lease;
+mod lock;
 mod member;
 mod move_leader;
 pub mod print;
@@ -24,6 +26,7 @@ mod printer_simple;
 mod printer_table;
 mod put;
 mod resolve;
+mod session;
 mod txn;
 mod util;
 mod version;
@@ -226,6 +229,8 @@ async fn dispatch(cmd: &Command, ctx: &Ctx, o: &mut Output, stdin: &mut dyn BufR
         Run::LeaseTimeToLive => lease::lease_time_to_live(ctx, o).await,
         Run::LeaseList => lease::lease_list(ctx, o).await,
         Run::LeaseKeepAlive => lease::lease_keep_alive(ctx, o).await,
+        Run::Lock => lock::lock(ctx, o).await,
+        Run::Elect => elect::elect(ctx, o).await,
         Run::MemberList => member::member_list(ctx, o).await,
         Run::MemberAdd => member::member_add(ctx, o).await,
         Run::MemberRemove => member::member_remove(ctx, o).await,

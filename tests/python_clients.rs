@@ -1,5 +1,6 @@
 //! The python `etcd3` client from PyPI against oxcd (tests/python/*.py):
-//! what a user of that library does with KV and leases must work unchanged.
+//! what a user of that library does with KV, leases, watches and locks
+//! must work unchanged.
 //!
 //! `.ci/run` installs the client in a virtualenv at `target/pyenv`
 //! (`OXCD_PYTHON` names another interpreter). Without it the test says it
@@ -25,7 +26,7 @@ fn python() -> Option<PathBuf> {
 }
 
 #[test]
-fn python_etcd3_kv_and_leases() {
+fn python_etcd3_kv_leases_watch_and_lock() {
     let Some(py) = python() else {
         let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
         assert!(

@@ -1,6 +1,7 @@
 """The python `etcd3` client (PyPI) against one server at 127.0.0.1:<port>:
-KV, and leases with expiry, keep-alive (refresh), time-to-live, attached
-keys and revoke. Exits non-zero, saying which step failed, on any surprise.
+KV, leases with expiry, keep-alive (refresh), time-to-live, attached
+keys and revoke, watches (live and from history), and its lock recipe
+(txn, lease and watch together). Exits non-zero, saying which step failed, on any surprise.
 Run by tests/python_clients.rs."""
 
 import sys
@@ -49,5 +50,30 @@ try:
     sys.exit("put with an unknown lease: no error")
 except Exception as e:  # etcd3 raises its own exception types
     check("unknown lease error", "requested lease not found" in str(e), True)
+
+# Watch: a key's events as they happen, in order.
+events, cancel = c.watch("py/w")
+c.put("py/w", "1")
+c.delete("py/w")
+e1, e2 = next(events), next(events)
+check("watched put", (type(e1).__name__, e1.key, e1.value), ("PutEvent", b"py/w", b"1"))
+check("watched delete", (type(e2).__name__, e2.key), ("DeleteEvent", b"py/w"))
+check("watched revisions increase", e2.mod_revision > e1.mod_revision, True)
+cancel()
+
+# And from history: a prefix watch from revision 1 replays the first put.
+events, cancel = c.watch_prefix("py/", start_revision=1)
+first = next(events)
+check("history from revision 1", (first.key, first.value, first.mod_revision), (b"py/k", b"v", 2))
+cancel()
+
+# The client's lock: one holder at a time, the next gets it on release.
+a = c.lock("py-lock", ttl=10)
+check("lock acquired", a.acquire(timeout=5), True)
+b = c.lock("py-lock", ttl=10)
+check("held lock refused to another", b.acquire(timeout=1), False)
+check("released", a.release(), True)
+check("released lock acquired by the other", b.acquire(timeout=5), True)
+check("second holder released", b.release(), True)
 
 print("all python etcd3 checks passed")

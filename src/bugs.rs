@@ -38,10 +38,14 @@ pub enum Bug {
     /// A watcher catching up from history starts one revision after the
     /// one it needs next (off by one in `WatchableStore::sync`).
     WatchSyncOffByOne = 12,
+    /// A queued Lock returns once the key just before its own is deleted,
+    /// without looking again for earlier keys (so a waiter that gives up
+    /// hands the lock on while the holder still holds it).
+    LockWaitsOnlyPredecessor = 13,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 12] = [
+    pub const ALL: [Bug; 13] = [
         Bug::AckBeforeFsync,
         Bug::ForgetConsistentIndex,
         Bug::StaleTxnCompare,
@@ -54,6 +58,7 @@ impl Bug {
         Bug::VersionNotReset,
         Bug::LeaseRenewIgnored,
         Bug::WatchSyncOffByOne,
+        Bug::LockWaitsOnlyPredecessor,
     ];
 
     /// The bug called `name` (its variant's name).

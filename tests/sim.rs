@@ -29,6 +29,7 @@ const BUG_TESTS: &[&str] = &[
     "bug_version_not_reset",
     "bug_lease_renew_ignored",
     "bug_watch_sync_off_by_one",
+    "bug_lock_waits_only_predecessor",
 ];
 
 fn cargo(root: &str, extra: &[&str]) -> i32 {

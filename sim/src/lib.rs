@@ -16,6 +16,8 @@ pub mod kv_scenario;
 #[cfg(madsim)]
 pub mod lease_scenario;
 #[cfg(madsim)]
+pub mod lock_scenario;
+#[cfg(madsim)]
 pub mod membership;
 pub mod model;
 #[cfg(madsim)]

@@ -37,6 +37,7 @@ pub const NAMES: &[&str] = &[
     "kv_3_members",
     "lease_3_members",
     "watch_3_members",
+    "lock_3_members",
 ];
 
 /// Starts the scenario called `name`.
@@ -53,6 +54,7 @@ pub fn by_name(name: &str) -> Option<Run> {
         "kv_3_members" => Box::pin(crate::kv_scenario::kv_in_cluster(3)),
         "lease_3_members" => Box::pin(crate::lease_scenario::lease_3_members()),
         "watch_3_members" => Box::pin(crate::watch_scenario::watch_3_members()),
+        "lock_3_members" => Box::pin(crate::lock_scenario::lock_3_members()),
         _ => return None,
     })
 }

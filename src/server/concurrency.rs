@@ -244,6 +244,9 @@ impl EtcdServer {
                 None => return Ok(header),
                 Some(last) => self.wait_delete(&last.key, header.revision).await?,
             }
+            if crate::bugs::active(crate::bugs::Bug::LockWaitsOnlyPredecessor) {
+                return Ok(header);
+            }
         }
     }
 

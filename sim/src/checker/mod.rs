@@ -5,6 +5,8 @@ pub mod kv;
 #[cfg(madsim)]
 pub mod lease;
 pub mod linearizability;
+#[cfg(madsim)]
+pub mod lock;
 pub mod replicas;
 pub mod revisions;
 #[cfg(madsim)]

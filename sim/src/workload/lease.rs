@@ -65,15 +65,27 @@ pub enum Event {
 
 pub type SharedEvents = Arc<Mutex<Vec<Event>>>;
 
-/// One client's connection to one member at a time.
-struct Conn {
+/// One client's connection to one member at a time, as a channel for any
+/// of the services.
+pub(crate) struct Conn {
     urls: Vec<String>,
     current: usize,
     ch: Option<Channel>,
 }
 
 impl Conn {
-    async fn channel(&mut self) -> Option<Channel> {
+    /// Client `id` starts at member `id % urls.len()`.
+    pub(crate) fn new(id: usize, urls: Vec<String>) -> Self {
+        Conn {
+            current: id % urls.len(),
+            urls,
+            ch: None,
+        }
+    }
+
+    /// The channel, connecting first if needed; `None` (after a short
+    /// backoff, with the next member lined up) if that fails.
+    pub(crate) async fn channel(&mut self) -> Option<Channel> {
         if self.ch.is_none() {
             let url = self.urls[self.current].clone();
             let ep = tonic::transport::Endpoint::new(url).ok()?;
@@ -88,7 +100,8 @@ impl Conn {
         self.ch.clone()
     }
 
-    fn next(&mut self) {
+    /// A request failed: reconnect next time, to the next member.
+    pub(crate) fn next(&mut self) {
         self.ch = None;
         self.current = (self.current + 1) % self.urls.len();
     }
@@ -106,11 +119,7 @@ impl LeaseWorkloadClient {
         let seed = madsim::rand::thread_rng().gen::<u64>();
         LeaseWorkloadClient {
             id,
-            conn: Conn {
-                current: id % urls.len(),
-                urls,
-                ch: None,
-            },
+            conn: Conn::new(id, urls),
             events,
             rng: StdRng::seed_from_u64(seed),
         }
@@ -279,11 +288,7 @@ pub async fn observe(
     every: Duration,
     stop: Arc<std::sync::atomic::AtomicBool>,
 ) {
-    let mut conn = Conn {
-        current: 0,
-        urls,
-        ch: None,
-    };
+    let mut conn = Conn::new(0, urls);
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         read_once(&mut conn, &events).await;
         madsim::time::sleep(every).await;
@@ -329,11 +334,7 @@ pub async fn all_expire(
     events: SharedEvents,
     within: Duration,
 ) -> Vec<(String, i64)> {
-    let mut conn = Conn {
-        current: 0,
-        urls,
-        ch: None,
-    };
+    let mut conn = Conn::new(0, urls);
     let until = sim_now() + within;
     let mut last = Vec::new();
     while sim_now() < until {

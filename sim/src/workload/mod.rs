@@ -3,6 +3,7 @@
 pub mod bank;
 pub mod kv;
 pub mod lease;
+pub mod lock;
 pub mod register;
 pub mod watch;
 

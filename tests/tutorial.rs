@@ -72,18 +72,15 @@ fn unimplemented_rpcs_name_themselves() {
         .unwrap();
     let ep = srv.endpoint();
     let st = rt.block_on(async move {
-        let mut c = oxcd::pb::v3lockpb::lock_client::LockClient::connect(ep)
+        let mut c = oxcd::pb::etcdserverpb::auth_client::AuthClient::connect(ep)
             .await
             .unwrap();
-        c.lock(oxcd::pb::v3lockpb::LockRequest {
-            name: b"l".to_vec(),
-            lease: 1,
-        })
-        .await
-        .unwrap_err()
+        c.auth_status(oxcd::pb::etcdserverpb::AuthStatusRequest {})
+            .await
+            .unwrap_err()
     });
     assert_eq!(st.code(), tonic::Code::Unimplemented);
-    assert!(st.message().contains("Lock.Lock"), "{}", st.message());
+    assert!(st.message().contains("Auth.AuthStatus"), "{}", st.message());
     drop(srv);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -11,6 +11,7 @@
 # CLIENTS="100 1000" the client counts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. tools/server.sh
 rounds=${1:?rounds}; shift
 bench=${BENCH:-target/release/benchmark}
 total=${TOTAL:-20000}
@@ -20,16 +21,8 @@ trap 'pkill -P $$ 2>/dev/null || true; rm -rf "$work"' EXIT
 
 run_one() { # server-name binary round
     local name=$1 bin=$2 round=$3 dir="$work/$1-$3"
-    "$bin" --data-dir "$dir" --listen-client-urls "http://127.0.0.1:$port" \
-        --advertise-client-urls "http://127.0.0.1:$port" \
-        --listen-peer-urls "http://127.0.0.1:$((port + 1))" \
-        --initial-advertise-peer-urls "http://127.0.0.1:$((port + 1))" \
-        --initial-cluster "default=http://127.0.0.1:$((port + 1))" >"$dir.log" 2>&1 &
-    local pid=$!
-    for _ in $(seq 100); do
-        curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
-        sleep 0.1
-    done
+    start_server "$bin" "$dir" "$port"
+    local pid=$SERVER_PID
     "$bench" --endpoints="127.0.0.1:$port" --clients=1 --total=1 put >/dev/null # key for range
     "$bench" --endpoints="127.0.0.1:$port" --clients=1 --total=1 put --key-size=3 >/dev/null
     for clients in ${CLIENTS:-100 1000}; do

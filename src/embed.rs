@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::lease::{LessorConfig, CHECKPOINT_INTERVAL};
@@ -167,8 +168,8 @@ pub async fn run(
         Err(e) => return Err(e),
     };
     let (tx, rx) = mpsc::channel(PROPOSAL_QUEUE_MAX);
-    let (raft_stop, raft_stopped) = tokio::sync::watch::channel(false);
-    let raft = tokio::spawn(node.run(rx, tx.clone(), raft_stopped));
+    let raft_stop = CancellationToken::new();
+    let raft = tokio::spawn(node.run(rx, tx.clone(), raft_stop.clone()));
     let me = ident
         .members
         .iter()
@@ -234,14 +235,14 @@ fn node_config(
 
 /// The listener tasks of a running member, and the signal that stops them.
 struct Serving {
-    stop: tokio::sync::watch::Sender<bool>,
+    stop: CancellationToken,
     tasks: Vec<(String, JoinHandle<io::Result<()>>)>,
 }
 
 impl Default for Serving {
     fn default() -> Self {
         Serving {
-            stop: tokio::sync::watch::channel(false).0,
+            stop: CancellationToken::new(),
             tasks: Vec::new(),
         }
     }
@@ -249,10 +250,7 @@ impl Default for Serving {
 
 impl Serving {
     fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let mut rx = self.stop.subscribe();
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }
+        self.stop.clone().cancelled_owned()
     }
 
     /// Resolves when a listener task ends by itself (it failed).
@@ -271,7 +269,7 @@ impl Serving {
 
     /// Stops every listener; each returns within its drain bound.
     async fn stop(self) {
-        let _ = self.stop.send(true);
+        self.stop.cancel();
         for (_, t) in self.tasks {
             let _ = t.await;
         }
@@ -284,7 +282,7 @@ struct Member<'a> {
     server: Arc<EtcdServer>,
     listeners: Serving,
     raft: JoinHandle<io::Result<bool>>,
-    raft_stop: tokio::sync::watch::Sender<bool>,
+    raft_stop: CancellationToken,
     /// Decides the cluster version once this member leads.
     monitor: Option<JoinHandle<()>>,
 }
@@ -405,7 +403,7 @@ impl Member<'_> {
         let (failure, raft_result) = match ended {
             Ended::RaftStopped(r) => (None, r),
             other => {
-                let _ = raft_stop.send(true);
+                raft_stop.cancel();
                 let failure = match other {
                     Ended::ListenerFailed(e) => Some(e),
                     _ => None,

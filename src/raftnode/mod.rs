@@ -242,7 +242,7 @@ impl RaftNode {
         mut self,
         mut rx: mpsc::Receiver<RaftCmd>,
         tx: mpsc::Sender<RaftCmd>,
-        mut stop: tokio::sync::watch::Receiver<bool>,
+        stop: tokio_util::sync::CancellationToken,
     ) -> io::Result<bool> {
         let sink: Arc<dyn RaftSink> = Arc::new(tx.downgrade());
         let mut transport = Transport::new(sink, self.handle.reachable.clone());
@@ -267,7 +267,7 @@ impl RaftNode {
                 // tokio picks among ready branches with a thread-local RNG the
                 // simulator cannot seed; a fixed order keeps replays exact.
                 biased;
-                _ = stop.wait_for(|s| *s) => break,
+                _ = stop.cancelled() => break,
                 _ = tick.tick() => {
                     // One tick, or a simulated clock fault's more or fewer (rt::faults).
                     let ticks = crate::rt::faults::ticks_due();

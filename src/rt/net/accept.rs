@@ -258,16 +258,14 @@ pub(super) async fn serve(
         let conn = a.next().await;
         Some((Ok::<_, io::Error>(conn), a))
     });
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let serving = router.serve_with_incoming_shutdown(incoming, async move {
-        let _ = stop_rx.wait_for(|stop| *stop).await;
-    });
+    let stop = tokio_util::sync::CancellationToken::new();
+    let serving = router.serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned());
     let mut serving = std::pin::pin!(serving);
     tokio::select! {
         res = &mut serving => return res.map_err(io::Error::other),
         _ = shutdown => {}
     }
-    let _ = stop_tx.send(true);
+    stop.cancel();
     match tokio::time::timeout(drain, serving).await {
         Ok(res) => res.map_err(io::Error::other),
         Err(_) => {

@@ -363,6 +363,10 @@ impl Member<'_> {
         let limits = Limits {
             max_request_bytes: cfg.max_request_bytes as usize,
             max_txn_ops: cfg.max_txn_ops as usize,
+            // As etcd, 0 keeps the default.
+            watch_progress_interval: Some(cfg.watch_progress_notify_interval)
+                .filter(|d| !d.is_zero())
+                .unwrap_or(v3rpc::WATCH_PROGRESS_INTERVAL),
         };
         tracing::info!(target: "embed", "ready to serve client requests");
         for l in clients {

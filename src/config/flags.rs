@@ -167,7 +167,7 @@ pub const GROUPS: &[(&str, &[Flag])] = &[
         f("experimental-enable-lease-checkpoint", Bool, "false", Yes, "Enable to persist lease remaining TTL to prevent indefinite auto-renewal of long lived leases."),
         hidden(f("experimental-enable-lease-checkpoint-persist", Bool, "false", Yes, "Persist lease remaining TTL in checkpoints.")),
         shown(f("experimental-compaction-batch-limit", Int, "0", Ignored("compaction here is not batched"), "Sets the maximum revisions deleted in each compaction batch."), "1000"),
-        shown(f("experimental-watch-progress-notify-interval", Duration, "0", Ignored("watch is not built yet"), "Duration of periodic watch progress notifications."), "10m"),
+        shown(f("experimental-watch-progress-notify-interval", Duration, "0", Yes, "Duration of periodic watch progress notifications."), "10m"),
         f("experimental-warning-apply-duration", Duration, "100ms", Ignored("slow-apply warnings are not built yet"), "Time taken to apply a request beyond which a warning is logged."),
     ]),
     ("Unsafe feature", &[

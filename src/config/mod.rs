@@ -64,6 +64,8 @@ pub struct Config {
     pub grpc_keepalive_min_time: Duration,
     pub grpc_keepalive_interval: Duration,
     pub grpc_keepalive_timeout: Duration,
+    /// `--experimental-watch-progress-notify-interval` (0: etcd's 10 minutes).
+    pub watch_progress_notify_interval: Duration,
     pub heartbeat_ms: u64,
     pub election_ms: u64,
     /// `--snapshot-count`: applied entries between log compactions.
@@ -328,6 +330,7 @@ fn build(
         grpc_keepalive_min_time: dur("grpc-keepalive-min-time"),
         grpc_keepalive_interval: dur("grpc-keepalive-interval"),
         grpc_keepalive_timeout: dur("grpc-keepalive-timeout"),
+        watch_progress_notify_interval: dur("experimental-watch-progress-notify-interval"),
         heartbeat_ms: num("heartbeat-interval"),
         election_ms: num("election-timeout"),
         snapshot_count: num("snapshot-count"),

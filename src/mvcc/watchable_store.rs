@@ -238,6 +238,15 @@ impl WatchableStore {
         all_synced.then_some(g.notified)
     }
 
+    /// The revision one watcher is complete up to, if it is synced (etcd's
+    /// `watchableStore.progress`: a watcher still catching up, or whose
+    /// batch waits as a victim, gets no notification).
+    pub fn watcher_progress(&self, stream: u64, watch_id: i64) -> Option<i64> {
+        let g = self.lock();
+        let w = g.watchers.get(&(stream, watch_id))?;
+        matches!(w.set, Set::Synced).then_some(g.notified)
+    }
+
     /// The revision every synced watcher is complete up to.
     pub fn notified(&self) -> i64 {
         self.lock().notified

@@ -18,6 +18,7 @@ mod validation;
 mod watch;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use self::cluster::Cluster;
 pub use self::errors::to_status;
@@ -30,18 +31,27 @@ use crate::pb::{v3electionpb, v3lockpb};
 use crate::rt::net::{self, Listener, ServeOptions};
 use crate::server::EtcdServer;
 
-/// Limits the API enforces before anything reaches raft.
+/// Limits the API enforces before anything reaches raft, and the pace of
+/// what it sends unasked.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub max_request_bytes: usize,
     pub max_txn_ops: usize,
+    /// How often a watcher created with `progress_notify` hears the current
+    /// revision when it had no events (etcd's `progressReportInterval`,
+    /// plus up to a tenth of it as jitter).
+    pub watch_progress_interval: Duration,
 }
+
+/// etcd's default `progressReportInterval`.
+pub const WATCH_PROGRESS_INTERVAL: Duration = Duration::from_secs(600);
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_request_bytes: 1536 * 1024,
             max_txn_ops: 128,
+            watch_progress_interval: WATCH_PROGRESS_INTERVAL,
         }
     }
 }
@@ -81,7 +91,9 @@ pub async fn serve(
     });
     let watch = etcdserverpb::watch_server::WatchServer::new(watch::Watch {
         server: server.clone(),
-        max_request_bytes: limits.max_request_bytes,
+        // etcd's watch server adds gRPC's overhead to the limit too.
+        fragment_bytes: limits.max_request_bytes + GRPC_OVERHEAD_BYTES,
+        progress_interval: limits.watch_progress_interval,
     });
     let lock = v3lockpb::lock_server::LockServer::new(lock::Lock {
         server: server.clone(),

@@ -6,7 +6,7 @@
 //! slow client only slows its own watchers (they become victims and catch up
 //! from history, see `mvcc::watchable_store`).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,8 +35,11 @@ const PROGRESS_WAIT: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct Watch {
     pub server: Arc<EtcdServer>,
-    /// `--max-request-bytes`: the fragment size.
-    pub max_request_bytes: usize,
+    /// Responses of `fragment` watchers over this many bytes are split:
+    /// `--max-request-bytes` plus gRPC's overhead, as etcd's watch server.
+    pub fragment_bytes: usize,
+    /// `--experimental-watch-progress-notify-interval`.
+    pub progress_interval: Duration,
 }
 
 /// What a stream remembers about each of its watchers.
@@ -44,11 +47,14 @@ pub struct Watch {
 struct Options {
     prev_kv: bool,
     fragment: bool,
+    /// `progress_notify`: whether a tick found no event sent since the
+    /// last one (etcd's `serverWatchStream.progress`).
+    quiet: Option<bool>,
 }
 
 struct StreamState {
     id: u64,
-    options: Mutex<HashMap<i64, Options>>,
+    options: Mutex<BTreeMap<i64, Options>>,
     /// A progress request waits for the watchers to be synced (one at a time).
     progress_pending: AtomicBool,
 }
@@ -119,6 +125,7 @@ impl Watch {
                                 Options {
                                     prev_kv: c.prev_kv,
                                     fragment: c.fragment,
+                                    quiet: c.progress_notify.then_some(true),
                                 },
                             );
                             let wr = WatchResponse {
@@ -204,15 +211,63 @@ impl Watch {
         });
     }
 
+    /// etcd's progress ticker: every interval (plus jitter), each
+    /// `progress_notify` watcher that was sent no event since the last tick
+    /// and is synced hears the revision it is complete up to. Ends with the
+    /// stream.
+    async fn progress_ticks(self, st: Arc<StreamState>, tx: mpsc::Sender<Out>) {
+        loop {
+            let jitter =
+                crate::rt::rand::gen_range(0..self.progress_interval.as_millis() as u64 / 10 + 1);
+            let tick = self.progress_interval + Duration::from_millis(jitter);
+            tokio::select! {
+                biased;
+                _ = tx.closed() => return,
+                _ = tokio::time::sleep(tick) => {}
+            }
+            let due: Vec<i64> = {
+                let mut opts = st.options.lock().expect("options");
+                opts.iter_mut()
+                    .filter_map(|(id, o)| {
+                        let quiet = o.quiet.as_mut()?;
+                        let was = std::mem::replace(quiet, true);
+                        was.then_some(*id)
+                    })
+                    .collect()
+            };
+            for id in due {
+                let Some(rev) = self.server.watchable.watcher_progress(st.id, id) else {
+                    continue;
+                };
+                let wr = WatchResponse {
+                    header: self.header(rev),
+                    watch_id: id,
+                    ..Default::default()
+                };
+                if tx.send(Out::Control(wr)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+
     /// One batch as the responses to send (several when fragmented).
     fn responses(&self, st: &StreamState, b: Batch) -> Vec<WatchResponse> {
-        let opts = st
-            .options
-            .lock()
-            .expect("options")
-            .get(&b.watch_id)
-            .copied()
-            .unwrap_or_default();
+        let opts = {
+            let mut all = st.options.lock().expect("options");
+            let o = all.get_mut(&b.watch_id);
+            match o {
+                Some(o) => {
+                    if !b.events.is_empty() {
+                        if let Some(q) = o.quiet.as_mut() {
+                            *q = false;
+                        }
+                    }
+                    *o
+                }
+                None => Options::default(),
+            }
+        };
         let mut events = b.events;
         if opts.prev_kv {
             for e in &mut events {
@@ -232,36 +287,37 @@ impl Watch {
             ..Default::default()
         };
         if opts.fragment {
-            fragments(wr, self.max_request_bytes)
+            fragments(wr, self.fragment_bytes)
         } else {
             vec![wr]
         }
     }
 }
 
-/// etcd's `sendFragments`: a response over `limit` bytes is split into
-/// responses of as many events as fit (at least one each), all but the
-/// last marked `fragment`.
+/// etcd's `sendFragments`: a response of `limit` bytes or more is split
+/// into responses of as many events as keep each (marked `fragment` while
+/// it is measured) under `limit`, at least one each; all but the last are
+/// marked `fragment`.
 fn fragments(wr: WatchResponse, limit: usize) -> Vec<WatchResponse> {
     if wr.encoded_len() < limit || wr.events.len() < 2 {
         return vec![wr];
     }
-    let mut out = Vec::new();
-    let mut cur = WatchResponse {
+    let empty = WatchResponse {
         events: Vec::new(),
+        fragment: true,
         ..wr.clone()
     };
+    let mut out = Vec::new();
+    let mut cur = empty.clone();
     for e in wr.events {
-        if !cur.events.is_empty() && cur.encoded_len() + e.encoded_len() > limit {
-            let next = WatchResponse {
-                events: Vec::new(),
-                ..cur.clone()
-            };
-            cur.fragment = true;
-            out.push(std::mem::replace(&mut cur, next));
-        }
         cur.events.push(e);
+        if cur.events.len() > 1 && cur.encoded_len() >= limit {
+            let e = cur.events.pop().expect("just pushed");
+            out.push(std::mem::replace(&mut cur, empty.clone()));
+            cur.events.push(e);
+        }
     }
+    cur.fragment = false;
     out.push(cur);
     out
 }
@@ -281,6 +337,7 @@ impl watch_server::Watch for Watch {
             options: Mutex::default(),
             progress_pending: AtomicBool::new(false),
         });
+        tokio::spawn(self.clone().progress_ticks(st.clone(), tx.clone()));
         tokio::spawn(self.clone().recv_loop(st.clone(), requests, tx));
         // The send half: the response stream itself. Dropping it (the
         // client went away, or the server stops) closes the queue, so the

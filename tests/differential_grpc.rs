@@ -870,24 +870,28 @@ async fn progress_notify_script(endpoint: String) -> Vec<String> {
     use std::time::Duration;
 
     let mut kv = KvClient::connect(endpoint.clone()).await.unwrap();
-    let mut watch = WatchClient::connect(endpoint).await.unwrap();
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    for (key, progress_notify) in [("p", true), ("q", false)] {
-        let create = WatchCreateRequest {
-            key: key.as_bytes().to_vec(),
-            progress_notify,
-            ..Default::default()
-        };
-        let req = WatchRequest {
-            request_union: Some(watch_request::RequestUnion::CreateRequest(create)),
-        };
-        tx.send(req).await.unwrap();
-    }
-    let mut resps = watch
-        .watch(oxcd::rt::stream::ReceiverStream(rx))
-        .await
-        .unwrap()
-        .into_inner();
+    let watch = WatchClient::connect(endpoint).await.unwrap();
+    // One stream with `creates`; the stream ends when the sender is dropped.
+    let open = |creates: Vec<WatchCreateRequest>| {
+        let mut watch = watch.clone();
+        let (tx, rx) = tokio::sync::mpsc::channel(creates.len());
+        for create in creates {
+            let req = WatchRequest {
+                request_union: Some(watch_request::RequestUnion::CreateRequest(create)),
+            };
+            tx.try_send(req).expect("room for every create");
+        }
+        async move {
+            let resps = watch.watch(oxcd::rt::stream::ReceiverStream(rx)).await;
+            (tx, resps.unwrap().into_inner())
+        }
+    };
+    let creates = [("p", true), ("q", false)].map(|(key, progress_notify)| WatchCreateRequest {
+        key: key.as_bytes().to_vec(),
+        progress_notify,
+        ..Default::default()
+    });
+    let (tx, mut resps) = open(creates.to_vec()).await;
     let mut out = Vec::new();
     // Two created answers, then (the interval is 500 ms) a notification for
     // the first watcher only, then another.
@@ -927,7 +931,6 @@ async fn progress_notify_script(endpoint: String) -> Vec<String> {
         };
         out.push(send(&mut kv, &Req::Put(put)).await);
     }
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
     let create = WatchCreateRequest {
         key: b"f".to_vec(),
         range_end: b"g".to_vec(),
@@ -935,15 +938,7 @@ async fn progress_notify_script(endpoint: String) -> Vec<String> {
         fragment: true,
         ..Default::default()
     };
-    let req = WatchRequest {
-        request_union: Some(watch_request::RequestUnion::CreateRequest(create)),
-    };
-    tx.send(req).await.unwrap();
-    let mut resps = watch
-        .watch(oxcd::rt::stream::ReceiverStream(rx))
-        .await
-        .unwrap()
-        .into_inner();
+    let (tx, mut resps) = open(vec![create]).await;
     let mut events = 0;
     while events < 10 {
         let got = tokio::time::timeout(Duration::from_secs(3), resps.message()).await;

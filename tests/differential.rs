@@ -32,8 +32,9 @@
 //! and error texts are always compared verbatim. Table output (`-w table`) is compared
 //! cell by cell (trimmed), because column widths depend on the normalised cells.
 //!
-//! The expected behaviour of the real etcd/etcdctl for every case, byte for byte, is
-//! recorded in `tests/data/etcd34-transcript.txt` (same cases, same order).
+//! The real etcd/etcdctl's answers to the first 146 cases, byte for byte, are
+//! recorded in `tests/data/etcd34-transcript.txt` (same order), for reading; every
+//! case is compared live.
 //!
 //! Environment:
 //! * `OXCD_SKIP_DIFFERENTIAL=1`: skip this test. A missing `/usr/bin/etcd` is a
@@ -89,6 +90,9 @@ enum Input {
     /// As `During`, but the case is ended by SIGTERM (a `lock` or `elect`,
     /// which unlock or resign on it, and whose exit then counts).
     Terminated(&'static [&'static [&'static str]]),
+    /// As `During`, with these lines written to stdin first and stdin left
+    /// open (`watch -i`).
+    Interactive(&'static str, &'static [&'static [&'static str]]),
 }
 
 impl Input {
@@ -105,7 +109,7 @@ impl Input {
                 Some(script.into_bytes())
             }
             Input::Big(n) => Some(vec![b'x'; n]),
-            Input::During(_) | Input::Terminated(_) => None,
+            Input::During(_) | Input::Terminated(_) | Input::Interactive(..) => None,
         }
     }
 }
@@ -156,6 +160,17 @@ const fn run_terminated(
     }
 }
 
+const fn run_interactive(
+    args: &'static [&'static str],
+    lines: &'static str,
+    during: &'static [&'static [&'static str]],
+) -> Case {
+    Case {
+        args,
+        input: Input::Interactive(lines, during),
+    }
+}
+
 const fn run_many_puts(args: &'static [&'static str], n: usize) -> Case {
     Case {
         args,
@@ -163,7 +178,7 @@ const fn run_many_puts(args: &'static [&'static str], n: usize) -> Case {
     }
 }
 
-/// The ordered, stateful case list. Case `i` here is case `i` in
+/// The ordered, stateful case list. Case `i` here (up to 145) is case `i` in
 /// `tests/data/etcd34-transcript.txt`. Every case was checked to be deterministic
 /// (modulo `normalise`) against two independent fresh real etcd 3.4.23 servers.
 fn cases() -> Vec<Case> {
@@ -456,6 +471,16 @@ fn cases() -> Vec<Case> {
         run(&["elect"]), // 276
         run(&["elect", "a", "b", "c"]), // 277
         run(&["elect", "--help"]), // 278
+        // watch -i: commands from stdin, each watch with its own flags.
+        run_interactive(&["watch", "-i"], "watch wi\nwatch --prefix wp --prev-kv\n", &[&["put", "wi", "1"], &["put", "wp/a", "2"], &["put", "wp/a", "3"], &["del", "wi"]]), // 279
+        run_interactive(&["watch", "-i"], "watch wi\nprogress\n", &[&["put", "wi", "4"]]), // 280
+        run_interactive(&["watch", "-i"], "bogus\n\nwatch\nwatch a b --prefix\nwatch wi -- sh -c \"echo $ETCD_WATCH_KEY\"\n", &[&["put", "wi", "5"]]), // 281
+        run_interactive(&["watch", "-i", "-w", "json"], "watch wi --rev=1\n", &[]), // 282
+        run_with_stdin(&["watch", "-i"], "watch wi\n"), // 283
+        run_with_stdin(&["watch", "-i"], "watch wi --rev=x\n"), // 284
+        run_with_stdin(&["watch", "-i"], "watch wi --\n"), // 285
+        run_with_stdin(&["watch", "-i"], "watch --prefix\n"), // 286
+        run_with_stdin(&["watch", "-i"], "watch wi"), // 287
     ]
 }
 
@@ -481,13 +506,23 @@ fn spawn_reader<R: Read + Send + 'static>(mut reader: R) -> thread::JoinHandle<V
 /// Starts `args` (a watch), runs each of `during` to its end, waits for the
 /// watch to print, then kills it (or, with `term`, asks it to stop with
 /// SIGTERM and waits for it).
-fn run_ctl_during(ctl: &str, port: u16, args: &[&str], during: &[&[&str]], term: bool) -> Outcome {
+fn run_ctl_during(
+    ctl: &str,
+    port: u16,
+    args: &[&str],
+    (lines, during): (Option<&str>, &[&[&str]]),
+    term: bool,
+) -> Outcome {
     let mut cmd = Command::new(ctl);
     cmd.arg(format!("--endpoints=http://127.0.0.1:{port}"))
         .args(args)
         .env_clear()
         .env("ETCDCTL_API", "3")
-        .stdin(Stdio::null())
+        .stdin(if lines.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for var in ["PATH", "HOME"] {
@@ -498,6 +533,12 @@ fn run_ctl_during(ctl: &str, port: u16, args: &[&str], during: &[&[&str]], term:
     let mut child = cmd.spawn().expect("run etcdctl");
     let stdout_reader = child.stdout.take().map(spawn_reader);
     let stderr_reader = child.stderr.take().map(spawn_reader);
+    // Written, and kept open until the process is killed.
+    let _stdin = child.stdin.take().map(|mut s| {
+        s.write_all(lines.unwrap_or("").as_bytes())
+            .expect("write etcdctl's stdin");
+        s
+    });
     // The watch is created before the writes.
     thread::sleep(Duration::from_millis(700));
     for w in during {
@@ -1118,8 +1159,15 @@ impl Leases {
         let args: Vec<String> = case.args.iter().map(|a| self.substitute(a)).collect();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = match case.input {
-            Input::During(during) => run_ctl_during(ctl, ports.client, &args, during, false),
-            Input::Terminated(during) => run_ctl_during(ctl, ports.client, &args, during, true),
+            Input::During(during) => {
+                run_ctl_during(ctl, ports.client, &args, (None, during), false)
+            }
+            Input::Terminated(during) => {
+                run_ctl_during(ctl, ports.client, &args, (None, during), true)
+            }
+            Input::Interactive(lines, during) => {
+                run_ctl_during(ctl, ports.client, &args, (Some(lines), during), false)
+            }
             _ => run_ctl(ctl, ports.client, &args, input),
         };
         if canonical_command(case.args) == "lease grant" && out.code == "0" {
@@ -1360,6 +1408,13 @@ fn report(title: &str, case: &Case, left: (&str, &Outcome), right: (&str, &Outco
                 "  stdin: a txn script with no compares, {n} puts (`put many000 v`, ...) as \
                  success requests and no failure requests"
             );
+        }
+        Input::Interactive(lines, during) => {
+            let _ = writeln!(out, "  stdin (left open): {lines:?}");
+            let _ = writeln!(out, "  while it ran:");
+            for w in during {
+                let _ = writeln!(out, "      {}", shell_line(w));
+            }
         }
         Input::During(during) | Input::Terminated(during) => {
             let _ = writeln!(out, "  while it ran:");

@@ -212,7 +212,7 @@ const MEMBER_ADD_FLAGS: &[Flag] = &[
     ),
 ];
 
-const WATCH_FLAGS: &[Flag] = &[
+pub(super) const WATCH_FLAGS: &[Flag] = &[
     flag(
         "interactive",
         Some('i'),

@@ -144,7 +144,16 @@ fn set(p: &mut Parsed, f: &Flag, v: String, shown: &str) -> Result<(), ParseErro
 
 /// Parses `args` against the command's `flags` plus the global ones.
 pub fn parse(args: &[String], flags: &[Flag]) -> Result<Parsed, ParseError> {
-    let all: Vec<&Flag> = flags.iter().chain(GLOBAL_FLAGS).collect();
+    parse_among(args, flags.iter().chain(GLOBAL_FLAGS).collect())
+}
+
+/// Parses `args` against `flags` alone (a flag set of its own, as `watch
+/// -i` parses each line).
+pub fn parse_only(args: &[String], flags: &[Flag]) -> Result<Parsed, ParseError> {
+    parse_among(args, flags.iter().collect())
+}
+
+fn parse_among(args: &[String], all: Vec<&Flag>) -> Result<Parsed, ParseError> {
     let mut p = Parsed::default();
     let mut i = 0;
     while i < args.len() {

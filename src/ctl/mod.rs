@@ -78,6 +78,18 @@ impl Output {
     fn err(&mut self, s: impl AsRef<str>) {
         self.stderr.extend_from_slice(s.as_ref().as_bytes());
     }
+    /// A diagnostic of a command that runs until stopped: printed now when
+    /// live.
+    fn live_err(&mut self, s: impl AsRef<str>) {
+        if self.live {
+            let mut stderr = std::io::stderr();
+            let _ = stderr.write_all(self.stderr.as_slice());
+            self.stderr.clear();
+            let _ = stderr.write_all(s.as_ref().as_bytes());
+        } else {
+            self.err(s);
+        }
+    }
     fn fail(&mut self, code: i32, msg: impl std::fmt::Display) {
         self.err(format!("Error: {msg}\n"));
         self.code = code;
@@ -112,9 +124,10 @@ pub fn main() -> i32 {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let stdin = std::io::stdin();
-    let mut lock = stdin.lock();
-    let o = rt.block_on(run_live(args, &env, &mut lock));
+    // Not stdin's lock, held for the whole run: `watch -i` reads stdin
+    // from a blocking task of its own.
+    let mut stdin = std::io::BufReader::new(std::io::stdin());
+    let o = rt.block_on(run_live(args, &env, &mut stdin));
     let _ = std::io::stdout().write_all(&o.stdout);
     let _ = std::io::stderr().write_all(&o.stderr);
     o.code

@@ -48,8 +48,5 @@ impl Drop for Session {
 /// Waits for SIGINT or SIGTERM: `lock` and `elect` end cleanly on either,
 /// as etcdctl's do.
 pub(super) async fn interrupted() {
-    #[cfg(not(madsim))]
     crate::rt::signal::interrupted().await;
-    #[cfg(madsim)]
-    std::future::pending::<()>().await;
 }

@@ -250,22 +250,7 @@ async fn watch_interactive(ctx: &Ctx, o: &mut Output) -> CmdResult {
     }
     let display = new_printer(ctx)?;
     let (ch, _ep) = connect(ctx).await?;
-    let (line_tx, mut lines) = mpsc::channel::<Result<String, String>>(1);
-    // A blocking read of its own: the channel is bounded, so the reader
-    // waits for each line to be handled; it ends when we do.
-    tokio::task::spawn_blocking(move || loop {
-        let mut l = String::new();
-        let read = match std::io::stdin().read_line(&mut l) {
-            Ok(_) if l.ends_with('\n') => Ok(l),
-            // Go's ReadString: a last line without its newline is an error.
-            Ok(_) => Err("EOF".to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        let end = read.is_err();
-        if line_tx.blocking_send(read).is_err() || end {
-            return;
-        }
-    });
+    let mut lines = crate::rt::stdin::lines();
     let (tx, rx) = mpsc::channel::<WatchRequest>(16);
     let mut rx = Some(rx);
     let mut resps: Option<tonic::Streaming<WatchResponse>> = None;

@@ -6,7 +6,7 @@ pub mod disk;
 pub mod faults;
 pub mod net;
 pub mod rand;
-#[cfg(not(madsim))]
 pub mod signal;
+pub mod stdin;
 pub mod stream;
 pub mod time;

@@ -1,9 +1,17 @@
-//! Process signals, for the `etcd` binary only (not simulated): etcd's
-//! interrupt handling (`pkg/osutil`): on SIGINT or SIGTERM it logs, runs its
-//! cleanup, then re-raises the signal with the default action, so the
-//! process ends as killed by it (a shell sees 130 or 143).
+//! Process signals, for the binaries only (not simulated: in the simulator
+//! no signal ever comes): etcd's interrupt handling (`pkg/osutil`): on
+//! SIGINT or SIGTERM it logs, runs its cleanup, then re-raises the signal
+//! with the default action, so the process ends as killed by it (a shell
+//! sees 130 or 143).
 
 /// Waits for SIGINT or SIGTERM; logs it as etcd does and returns its number.
+#[cfg(madsim)]
+pub async fn interrupted() -> i32 {
+    std::future::pending().await
+}
+
+/// Waits for SIGINT or SIGTERM; logs it as etcd does and returns its number.
+#[cfg(not(madsim))]
 pub async fn interrupted() -> i32 {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
@@ -18,6 +26,7 @@ pub async fn interrupted() -> i32 {
 
 /// Ends the process by `sig` with its default action (etcd's
 /// `osutil.HandleInterrupts` does the same after its cleanup).
+#[cfg(not(madsim))]
 pub fn raise(sig: i32) -> ! {
     // SAFETY: resetting a handler and signalling ourselves have no memory
     // effects; if the signal somehow does not end us, we exit below.

@@ -29,6 +29,11 @@ use crate::pb::mvccpb::{event::EventType, Event};
 /// `watchBatchMaxRevs`).
 const SYNC_BATCH_REVS: i64 = 1000;
 
+/// Unsynced watchers that read history in one sync round (etcd's
+/// `maxWatchersPerSync`): the round holds the store's lock, which the raft
+/// loop's notify needs, so its work is bounded; the rest wait a round.
+const SYNC_WATCHERS_MAX: usize = 512;
+
 /// What a stream's send loop gets for one of its watchers.
 #[derive(Debug, PartialEq)]
 pub struct Batch {
@@ -350,6 +355,7 @@ impl WatchableStore {
         // skip what a watcher got here (its next_rev moved past it).
         let current = kv.rev();
         let mut gone = Vec::new();
+        let mut read = 0;
         for (key, w) in g.watchers.iter_mut() {
             if let Set::Victim(_) = w.set {
                 let Set::Victim(b) = std::mem::replace(&mut w.set, Set::Unsynced) else {
@@ -368,7 +374,13 @@ impl WatchableStore {
                     }
                 }
             }
-            if !matches!(w.set, Set::Unsynced) {
+            // No room on its stream: reading history now would be thrown
+            // away; it waits for the client to take what is queued.
+            if !matches!(w.set, Set::Unsynced) || w.tx.capacity() == 0 {
+                continue;
+            }
+            if w.tx.is_closed() {
+                gone.push(*key);
                 continue;
             }
             if w.next_rev <= kv.compact_rev() {
@@ -384,6 +396,10 @@ impl WatchableStore {
                 }
                 continue;
             }
+            if read == SYNC_WATCHERS_MAX {
+                continue;
+            }
+            read += 1;
             let to = current.min(w.next_rev + SYNC_BATCH_REVS - 1);
             let from = if crate::bugs::active(crate::bugs::Bug::WatchSyncOffByOne) {
                 w.next_rev + 1

@@ -195,3 +195,56 @@ fn progress_only_when_every_watcher_of_the_stream_is_synced() {
     w.close_stream(s);
     assert!(w.is_empty());
 }
+
+#[test]
+fn a_sync_round_reads_history_for_a_bounded_number_of_watchers() {
+    let mut kv = KvStore::new();
+    let w = WatchableStore::new(kv.rev());
+    for i in 0..3 {
+        put(&mut kv, &w, "k", &i.to_string());
+    }
+    let n = SYNC_WATCHERS_MAX + 88;
+    let mut rxs = Vec::new();
+    for _ in 0..n {
+        let (tx, rx) = mpsc::channel(4);
+        w.watch(w.new_stream(), 0, true, spec("k", "", 1), tx)
+            .unwrap();
+        rxs.push(rx);
+    }
+    w.sync(&kv);
+    let caught_up = rxs
+        .iter_mut()
+        .map(drain)
+        .filter(|got| !got.is_empty())
+        .count();
+    assert_eq!(caught_up, SYNC_WATCHERS_MAX);
+    w.sync(&kv);
+    let rest = rxs
+        .iter_mut()
+        .map(drain)
+        .filter(|got| !got.is_empty())
+        .count();
+    assert_eq!(rest, n - SYNC_WATCHERS_MAX);
+    assert!(!w.needs_sync());
+}
+
+#[test]
+fn a_watcher_whose_stream_is_full_waits_then_catches_up_whole() {
+    let mut kv = KvStore::new();
+    let w = WatchableStore::new(kv.rev());
+    for i in 0..3 {
+        put(&mut kv, &w, "k", &i.to_string());
+    }
+    let (tx, mut rx) = mpsc::channel(1);
+    tx.try_send(Out::Control(Default::default())).unwrap();
+    w.watch(w.new_stream(), 0, true, spec("k", "", 1), tx)
+        .unwrap();
+    w.sync(&kv);
+    assert!(w.needs_sync(), "no room: still behind");
+    assert_eq!(drain(&mut rx), ["control"]);
+    put(&mut kv, &w, "k", "3");
+    w.sync(&kv);
+    w.sync(&kv);
+    let want: Vec<String> = (0..4).map(|i| format!("0 PUT k={i}@{}", i + 2)).collect();
+    assert_eq!(drain(&mut rx), want);
+}

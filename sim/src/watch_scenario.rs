@@ -5,10 +5,11 @@
 //! across responses (in the raft loop's notify, the sync task's catch-up,
 //! the victim path, a resume on another member, a snapshot's restore), a
 //! wrong `prev_kv` or create flag, members that disagree on a revision's
-//! events, and watchers that cannot catch up once healed. What it cannot:
-//! filters, fragments, progress notifications and compaction cancels (the
-//! gRPC differential test covers those against etcd), and slow readers
-//! (its watchers read as fast as they can).
+//! events, a progress notification (asked for, or periodic every 700 ms)
+//! that names a revision whose events were still to come, and watchers that
+//! cannot catch up once healed. What it cannot: filters, fragments and
+//! compaction cancels (the gRPC differential test covers those against
+//! etcd), and slow readers (its watchers read as fast as they can).
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -34,7 +35,7 @@ pub async fn watch_3_members() -> Result<String, String> {
         urls,
         start,
         client_node,
-    } = ClusterRun::start_with(3, &[]).await;
+    } = ClusterRun::start_with(3, &["--experimental-watch-progress-notify-interval=700ms"]).await;
     let log = SharedLog::default();
     let target = Arc::new(AtomicI64::new(i64::MAX));
     let watchers: Vec<_> = (0..WATCHERS)

@@ -11,6 +11,10 @@
 //! * `prev_kv` is the pair the key held before, and a put's version is 1
 //!   exactly when it created the key; watchers on different members agree
 //!   on every revision.
+//! * **Progress is true**: after a progress notification (asked for with
+//!   `WatchProgressRequest`, or periodic with `progress_notify`) names a
+//!   revision, no event at or below it arrives on that stream: it never
+//!   claims a revision whose events were not sent.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -45,7 +49,24 @@ pub fn check(writes: &[Write], received: &[Received], watchers: usize) -> Result
         let mut last_rev = 0i64;
         let mut state: HashMap<Vec<u8>, KeyValue> = HashMap::new();
         let mut revs_in: HashMap<i64, (usize, usize)> = HashMap::new();
+        let mut claimed: Option<(usize, i64)> = None; // (stream, revision)
         for (n, r) in mine.iter().enumerate() {
+            if let Some(p) = r.progress {
+                let before = claimed.filter(|c| c.0 == r.stream).map_or(0, |c| c.1);
+                claimed = Some((r.stream, before.max(p)));
+            }
+            if let Some((stream, p)) = claimed.filter(|c| c.0 == r.stream) {
+                if let Some(e) = r
+                    .events
+                    .iter()
+                    .find(|e| e.kv.as_ref().is_some_and(|kv| kv.mod_revision <= p))
+                {
+                    return Err(format!(
+                        "watcher {id}: event {} on stream {stream} after a progress notification said every event up to revision {p} had been sent",
+                        describe(e)
+                    ));
+                }
+            }
             if r.compact_revision != 0 {
                 return Err(format!(
                     "watcher {id}: cancelled as compacted at {} though nothing was compacted",
@@ -176,5 +197,68 @@ impl<'a> Between<'a> for HashMap<i64, &'a Write> {
             return None;
         }
         ((lo + 1)..hi).find_map(|r| self.get(&r).copied())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(key: &str, value: &str, rev: i64) -> Event {
+        Event {
+            r#type: EventType::Put as i32,
+            kv: Some(KeyValue {
+                key: key.into(),
+                value: value.into(),
+                create_revision: rev,
+                mod_revision: rev,
+                version: 1,
+                lease: 0,
+            }),
+            prev_kv: None,
+        }
+    }
+
+    fn got(stream: usize, events: Vec<Event>, progress: Option<i64>) -> Received {
+        Received {
+            watcher: 0,
+            stream,
+            events,
+            compact_revision: 0,
+            progress,
+        }
+    }
+
+    fn write(key: &str, value: &str, revision: i64) -> Write {
+        Write {
+            key: key.into(),
+            value: Some(value.into()),
+            revision,
+        }
+    }
+
+    #[test]
+    fn progress_may_not_claim_events_still_to_come() {
+        let writes = [write("a", "1", 2), write("b", "1", 3)];
+        let honest = [
+            got(1, vec![put("a", "1", 2)], None),
+            got(1, vec![], Some(2)),
+            got(1, vec![put("b", "1", 3)], None),
+        ];
+        assert_eq!(check(&writes, &honest, 1), Ok(2));
+        let lying = [
+            got(1, vec![put("a", "1", 2)], None),
+            got(1, vec![], Some(3)),
+            got(1, vec![put("b", "1", 3)], None),
+        ];
+        let e = check(&writes, &lying, 1).unwrap_err();
+        assert!(e.contains("progress notification"), "{e}");
+        // A claim is about its own stream: a resumed stream starts afresh.
+        let resumed = [
+            got(1, vec![put("a", "1", 2)], None),
+            got(1, vec![], Some(2)),
+            got(2, vec![put("b", "1", 3)], None),
+        ];
+        assert_eq!(check(&writes, &resumed, 1), Ok(2));
     }
 }

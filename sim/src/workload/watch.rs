@@ -2,7 +2,8 @@
 //! in the run, recording each acknowledged write's revision; watchers watch
 //! every key from revision 1 with `prev_kv`, each on its own member, and
 //! when a stream fails they resume on the next member from the revision
-//! after the last one they saw. Everything is recorded for
+//! after the last one they saw. Watchers ask for progress now and then and
+//! have periodic progress notifications on. Everything is recorded for
 //! [`crate::checker::watch`].
 
 use std::sync::{Arc, Mutex};
@@ -42,6 +43,9 @@ pub struct Received {
     pub stream: usize,
     pub events: Vec<Event>,
     pub compact_revision: i64,
+    /// A progress notification (asked for, or periodic): the revision it
+    /// says every event up to has been sent.
+    pub progress: Option<i64>,
 }
 
 #[derive(Default)]
@@ -134,6 +138,7 @@ pub async fn watcher(
             range_end: vec![0],
             start_revision: last + 1,
             prev_kv: true,
+            progress_notify: true,
             ..Default::default()
         };
         let _ = tx
@@ -167,6 +172,21 @@ pub async fn watcher(
             if r.created {
                 continue;
             }
+            let progress = (r.events.is_empty() && !r.canceled && r.compact_revision == 0)
+                .then(|| r.header.map_or(0, |h| h.revision));
+            if progress.is_some() {
+                coverage::hit(if r.watch_id == -1 {
+                    "watch.progress_answer"
+                } else {
+                    "watch.progress_notify"
+                });
+            } else if rng.gen_range(0..3) == 0 {
+                coverage::hit("watch.progress_request");
+                let ask = WatchRequest {
+                    request_union: Some(RequestUnion::ProgressRequest(Default::default())),
+                };
+                let _ = tx.try_send(ask);
+            }
             if let Some(rev) = r
                 .events
                 .iter()
@@ -183,6 +203,7 @@ pub async fn watcher(
                 stream: stream_no,
                 events: r.events,
                 compact_revision: r.compact_revision,
+                progress,
             });
             if canceled || until(last) {
                 break;

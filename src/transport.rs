@@ -319,13 +319,40 @@ impl peer_server::Peer for PeerService {
     }
 }
 
+/// A follower's connection to the leader for what it forwards (keep-alives,
+/// TimeToLive, promote), kept across requests: a keep-alive stream on a
+/// follower would otherwise dial the leader once a renewal. Forgotten after
+/// a failure or when the leader moves.
+#[derive(Default)]
+pub struct LeaderConn(std::sync::Mutex<Option<(String, PeerClient<tonic::transport::Channel>)>>);
+
+impl LeaderConn {
+    async fn client(&self, url: &str) -> Option<PeerClient<tonic::transport::Channel>> {
+        if let Some((at, c)) = &*self.0.lock().expect("leader connection") {
+            if at == url {
+                return Some(c.clone());
+            }
+        }
+        let c = connect(url).await?;
+        *self.0.lock().expect("leader connection") = Some((url.to_string(), c.clone()));
+        Some(c)
+    }
+
+    fn forget(&self) {
+        *self.0.lock().expect("leader connection") = None;
+    }
+}
+
 /// Asks the leader at `url` to renew lease `id`.
-pub async fn forward_lease_renew(url: &str, id: i64) -> Forwarded<i64> {
-    let Some(mut c) = connect(url).await else {
+pub async fn forward_lease_renew(conn: &LeaderConn, url: &str, id: i64) -> Forwarded<i64> {
+    let Some(mut c) = conn.client(url).await else {
         return Forwarded::Retry;
     };
     let asked =
         tokio::time::timeout(PEER_TIMEOUT * 5, c.lease_renew(LeaseRenewRequest { id })).await;
+    if !matches!(asked, Ok(Ok(_))) {
+        conn.forget();
+    }
     match asked {
         Ok(Ok(r)) => {
             let r = r.into_inner();
@@ -343,13 +370,17 @@ pub async fn forward_lease_renew(url: &str, id: i64) -> Forwarded<i64> {
 
 /// Asks the leader at `url` for a lease's time to live.
 pub async fn forward_lease_time_to_live(
+    conn: &LeaderConn,
     url: &str,
     req: crate::pb::etcdserverpb::LeaseTimeToLiveRequest,
 ) -> Forwarded<crate::pb::etcdserverpb::LeaseTimeToLiveResponse> {
-    let Some(mut c) = connect(url).await else {
+    let Some(mut c) = conn.client(url).await else {
         return Forwarded::Retry;
     };
     let asked = tokio::time::timeout(PEER_TIMEOUT * 5, c.lease_time_to_live(req)).await;
+    if !matches!(asked, Ok(Ok(_))) {
+        conn.forget();
+    }
     match asked {
         Ok(Ok(r)) => {
             let r = r.into_inner();
@@ -372,10 +403,13 @@ pub async fn fetch_members(url: &str) -> Option<MembersResponse> {
 }
 
 /// Asks the leader at `url` to promote learner `id`.
-pub async fn forward_promote(url: &str, id: u64) -> Result<(), PromoteError> {
+pub async fn forward_promote(conn: &LeaderConn, url: &str, id: u64) -> Result<(), PromoteError> {
     let unreachable = || PromoteError::Failed(format!("cannot reach the leader at {url}"));
-    let mut c = connect(url).await.ok_or_else(unreachable)?;
+    let mut c = conn.client(url).await.ok_or_else(unreachable)?;
     let asked = tokio::time::timeout(PEER_TIMEOUT * 5, c.promote(PromoteRequest { id })).await;
+    if !matches!(asked, Ok(Ok(_))) {
+        conn.forget();
+    }
     let resp = asked
         .map_err(|_| unreachable())?
         .map_err(|_| unreachable())?;

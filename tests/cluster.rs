@@ -180,6 +180,23 @@ fn three_member_cluster_like_the_tutorial() {
     for m in c.members.iter().flatten() {
         assert_eq!(stdout(&m.ctl(&["get", "foo"])), "foo\nbar\n");
     }
+    // A lease kept alive through every member, followers forwarding to the
+    // leader (over one connection, reused), and its TTL read through each.
+    let granted = stdout(&s.ctl(&["lease", "grant", "60"]));
+    let id = granted.split_whitespace().nth(1).unwrap().to_string();
+    for _ in 0..3 {
+        for m in c.members.iter().flatten() {
+            let o = m.ctl(&["lease", "keep-alive", "--once", &id]);
+            assert_eq!(
+                stdout(&o),
+                format!("lease {id} keepalived with TTL(60)\n"),
+                "{}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            let ttl = stdout(&m.ctl(&["lease", "timetolive", &id]));
+            assert!(ttl.contains("granted with TTL(60s)"), "{ttl}");
+        }
+    }
 }
 
 #[test]

@@ -243,7 +243,7 @@ impl EtcdServer {
         let Some(url) = self.leader_peer_url() else {
             return Forwarded::Retry;
         };
-        crate::transport::forward_lease_renew(&url, id).await
+        crate::transport::forward_lease_renew(&self.leader_conn, &url, id).await
     }
 
     async fn forward_time_to_live(
@@ -253,7 +253,7 @@ impl EtcdServer {
         let Some(url) = self.leader_peer_url() else {
             return Forwarded::Retry;
         };
-        crate::transport::forward_lease_time_to_live(&url, *req).await
+        crate::transport::forward_lease_time_to_live(&self.leader_conn, &url, *req).await
     }
 }
 

@@ -192,7 +192,7 @@ impl EtcdServer {
     /// A follower's promote: the leader does it.
     async fn forward_promote(&self, id: u64) -> Result<Vec<Member>, ServerError> {
         let url = self.leader_peer_url().ok_or(ServerError::NoLeader)?;
-        match crate::transport::forward_promote(&url, id).await {
+        match crate::transport::forward_promote(&self.leader_conn, &url, id).await {
             Ok(()) => Ok(self.member_list()),
             Err(PromoteError::Refused(e)) => Err(e.into()),
             Err(PromoteError::Failed(_)) => Err(ServerError::Timeout),

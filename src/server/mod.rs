@@ -150,6 +150,8 @@ pub struct EtcdServer {
     next_id: AtomicU64,
     /// `--strict-reconfig-check`.
     pub strict_reconfig: bool,
+    /// What this member forwards to the leader goes over one connection.
+    leader_conn: crate::transport::LeaderConn,
 }
 
 impl EtcdServer {
@@ -183,6 +185,7 @@ impl EtcdServer {
                 ((member_id & 0xffff) << 48) | ((id_seed & ((1 << 40) - 1)) << 8),
             ),
             strict_reconfig: true,
+            leader_conn: Default::default(),
         }
     }
 

@@ -42,10 +42,14 @@ pub enum Bug {
     /// without looking again for earlier keys (so a waiter that gives up
     /// hands the lock on while the holder still holds it).
     LockWaitsOnlyPredecessor = 13,
+    /// A progress request is answered with the current revision at once,
+    /// without waiting for the stream's watchers to catch up (etcd 3.4's
+    /// own behaviour, which 3.5 fixed).
+    ProgressBeforeSync = 14,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 13] = [
+    pub const ALL: [Bug; 14] = [
         Bug::AckBeforeFsync,
         Bug::ForgetConsistentIndex,
         Bug::StaleTxnCompare,
@@ -59,6 +63,7 @@ impl Bug {
         Bug::LeaseRenewIgnored,
         Bug::WatchSyncOffByOne,
         Bug::LockWaitsOnlyPredecessor,
+        Bug::ProgressBeforeSync,
     ];
 
     /// The bug called `name` (its variant's name).

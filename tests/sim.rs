@@ -30,6 +30,7 @@ const BUG_TESTS: &[&str] = &[
     "bug_lease_renew_ignored",
     "bug_watch_sync_off_by_one",
     "bug_lock_waits_only_predecessor",
+    "bug_progress_before_sync",
 ];
 
 fn cargo(root: &str, extra: &[&str]) -> i32 {

@@ -192,6 +192,9 @@ impl Watch {
         tokio::spawn(async move {
             let synced = tokio::time::timeout(PROGRESS_WAIT, async {
                 loop {
+                    if crate::bugs::active(crate::bugs::Bug::ProgressBeforeSync) {
+                        return this.server.watchable.notified();
+                    }
                     if let Some(rev) = this.server.watchable.progress(st.id) {
                         return rev;
                     }

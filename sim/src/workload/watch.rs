@@ -132,7 +132,7 @@ pub async fn watcher(
             madsim::time::sleep(CONNECT_BACKOFF).await;
             continue;
         };
-        let (tx, rx) = mpsc::channel::<WatchRequest>(1);
+        let (tx, rx) = mpsc::channel::<WatchRequest>(2);
         let create = WatchCreateRequest {
             key: vec![0],
             range_end: vec![0],
@@ -148,6 +148,15 @@ pub async fn watcher(
             .await;
         if stream_no > 1 {
             coverage::hit("watch.resume");
+        }
+        // Progress asked at once, as a resuming client does to learn where
+        // it stands: the answer must wait for the catch-up it names.
+        if rng.gen_range(0..2) == 0 {
+            coverage::hit("watch.progress_request");
+            let ask = WatchRequest {
+                request_union: Some(RequestUnion::ProgressRequest(Default::default())),
+            };
+            let _ = tx.try_send(ask);
         }
         let opened = tokio::time::timeout(REQUEST_TIMEOUT, c.watch(ReceiverStream(rx))).await;
         let Ok(Ok(resp)) = opened else {

@@ -497,16 +497,6 @@ impl EtcdServer {
             }
         }
     }
-
-    /// A response header at revision `rev`, with this member's ids.
-    fn header_at(&self, revision: i64) -> ResponseHeader {
-        let mut h = Some(ResponseHeader {
-            revision,
-            ..Default::default()
-        });
-        self.header(&mut h);
-        h.unwrap_or_default()
-    }
 }
 
 /// A recipe's watcher; dropping it removes the watcher.

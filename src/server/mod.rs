@@ -231,6 +231,17 @@ impl EtcdServer {
         h.raft_term = self.raft_status().term;
     }
 
+    /// A response header at `revision`, with this member's ids and term
+    /// (watch responses and the recipes' answers name their own revision).
+    pub fn header_at(&self, revision: i64) -> ResponseHeader {
+        let mut h = Some(ResponseHeader {
+            revision,
+            ..Default::default()
+        });
+        self.header(&mut h);
+        h.unwrap_or_default()
+    }
+
     pub fn current_revision(&self) -> i64 {
         self.read().state.kv.rev()
     }

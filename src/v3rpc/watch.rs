@@ -61,12 +61,7 @@ struct StreamState {
 
 impl Watch {
     fn header(&self, revision: i64) -> Option<ResponseHeader> {
-        let mut h = Some(ResponseHeader {
-            revision,
-            ..Default::default()
-        });
-        self.server.header(&mut h);
-        h
+        Some(self.server.header_at(revision))
     }
 
     /// The receive half: until the client closes its side or goes away.

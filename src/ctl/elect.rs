@@ -10,11 +10,10 @@ use crate::pb::v3electionpb::{
 
 use super::global::{bad_args, call, connect, rpc_failure, Ctx, EXIT_ERROR};
 use super::print::{new_printer, Printer};
-use super::session::{interrupted, Session};
+use super::session::Session;
 use super::{CmdResult, Fail, Output};
-
-/// clientv3's `concurrency.NewSession` default TTL.
-const SESSION_TTL: i64 = 60;
+use crate::rt::signal::interrupted;
+use crate::server::SESSION_TTL;
 
 pub(super) async fn elect(ctx: &Ctx, o: &mut Output) -> CmdResult {
     let args = ctx.args();

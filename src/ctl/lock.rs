@@ -8,9 +8,10 @@ use crate::pb::v3lockpb::{lock_client::LockClient, LockRequest, UnlockRequest};
 
 use super::global::{bad_args, call, connect, rpc_failure, Ctx, EXIT_ERROR};
 use super::print::new_printer;
-use super::session::{interrupted, Session};
+use super::session::Session;
 use super::util::parse_int;
 use super::{CmdResult, Fail, Output};
+use crate::rt::signal::interrupted;
 
 pub(super) async fn lock(ctx: &Ctx, o: &mut Output) -> CmdResult {
     let args = ctx.args();

@@ -44,9 +44,3 @@ impl Drop for Session {
         self.keeper.abort();
     }
 }
-
-/// Waits for SIGINT or SIGTERM: `lock` and `elect` end cleanly on either,
-/// as etcdctl's do.
-pub(super) async fn interrupted() {
-    crate::rt::signal::interrupted().await;
-}

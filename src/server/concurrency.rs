@@ -30,8 +30,8 @@ use crate::pb::mvccpb::KeyValue;
 use crate::pb::v3electionpb::{LeaderKey, LeaderResponse};
 
 /// clientv3 `concurrency.NewSession`'s default TTL, used when a request
-/// names no lease (etcd then grants one).
-const SESSION_TTL: i64 = 60;
+/// names no lease (etcd then grants one), and by etcdctl's sessions.
+pub const SESSION_TTL: i64 = 60;
 /// Batches a recipe's watcher may have queued.
 const WATCH_BUFFER: usize = 16;
 
@@ -73,13 +73,20 @@ impl From<ServerError> for RecipeError {
     }
 }
 
-/// Go's `%x` of a lease id, as the recipes name their keys.
-fn lease_hex(lease: i64) -> String {
-    if lease < 0 {
+/// The prefix under which `name`'s queue lives (`<name>/`).
+fn queue_prefix(name: &[u8]) -> Vec<u8> {
+    [name, b"/"].concat()
+}
+
+/// A session's key in the queue under `pfx`: the lease id as Go's `%x`
+/// writes it.
+fn queue_key(pfx: &[u8], lease: i64) -> Vec<u8> {
+    let hex = if lease < 0 {
         format!("-{:x}", lease.unsigned_abs())
     } else {
         format!("{lease:x}")
-    }
+    };
+    [pfx, hex.as_bytes()].concat()
 }
 
 /// The oldest (`Ascend`) or newest (`Descend`) key under `pfx` by create
@@ -285,8 +292,8 @@ impl EtcdServer {
         lease: i64,
     ) -> Result<(ResponseHeader, Vec<u8>), RecipeError> {
         let lease = self.session_lease(lease).await?;
-        let pfx = [name, b"/"].concat();
-        let key = [pfx.as_slice(), lease_hex(lease).as_bytes()].concat();
+        let pfx = queue_prefix(name);
+        let key = queue_key(&pfx, lease);
         let owner = || op_range(by_create(&pfx, SortOrder::Ascend, 0));
         let resp = self
             .txn(TxnRequest {
@@ -348,8 +355,8 @@ impl EtcdServer {
         value: &[u8],
     ) -> Result<(ResponseHeader, LeaderKey), RecipeError> {
         let lease = self.session_lease(lease).await?;
-        let pfx = [name, b"/"].concat();
-        let key = [pfx.as_slice(), lease_hex(lease).as_bytes()].concat();
+        let pfx = queue_prefix(name);
+        let key = queue_key(&pfx, lease);
         let resp = self
             .txn(TxnRequest {
                 compare: vec![create_rev_is(&key, 0)],
@@ -420,7 +427,7 @@ impl EtcdServer {
 
     /// etcd's `v3election.Leader`: the current leader's key and value.
     pub async fn leader(&self, name: &[u8]) -> Result<(ResponseHeader, KeyValue), RecipeError> {
-        let pfx = [name, b"/"].concat();
+        let pfx = queue_prefix(name);
         let r = self.range(by_create(&pfx, SortOrder::Ascend, 0)).await?;
         let header = r.header.unwrap_or_default();
         let kv = r.kvs.into_iter().next().ok_or(RecipeError::NoLeader)?;
@@ -435,7 +442,7 @@ impl EtcdServer {
         name: &[u8],
         out: mpsc::Sender<LeaderResponse>,
     ) -> Result<(), RecipeError> {
-        let pfx = [name, b"/"].concat();
+        let pfx = queue_prefix(name);
         loop {
             let r = self.range(by_create(&pfx, SortOrder::Ascend, 0)).await?;
             let header = r.header.unwrap_or_default();

@@ -4,7 +4,7 @@
 //! member's view, are in [`member`].
 
 mod concurrency;
-pub use concurrency::RecipeError;
+pub use concurrency::{RecipeError, SESSION_TTL};
 mod lease;
 pub use lease::Forwarded;
 mod member;

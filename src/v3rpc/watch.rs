@@ -296,24 +296,28 @@ impl Watch {
 /// into responses of as many events as keep each (marked `fragment` while
 /// it is measured) under `limit`, at least one each; all but the last are
 /// marked `fragment`.
-fn fragments(wr: WatchResponse, limit: usize) -> Vec<WatchResponse> {
+fn fragments(mut wr: WatchResponse, limit: usize) -> Vec<WatchResponse> {
     if wr.encoded_len() < limit || wr.events.len() < 2 {
         return vec![wr];
     }
+    let events = std::mem::take(&mut wr.events);
     let empty = WatchResponse {
-        events: Vec::new(),
         fragment: true,
-        ..wr.clone()
+        ..wr
     };
+    // A response's size is its fields' plus each event's (tag 11, length,
+    // body): kept as a sum, not re-encoded for every event added.
+    let base = empty.encoded_len();
     let mut out = Vec::new();
-    let mut cur = empty.clone();
-    for e in wr.events {
-        cur.events.push(e);
-        if cur.events.len() > 1 && cur.encoded_len() >= limit {
-            let e = cur.events.pop().expect("just pushed");
+    let (mut cur, mut size) = (empty.clone(), base);
+    for e in events {
+        let n = prost::encoding::message::encoded_len(11, &e);
+        if !cur.events.is_empty() && size + n >= limit {
             out.push(std::mem::replace(&mut cur, empty.clone()));
-            cur.events.push(e);
+            size = base;
         }
+        size += n;
+        cur.events.push(e);
     }
     cur.fragment = false;
     out.push(cur);
@@ -372,5 +376,69 @@ struct CloseStream {
 impl Drop for CloseStream {
     fn drop(&mut self) {
         self.server.watchable.close_stream(self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pb::mvccpb::{Event, KeyValue};
+
+    /// etcd's `sendFragments` as written: re-measure after each event.
+    fn fragments_by_remeasuring(wr: WatchResponse, limit: usize) -> Vec<WatchResponse> {
+        if wr.encoded_len() < limit || wr.events.len() < 2 {
+            return vec![wr];
+        }
+        let empty = WatchResponse {
+            events: Vec::new(),
+            fragment: true,
+            ..wr.clone()
+        };
+        let mut out = Vec::new();
+        let mut cur = empty.clone();
+        for e in wr.events {
+            cur.events.push(e);
+            if cur.events.len() > 1 && cur.encoded_len() >= limit {
+                let e = cur.events.pop().expect("just pushed");
+                out.push(std::mem::replace(&mut cur, empty.clone()));
+                cur.events.push(e);
+            }
+        }
+        cur.fragment = false;
+        out.push(cur);
+        out
+    }
+
+    #[test]
+    fn fragments_split_where_remeasuring_would() {
+        let event = |i: usize| Event {
+            kv: Some(KeyValue {
+                key: format!("key{i}").into_bytes(),
+                value: vec![b'v'; (i * 37) % 300],
+                mod_revision: i as i64 + 1,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let wr = WatchResponse {
+            header: Some(ResponseHeader {
+                revision: 99,
+                ..Default::default()
+            }),
+            watch_id: 3,
+            events: (0..200).map(event).collect(),
+            ..Default::default()
+        };
+        for limit in [1, 100, 500, 1000, 4096, 20_000, 1 << 20] {
+            let got = fragments(wr.clone(), limit);
+            assert_eq!(
+                got,
+                fragments_by_remeasuring(wr.clone(), limit),
+                "limit {limit}"
+            );
+            if limit == 1000 {
+                assert!(got.len() > 10, "{}", got.len());
+            }
+        }
     }
 }

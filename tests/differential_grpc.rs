@@ -829,35 +829,51 @@ async fn lock_and_election_script(endpoint: String) -> Vec<String> {
     out
 }
 
+/// Runs `script` against a fresh oxcd and a fresh real etcd 3.4, both
+/// started with `flags`: what each answered, `(oxcd, etcd)`.
+fn script_on_both<F, Fut>(tag: &str, flags: &[&str], script: F) -> (Vec<String>, Vec<String>)
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Vec<String>>,
+{
+    let (ours_dir, real_dir) = (
+        temp_dir(&format!("grpc-{tag}-oxcd")),
+        temp_dir(&format!("grpc-{tag}-etcd")),
+    );
+    let ours = Server::spawn(&ours_dir, free_port(), free_port(), flags);
+    let real = Server::spawn_bin(REAL_ETCD, None, &real_dir, free_port(), free_port(), flags);
+    ours.wait_ready();
+    real.wait_ready();
+    let rt = common::runtime();
+    let got = rt.block_on(script(ours.endpoint()));
+    let want = rt.block_on(script(real.endpoint()));
+    drop((ours, real));
+    let _ = std::fs::remove_dir_all(&ours_dir);
+    let _ = std::fs::remove_dir_all(&real_dir);
+    (got, want)
+}
+
+/// Fails with every step where oxcd's answer differs from etcd's.
+fn assert_same_steps(what: &str, got: &[String], want: &[String]) {
+    let mismatches: Vec<String> = got
+        .iter()
+        .zip(want)
+        .enumerate()
+        .filter(|(_, (g, w))| g != w)
+        .map(|(i, (g, w))| format!("step {i}:\n  etcd: {w}\n  oxcd: {g}"))
+        .collect();
+    eprintln!("{} {what} steps, {} differ", want.len(), mismatches.len());
+    assert_eq!(got.len(), want.len());
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
 #[test]
 fn lock_and_election_get_etcds_answers() {
     if !real_etcd_present() {
         return;
     }
-    let (ours_dir, real_dir) = (temp_dir("grpc-lock-oxcd"), temp_dir("grpc-lock-etcd"));
-    let ours = Server::spawn(&ours_dir, free_port(), free_port(), &[]);
-    let real = Server::spawn_bin(REAL_ETCD, None, &real_dir, free_port(), free_port(), &[]);
-    ours.wait_ready();
-    real.wait_ready();
-    let rt = common::runtime();
-    let got = rt.block_on(lock_and_election_script(ours.endpoint()));
-    let want = rt.block_on(lock_and_election_script(real.endpoint()));
-    drop((ours, real));
-    let _ = std::fs::remove_dir_all(&ours_dir);
-    let _ = std::fs::remove_dir_all(&real_dir);
-    let mut mismatches = Vec::new();
-    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-        if g != w {
-            mismatches.push(format!("step {i}:\n  etcd: {w}\n  oxcd: {g}"));
-        }
-    }
-    eprintln!(
-        "{} lock and election steps, {} differ",
-        want.len(),
-        mismatches.len()
-    );
-    assert_eq!(got.len(), want.len());
-    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    let (got, want) = script_on_both("lock", &[], lock_and_election_script);
+    assert_same_steps("lock and election", &got, &want);
 }
 
 /// Periodic progress notifications (`progress_notify`, with
@@ -969,21 +985,8 @@ fn watch_progress_and_fragments_match_etcds() {
         return;
     }
     let flag = ["--experimental-watch-progress-notify-interval=500ms"];
-    let (ours_dir, real_dir) = (temp_dir("grpc-prog-oxcd"), temp_dir("grpc-prog-etcd"));
-    let ours = Server::spawn(&ours_dir, free_port(), free_port(), &flag);
-    let real = Server::spawn_bin(REAL_ETCD, None, &real_dir, free_port(), free_port(), &flag);
-    ours.wait_ready();
-    real.wait_ready();
-    let rt = common::runtime();
-    let got = rt.block_on(progress_notify_script(ours.endpoint()));
-    let want = rt.block_on(progress_notify_script(real.endpoint()));
-    drop((ours, real));
-    let _ = std::fs::remove_dir_all(&ours_dir);
-    let _ = std::fs::remove_dir_all(&real_dir);
-    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-        assert_eq!(g, w, "step {i} differs:\n  etcd: {w}\n  oxcd: {g}");
-    }
-    assert_eq!(got.len(), want.len());
+    let (got, want) = script_on_both("prog", &flag, progress_notify_script);
+    assert_same_steps("progress and fragment", &got, &want);
     // Not vacuous: etcd did notify the idle watcher.
     assert!(
         want[2].contains("watch_id: 0, created: false") && want[2].contains("events: []"),

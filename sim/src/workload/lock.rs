@@ -263,23 +263,20 @@ impl LockWorkloadClient {
     /// Reads the fenced counter, and the lock's queue with it: a holder
     /// must be the queue's first key.
     async fn fenced_read(&mut self, key: &[u8], generation: i64) -> Result<i64, Lost> {
-        let get = |key: Vec<u8>, range_end: Vec<u8>| RequestOp {
+        let get = |key: Vec<u8>, range_end: Vec<u8>, keys_only: bool| RequestOp {
             request: Some(request_op::Request::RequestRange(RangeRequest {
                 key,
                 range_end,
-                keys_only: true,
+                keys_only,
                 ..Default::default()
             })),
         };
-        let mut counter = get(FENCED.as_bytes().to_vec(), vec![]);
-        if let Some(request_op::Request::RequestRange(r)) = &mut counter.request {
-            r.keys_only = false;
-        }
+        let counter = get(FENCED.as_bytes().to_vec(), vec![], false);
         let pfx = format!("{LOCK_NAME}/").into_bytes();
         let end = oxcd::ctl::prefix_end(&pfx);
         let req = TxnRequest {
             compare: Self::fence(key, generation),
-            success: vec![counter, get(pfx, end)],
+            success: vec![counter, get(pfx, end, true)],
             failure: vec![],
         };
         let (ok, revision, ranges) = self.txn(req).await?;

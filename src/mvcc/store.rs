@@ -443,6 +443,33 @@ impl KvStore {
             request_op::Request::RequestRange(r) => self.check_read_rev(r.revision, at).map(drop),
             _ => Ok(()),
         })?;
+        // A put that keeps the old value or lease needs the key to exist
+        // when it runs, after the txn's earlier ops. etcd 3.4 checks only
+        // the state the txn began with (above) and then panics applying a
+        // put of a key its own delete removed ("unexpected error during
+        // txn"); oxcd answers "key not found" instead. The writes so far on
+        // the path, in order, say which keys they left.
+        let mut written: Vec<(&[u8], &[u8], bool)> = Vec::new();
+        self.check_ops(req, &path, &mut |op| {
+            match op {
+                request_op::Request::RequestPut(r) => {
+                    let deleted = written
+                        .iter()
+                        .rev()
+                        .find(|(key, end, _)| KeyRange::new(key, end).contains(&r.key))
+                        .is_some_and(|&(_, _, live)| !live);
+                    if (r.ignore_value || r.ignore_lease) && deleted {
+                        return Err(MvccError::KeyNotFound);
+                    }
+                    written.push((&r.key, &[], true));
+                }
+                request_op::Request::RequestDeleteRange(d) => {
+                    written.push((&d.key, &d.range_end, false));
+                }
+                _ => {}
+            }
+            Ok(())
+        })?;
         let mut resp = self.txn_in(&mut w, req, &mut path.into_iter());
         resp.header = Some(header(w.read_rev()));
         self.end(w);
@@ -514,11 +541,11 @@ impl KvStore {
 
     /// Calls `check` on every non-txn op of the branches `path` chose;
     /// how many steps of `path` this txn used.
-    fn check_ops(
+    fn check_ops<'r>(
         &self,
-        req: &TxnRequest,
+        req: &'r TxnRequest,
         path: &[bool],
-        check: &mut impl FnMut(&request_op::Request) -> Result<(), MvccError>,
+        check: &mut impl FnMut(&'r request_op::Request) -> Result<(), MvccError>,
     ) -> Result<usize, MvccError> {
         let ops = if path[0] { &req.success } else { &req.failure };
         let mut used = 1;

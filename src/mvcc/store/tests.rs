@@ -106,3 +106,56 @@ fn a_txn_checks_its_puts_before_its_ranges_and_the_key_before_the_lease() {
     );
     assert_eq!(store.rev(), 1, "nothing was written");
 }
+
+/// Found by the `kv_apply` fuzz target: etcd 3.4 checks an `ignore_lease`
+/// put against the store as the txn began, then panics applying it after
+/// the txn's own delete removed the key. oxcd answers "key not found" for
+/// the whole txn and writes nothing.
+#[test]
+fn a_txn_put_keeping_the_lease_of_a_key_it_deleted_fails_whole() {
+    let mut store = KvStore::new();
+    store
+        .put(&PutRequest {
+            key: "d".into(),
+            value: "yy".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let op = |r| RequestOp { request: Some(r) };
+    let txn = |then: Vec<RequestOp>| TxnRequest {
+        compare: vec![],
+        success: then,
+        failure: vec![],
+    };
+    let delete_from_c = op(request_op::Request::RequestDeleteRange(
+        DeleteRangeRequest {
+            key: "c".into(),
+            range_end: vec![0],
+            ..Default::default()
+        },
+    ));
+    let keep_lease = op(request_op::Request::RequestPut(PutRequest {
+        key: "d".into(),
+        value: "x".into(),
+        ignore_lease: true,
+        ..Default::default()
+    }));
+    let plain_put = op(request_op::Request::RequestPut(PutRequest {
+        key: "d".into(),
+        value: "z".into(),
+        ..Default::default()
+    }));
+    let err = store
+        .txn(&txn(vec![delete_from_c.clone(), keep_lease.clone()]))
+        .unwrap_err();
+    assert_eq!(err, MvccError::KeyNotFound);
+    assert_eq!(store.rev(), 2, "nothing was written");
+    assert_eq!(get(&store, "d").as_deref(), Some(&b"yy"[..]));
+    // Put again in a nested txn after the delete: the key exists again.
+    let nested = op(request_op::Request::RequestTxn(txn(vec![keep_lease])));
+    let resp = store
+        .txn(&txn(vec![delete_from_c, plain_put, nested]))
+        .unwrap();
+    assert!(resp.succeeded);
+    assert_eq!(get(&store, "d").as_deref(), Some(&b"x"[..]));
+}

@@ -18,7 +18,7 @@ use madsim::runtime::Handle;
 use madsim::time::Instant;
 use rand::Rng;
 
-use crate::checker::kv::{check, describe, Decided, KvOp};
+use crate::checker::kv::{Decided, KvOp};
 use crate::cluster::{crash_and_restart, start_single};
 use crate::coverage;
 use crate::scenario::{clients_under_faults, liveness, replicas_agree, ClusterRun};
@@ -137,51 +137,7 @@ fn check_history(history: &SharedHistory) -> Result<String, String> {
     ))
 }
 
-/// Runs the KV checker on `h`; the violation, with an excerpt, as the error.
+/// Runs the KV checker on `h` (`oxcd_checker::checker::kv::decide`).
 pub(crate) fn decide(h: &[KvOp]) -> Result<Decided, String> {
-    let t0 = coverage::real_now();
-    let verdict = check(h, PLACEMENT_BUDGET);
-    coverage::check_took(coverage::real_now().saturating_sub(t0));
-    if verdict.is_err() && std::env::var("OXCD_SIM_DUMP").is_ok() {
-        for (i, o) in h.iter().enumerate() {
-            if std::env::var("OXCD_SIM_DUMP").is_ok_and(|v| v == "all")
-                || matches!(o.req, crate::model::Request::Compact(_))
-            {
-                eprintln!(
-                    "DUMP op {i}: client {} [{}, {:?}] {} -> {:?}",
-                    o.client,
-                    o.call,
-                    o.ret,
-                    describe(&o.req),
-                    o.out
-                );
-            }
-        }
-    }
-    match verdict {
-        Ok(d) => Ok(d),
-        Err(v) => {
-            let excerpt: Vec<String> = v
-                .ops
-                .iter()
-                .take(10)
-                .map(|&i| {
-                    let o = &h[i];
-                    format!(
-                        "  op {i}: client {} [{}, {:?}] {} -> {:?}",
-                        o.client,
-                        o.call,
-                        o.ret,
-                        describe(&o.req),
-                        o.out
-                    )
-                })
-                .collect();
-            Err(format!(
-                "kv history is not linearizable: {}\n{}",
-                v.why,
-                excerpt.join("\n")
-            ))
-        }
-    }
+    crate::checker::kv::decide(h, PLACEMENT_BUDGET)
 }

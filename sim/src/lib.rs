@@ -7,10 +7,8 @@
 
 #[cfg(all(madsim, feature = "bugs"))]
 pub mod bug_hunt;
-pub mod checker;
 #[cfg(madsim)]
 pub mod cluster;
-pub mod coverage;
 #[cfg(madsim)]
 pub mod kv_scenario;
 #[cfg(madsim)]
@@ -19,12 +17,13 @@ pub mod lease_scenario;
 pub mod lock_scenario;
 #[cfg(madsim)]
 pub mod membership;
-pub mod model;
 #[cfg(madsim)]
 pub mod nemesis;
 #[cfg(madsim)]
 pub mod scenario;
 #[cfg(madsim)]
 pub mod watch_scenario;
-#[cfg(madsim)]
-pub mod workload;
+
+// The workloads, model and checkers live in `oxcd-checker`, which jepsen/
+// shares; their paths here stay what the scenarios were written against.
+pub use oxcd_checker::{checker, coverage, model, workload};

@@ -31,6 +31,7 @@ use oxcd::pb::etcdserverpb::{
     range_request, response_op, PutResponse, RangeResponse, RequestOp, TxnResponse,
 };
 
+use crate::coverage;
 use crate::model::{KvError, KvModel, Request, Response};
 
 /// One request as a client saw it.
@@ -583,9 +584,60 @@ fn floors(ops: &[KvOp]) -> Vec<Option<Key>> {
         .collect()
 }
 
+/// Runs the checker on `h` and times it; the violation, with an excerpt of
+/// the offending operations, as the error (`OXCD_SIM_DUMP=1` also prints
+/// the compactions, `=all` every operation).
+pub fn decide(h: &[KvOp], budget: u64) -> Result<Decided, String> {
+    let t0 = coverage::real_now();
+    let verdict = check(h, budget);
+    coverage::check_took(coverage::real_now().saturating_sub(t0));
+    if verdict.is_err() && std::env::var("OXCD_SIM_DUMP").is_ok() {
+        for (i, o) in h.iter().enumerate() {
+            if std::env::var("OXCD_SIM_DUMP").is_ok_and(|v| v == "all")
+                || matches!(o.req, Request::Compact(_))
+            {
+                eprintln!(
+                    "DUMP op {i}: client {} [{}, {:?}] {} -> {:?}",
+                    o.client,
+                    o.call,
+                    o.ret,
+                    describe(&o.req),
+                    o.out
+                );
+            }
+        }
+    }
+    match verdict {
+        Ok(d) => Ok(d),
+        Err(v) => {
+            let excerpt: Vec<String> = v
+                .ops
+                .iter()
+                .take(10)
+                .map(|&i| {
+                    let o = &h[i];
+                    format!(
+                        "  op {i}: client {} [{}, {:?}] {} -> {:?}",
+                        o.client,
+                        o.call,
+                        o.ret,
+                        describe(&o.req),
+                        o.out
+                    )
+                })
+                .collect();
+            Err(format!(
+                "kv history is not linearizable: {}\n{}",
+                v.why,
+                excerpt.join("\n")
+            ))
+        }
+    }
+}
+
 /// Whether an answer equals the model's, up to what differs between
 /// servers: the cluster fields of headers, and nested headers.
-fn same(req: &Request, want: &Response, got: &Response) -> bool {
+pub fn same(req: &Request, want: &Response, got: &Response) -> bool {
     match (req, want, got) {
         (Request::Range(_), Response::Range(w), Response::Range(g)) => same_range(w, g),
         (_, Response::Put(w), Response::Put(g)) => {

@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::nemesis::clock::{max_advance, ClockFault};
+use crate::clock::{max_advance, ClockFault};
 use crate::workload::lease::Event;
 
 #[derive(Default)]

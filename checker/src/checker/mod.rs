@@ -2,12 +2,9 @@
 
 pub mod bank;
 pub mod kv;
-#[cfg(madsim)]
 pub mod lease;
 pub mod linearizability;
-#[cfg(madsim)]
 pub mod lock;
 pub mod replicas;
 pub mod revisions;
-#[cfg(madsim)]
 pub mod watch;

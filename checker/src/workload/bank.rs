@@ -126,7 +126,7 @@ impl BankClient {
     /// and the dice say so, otherwise a read of all accounts.
     pub async fn one(&mut self) {
         let input = {
-            let mut rng = madsim::rand::thread_rng();
+            let mut rng = crate::clock::rng();
             match &self.last {
                 Some(last) if self.accounts >= 2 && rng.gen_range(0..10) < 6 => {
                     let from = rng.gen_range(0..self.accounts);

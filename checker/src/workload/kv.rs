@@ -49,7 +49,7 @@ fn key(i: usize) -> Vec<u8> {
 impl KvWorkloadClient {
     pub fn new(id: usize, urls: Vec<String>, start: Instant, history: SharedHistory) -> Self {
         // Seeded from madsim's RNG, so a seed replays exactly.
-        let seed = madsim::rand::thread_rng().gen::<u64>();
+        let seed = crate::clock::rng().gen::<u64>();
         KvWorkloadClient {
             id,
             conn: Conn::new(id, urls),

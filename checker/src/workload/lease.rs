@@ -16,8 +16,8 @@ use rand::{Rng, SeedableRng};
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
 
+use crate::clock::now as sim_now;
 use crate::coverage;
-use crate::nemesis::clock::sim_now;
 use crate::workload::{CONNECT_BACKOFF, REQUEST_TIMEOUT};
 use oxcd::rt::stream::ReceiverStream;
 
@@ -116,7 +116,7 @@ pub struct LeaseWorkloadClient {
 
 impl LeaseWorkloadClient {
     pub fn new(id: usize, urls: Vec<String>, events: SharedEvents) -> Self {
-        let seed = madsim::rand::thread_rng().gen::<u64>();
+        let seed = crate::clock::rng().gen::<u64>();
         LeaseWorkloadClient {
             id,
             conn: Conn::new(id, urls),

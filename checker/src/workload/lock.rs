@@ -26,8 +26,8 @@ use oxcd::pb::v3lockpb::{lock_client::LockClient, LockRequest, UnlockRequest};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::clock::now as sim_now;
 use crate::coverage;
-use crate::nemesis::clock::sim_now;
 use crate::workload::lease::Conn;
 use crate::workload::REQUEST_TIMEOUT;
 
@@ -98,7 +98,7 @@ struct Lost;
 
 impl LockWorkloadClient {
     pub fn new(id: usize, urls: Vec<String>, events: SharedEvents, stall_one_in: u32) -> Self {
-        let seed = madsim::rand::thread_rng().gen::<u64>();
+        let seed = crate::clock::rng().gen::<u64>();
         LockWorkloadClient {
             id,
             conn: Conn::new(id, urls),

@@ -58,7 +58,7 @@ pub type SharedLog = Arc<Mutex<Log>>;
 
 /// Puts and deletes `n` times on random keys.
 pub async fn writer(id: usize, urls: Vec<String>, log: SharedLog, n: usize) {
-    let mut rng = StdRng::seed_from_u64(madsim::rand::thread_rng().gen());
+    let mut rng = StdRng::seed_from_u64(crate::clock::rng().gen());
     let mut current = id % urls.len();
     for i in 0..n {
         let url = urls[current].clone();
@@ -119,7 +119,7 @@ pub async fn watcher(
     log: SharedLog,
     until: impl Fn(i64) -> bool,
 ) -> i64 {
-    let mut rng = StdRng::seed_from_u64(madsim::rand::thread_rng().gen());
+    let mut rng = StdRng::seed_from_u64(crate::clock::rng().gen());
     let mut current = id % urls.len();
     let mut last = 0i64;
     let mut stream_no = 0;

@@ -15,33 +15,14 @@ use std::time::Duration;
 
 use oxcd::rt::faults;
 
+pub use oxcd_checker::clock::{max_advance, now as sim_now, ClockFault, TICK};
+
 use crate::cluster::Member;
-
-/// A raft tick, as the members run it (the default heartbeat interval).
-pub const TICK: Duration = Duration::from_millis(100);
-
-/// A clock fault, in simulated time since the simulation began.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum ClockFault {
-    /// A clock ran at `rate` times real speed over `[from, to)`.
-    Skew {
-        from: Duration,
-        to: Duration,
-        rate: f64,
-    },
-    /// A clock leapt `by` ahead at `at`.
-    Jump { at: Duration, by: Duration },
-}
 
 thread_local! {
     // One simulation runs on one thread; each run starts with a fresh log
     // (`reset_log`), as the fault knobs do.
     static LOG: RefCell<Vec<ClockFault>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Simulated time since this simulation began (the time base of every log).
-pub fn sim_now() -> Duration {
-    madsim::time::TimeHandle::current().elapsed()
 }
 
 /// The clock faults of this run so far.
@@ -69,23 +50,4 @@ pub fn jump(m: &Member, ticks: u32) {
     faults::update(m.node.id(), |k| k.clock_jump_ticks = ticks);
     let by = TICK * ticks;
     LOG.with(|l| l.borrow_mut().push(ClockFault::Jump { at: sim_now(), by }));
-}
-
-/// The most any member's clock can have advanced over the real interval
-/// `[a, b]`: its length, plus what fast clocks gained in it, plus the jumps
-/// delivered in it (a jump is delivered at the member's next tick, so one
-/// up to a tick before `a` counts too). Slow clocks gain nothing.
-pub fn max_advance(log: &[ClockFault], a: Duration, b: Duration) -> Duration {
-    let mut adv = b.saturating_sub(a);
-    for f in log {
-        match *f {
-            ClockFault::Skew { from, to, rate } if rate > 1.0 => {
-                let overlap = to.min(b).saturating_sub(from.max(a));
-                adv += overlap.mul_f64(rate - 1.0);
-            }
-            ClockFault::Jump { at, by } if at + TICK >= a && at <= b => adv += by,
-            _ => {}
-        }
-    }
-    adv
 }

@@ -198,7 +198,7 @@ pub fn parse(
 
 /// Reads etcd's YAML config file (flat `key: value` lines, the keys being
 /// flag names).
-fn parse_config_file(text: &str) -> Result<BTreeMap<String, String>, ConfigError> {
+pub fn parse_config_file(text: &str) -> Result<BTreeMap<String, String>, ConfigError> {
     let mut set = BTreeMap::new();
     for line in text.lines() {
         let line = line.split(" #").next().unwrap_or("").trim_end();

@@ -343,6 +343,11 @@ impl Command {
     }
 }
 
+/// Every command's path and flags (the flag-parsing fuzz target tries each).
+pub fn flag_sets() -> impl Iterator<Item = (&'static str, &'static [Flag])> {
+    COMMANDS.iter().map(|c| (c.path, c.flags))
+}
+
 /// The command at `path` (`member list`), if oxcd's etcdctl has it.
 pub(super) fn find(path: &str) -> Option<&'static Command> {
     COMMANDS.iter().find(|c| c.path == path)

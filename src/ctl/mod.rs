@@ -32,6 +32,9 @@ mod util;
 mod version;
 mod watch;
 
+pub use commands::flag_sets;
+pub use txn::parse_txn;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 

@@ -24,29 +24,39 @@ pub(super) async fn txn(ctx: &Ctx, o: &mut Output, stdin: &mut dyn BufRead) -> C
     }
     let display = new_printer(ctx)?;
     let interactive = ctx.bool("interactive");
-    let mut req = TxnRequest::default();
-    if interactive {
-        o.prompt("compares:\n");
-    }
-    for l in read_section(stdin)? {
-        req.compare.push(parse_compare(&l)?);
-    }
-    if interactive {
-        o.prompt("success requests (get, put, del):\n");
-    }
-    for l in read_section(stdin)? {
-        req.success.push(parse_request(&l)?);
-    }
-    if interactive {
-        o.prompt("failure requests (get, put, del):\n");
-    }
-    for l in read_section(stdin)? {
-        req.failure.push(parse_request(&l)?);
-    }
+    let req = read_txn(stdin, |p| {
+        if interactive {
+            o.prompt(p);
+        }
+    })?;
     let (ch, ep) = connect(ctx).await?;
     check_send_size(&ep, &req)?;
     let resp = call(ctx, &ep, KvClient::new(ch).txn(req)).await?;
     display.txn(o, &resp)
+}
+
+/// Reads the three sections, calling `prompt` before each.
+fn read_txn(stdin: &mut dyn BufRead, mut prompt: impl FnMut(&str)) -> Result<TxnRequest, Fail> {
+    let mut req = TxnRequest::default();
+    prompt("compares:\n");
+    for l in read_section(stdin)? {
+        req.compare.push(parse_compare(&l)?);
+    }
+    prompt("success requests (get, put, del):\n");
+    for l in read_section(stdin)? {
+        req.success.push(parse_request(&l)?);
+    }
+    prompt("failure requests (get, put, del):\n");
+    for l in read_section(stdin)? {
+        req.failure.push(parse_request(&l)?);
+    }
+    Ok(req)
+}
+
+/// `etcdctl txn`'s parser alone, on what would come on stdin: the request,
+/// or etcdctl's error message (for the fuzz target).
+pub fn parse_txn(stdin: &mut dyn BufRead) -> Result<TxnRequest, String> {
+    read_txn(stdin, |_| {}).map_err(|f| f.msg)
 }
 
 /// Scans a Go `%q` string at the start of `s`; returns it and the rest.

@@ -29,13 +29,15 @@ use raft::eraftpb::{ConfState, Entry, HardState};
 
 use crate::rt::disk::Disk;
 
-const KIND_ENTRY: u8 = 1;
-const KIND_HARD_STATE: u8 = 2;
-const KIND_CONF_STATE: u8 = 3;
-const KIND_METADATA: u8 = 4;
-const KIND_LOG_START: u8 = 5;
-const HEADER_BYTES: usize = 9;
-const WAL_FILE: &str = "0000000000000000-0000000000000000.wal";
+pub const KIND_ENTRY: u8 = 1;
+pub const KIND_HARD_STATE: u8 = 2;
+pub const KIND_CONF_STATE: u8 = 3;
+pub const KIND_METADATA: u8 = 4;
+pub const KIND_LOG_START: u8 = 5;
+/// The bytes before a record's payload.
+pub const HEADER_BYTES: usize = 9;
+/// The log's one file, in the WAL directory.
+pub const WAL_FILE: &str = "0000000000000000-0000000000000000.wal";
 /// A record larger than this is corruption, not data (requests are capped far lower).
 const RECORD_BYTES_MAX: usize = 64 << 20;
 
@@ -182,7 +184,9 @@ fn unpair(p: &[u8]) -> (u64, u64) {
     (id(&p[..8]), id(&p[8..]))
 }
 
-fn encode_record(buf: &mut Vec<u8>, kind: u8, payload: &[u8]) {
+/// Appends one record to `buf` (public for the fuzz target, which corrupts
+/// what it writes).
+pub fn encode_record(buf: &mut Vec<u8>, kind: u8, payload: &[u8]) {
     let mut h = crc32fast::Hasher::new();
     h.update(&[kind]);
     h.update(payload);
@@ -192,7 +196,11 @@ fn encode_record(buf: &mut Vec<u8>, kind: u8, payload: &[u8]) {
     buf.extend_from_slice(payload);
 }
 
-fn replay(data: &[u8]) -> io::Result<(WalState, usize)> {
+/// Replays a log's bytes: the state they hold and the length of the valid
+/// prefix (everything after it is a torn or corrupt tail). An error means a
+/// record passed its checksum but does not decode, which no write of ours
+/// produces.
+pub fn replay(data: &[u8]) -> io::Result<(WalState, usize)> {
     let mut st = WalState::default();
     let mut off = 0;
     while data.len() - off >= HEADER_BYTES {

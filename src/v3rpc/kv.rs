@@ -6,9 +6,7 @@ use tonic::{Request, Response, Status};
 
 use super::errors::to_status;
 use super::interceptor::admit;
-use super::validation::{
-    check_delete, check_intervals, check_put, check_range, check_txn, too_large,
-};
+use super::validation::{check_delete, check_put, check_range, check_txn_request, too_large};
 use super::{Limits, GRPC_OVERHEAD_BYTES};
 use crate::pb::etcdserverpb::{
     kv_server, CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
@@ -72,9 +70,7 @@ impl kv_server::Kv for Kv {
 
     async fn txn(&self, r: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
         let r = admit(&self.server, r)?;
-        check_txn(&r, self.limits.max_txn_ops)?;
-        check_intervals(&r.success)?;
-        check_intervals(&r.failure)?;
+        check_txn_request(&r, self.limits.max_txn_ops)?;
         self.check_size(&r)?;
         let resp = self.server.txn(r).await.map_err(to_status)?;
         Ok(Response::new(resp))

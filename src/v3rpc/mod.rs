@@ -14,7 +14,7 @@ mod lease;
 mod lock;
 mod maintenance;
 pub mod unimplemented;
-mod validation;
+pub mod validation;
 mod watch;
 
 use std::sync::Arc;

@@ -18,7 +18,7 @@ pub(super) fn too_large() -> Status {
     Status::invalid_argument("etcdserver: request is too large")
 }
 
-pub(super) fn check_range(r: &RangeRequest) -> Result<(), Status> {
+pub fn check_range(r: &RangeRequest) -> Result<(), Status> {
     if r.key.is_empty() {
         return Err(empty_key());
     }
@@ -30,7 +30,7 @@ pub(super) fn check_range(r: &RangeRequest) -> Result<(), Status> {
     Ok(())
 }
 
-pub(super) fn check_put(r: &PutRequest) -> Result<(), Status> {
+pub fn check_put(r: &PutRequest) -> Result<(), Status> {
     if r.key.is_empty() {
         return Err(empty_key());
     }
@@ -43,7 +43,7 @@ pub(super) fn check_put(r: &PutRequest) -> Result<(), Status> {
     Ok(())
 }
 
-pub(super) fn check_delete(r: &DeleteRangeRequest) -> Result<(), Status> {
+pub fn check_delete(r: &DeleteRangeRequest) -> Result<(), Status> {
     if r.key.is_empty() {
         return Err(empty_key());
     }
@@ -60,8 +60,17 @@ fn check_op(op: &RequestOp, max_txn_ops: usize) -> Result<(), Status> {
     }
 }
 
+/// Every check the KV service makes on a txn before proposing it (its size
+/// aside): etcd's `checkTxnRequest`, then `checkIntervals` on each branch.
+pub fn check_txn_request(r: &TxnRequest, max_txn_ops: usize) -> Result<(), Status> {
+    check_txn(r, max_txn_ops)?;
+    check_intervals(&r.success)?;
+    check_intervals(&r.failure)?;
+    Ok(())
+}
+
 /// etcd's `checkTxnRequest`: op count, empty keys, nested ops.
-pub(super) fn check_txn(r: &TxnRequest, max_txn_ops: usize) -> Result<(), Status> {
+fn check_txn(r: &TxnRequest, max_txn_ops: usize) -> Result<(), Status> {
     let opc = r.compare.len().max(r.success.len()).max(r.failure.len());
     if opc > max_txn_ops {
         return Err(Status::invalid_argument(
@@ -96,9 +105,7 @@ fn intersects(dels: &[Interval], k: &[u8]) -> bool {
 
 /// etcd's `checkIntervals`: within one branch, no key may be put twice or
 /// be both put and deleted (then/else of a nested txn may overlap).
-pub(super) fn check_intervals(
-    reqs: &[RequestOp],
-) -> Result<(HashSet<Vec<u8>>, Vec<Interval>), Status> {
+fn check_intervals(reqs: &[RequestOp]) -> Result<(HashSet<Vec<u8>>, Vec<Interval>), Status> {
     let mut dels: Vec<Interval> = reqs
         .iter()
         .filter_map(|r| match &r.request {

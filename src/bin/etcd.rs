@@ -22,6 +22,14 @@ fn main() {
         std::process::exit(1);
     }
     let env: BTreeMap<String, String> = std::env::vars().collect();
+    // A binary built with the `bugs` feature runs with the planted bug
+    // `OXCD_BUG` names (jepsen/ shows its harness catches it too).
+    #[cfg(feature = "bugs")]
+    if let Some(name) = env.get("OXCD_BUG") {
+        let bug = oxcd::bugs::Bug::named(name)
+            .unwrap_or_else(|| panic!("OXCD_BUG={name}: no such bug (src/bugs.rs)"));
+        oxcd::bugs::inject(bug);
+    }
     let (parsed, warnings) = match config::parse(&args, &env) {
         Ok(p) => p,
         Err(ConfigError::Flag(e)) => {

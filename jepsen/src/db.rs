@@ -1,0 +1,221 @@
+//! The cluster: one server process per node, in the node's namespace, all
+//! started with the same etcd flags whichever binary `--server` names. The
+//! processes die with the harness (`PR_SET_PDEATHSIG`), so even a harness
+//! killed by SIGKILL leaves none behind.
+
+use std::fs::File;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use oxcd::pb::etcdserverpb::maintenance_client::MaintenanceClient;
+use oxcd::pb::etcdserverpb::StatusRequest;
+
+use crate::net::Net;
+
+pub struct Node {
+    pub name: String,
+    pub data_dir: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+    pub paused: bool,
+}
+
+pub struct Cluster {
+    server: PathBuf,
+    pub net: Net,
+    pub nodes: Vec<Node>,
+    token: String,
+}
+
+impl Cluster {
+    /// Creates the network and starts every node.
+    pub fn start(server: &Path, nodes: usize, dir: &Path) -> Result<Cluster, String> {
+        let net = Net::create(nodes)?;
+        let token = format!("oxj{}", net.k);
+        let nodes = (0..nodes)
+            .map(|i| Node {
+                name: format!("n{}", i + 1),
+                data_dir: dir.join(format!("n{}.data", i + 1)),
+                log: dir.join(format!("n{}.log", i + 1)),
+                child: None,
+                paused: false,
+            })
+            .collect();
+        let mut c = Cluster {
+            server: server.to_path_buf(),
+            net,
+            nodes,
+            token,
+        };
+        for i in 0..c.nodes.len() {
+            c.spawn(i)?;
+        }
+        Ok(c)
+    }
+
+    pub fn client_url(&self, i: usize) -> String {
+        format!("http://{}:2379", self.net.ip(i))
+    }
+
+    pub fn client_urls(&self) -> Vec<String> {
+        (0..self.nodes.len()).map(|i| self.client_url(i)).collect()
+    }
+
+    fn peer_url(&self, i: usize) -> String {
+        format!("http://{}:2380", self.net.ip(i))
+    }
+
+    fn spawn(&mut self, i: usize) -> Result<(), String> {
+        let initial_cluster: Vec<String> = (0..self.nodes.len())
+            .map(|j| format!("{}={}", self.nodes[j].name, self.peer_url(j)))
+            .collect();
+        let node = &self.nodes[i];
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&node.log)
+            .map_err(|e| format!("{}: {e}", node.log.display()))?;
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.net.ns(i)])
+            .arg(&self.server)
+            .args(["--name", &node.name])
+            .arg("--data-dir")
+            .arg(&node.data_dir)
+            .args(["--listen-client-urls", &self.client_url(i)])
+            .args(["--advertise-client-urls", &self.client_url(i)])
+            .args(["--listen-peer-urls", &self.peer_url(i)])
+            .args(["--initial-advertise-peer-urls", &self.peer_url(i)])
+            .args(["--initial-cluster", &initial_cluster.join(",")])
+            .args(["--initial-cluster-state", "new"])
+            .args(["--initial-cluster-token", &self.token])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log);
+        // SAFETY: prctl in the child between fork and exec; `ip netns exec`
+        // execs the server, which keeps the death signal.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("start {}: {e}", node.name))?;
+        let node = &mut self.nodes[i];
+        node.child = Some(child);
+        node.paused = false;
+        Ok(())
+    }
+
+    fn signal(&self, i: usize, sig: libc::c_int) {
+        if let Some(c) = &self.nodes[i].child {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe {
+                libc::kill(c.id() as libc::pid_t, sig);
+            }
+        }
+    }
+
+    /// SIGKILL, and reap.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.nodes[i].child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.nodes[i].paused = false;
+    }
+
+    /// Starts a killed node again on its data directory.
+    pub fn restart(&mut self, i: usize) -> Result<(), String> {
+        if self.nodes[i].child.is_none() {
+            self.spawn(i)?;
+        }
+        Ok(())
+    }
+
+    pub fn pause(&mut self, i: usize) {
+        self.signal(i, libc::SIGSTOP);
+        self.nodes[i].paused = true;
+    }
+
+    pub fn resume(&mut self, i: usize) {
+        self.signal(i, libc::SIGCONT);
+        self.nodes[i].paused = false;
+    }
+
+    /// Nodes that exited on their own (a crash is a finding), with status.
+    pub fn exited(&mut self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for n in &mut self.nodes {
+            if let Some(c) = &mut n.child {
+                if let Ok(Some(status)) = c.try_wait() {
+                    out.push((n.name.clone(), status.to_string()));
+                    n.child = None;
+                }
+            }
+        }
+        out
+    }
+
+    /// Undoes every fault: processes resumed and restarted, links healed.
+    pub fn heal_all(&mut self) -> Result<(), String> {
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].paused {
+                self.resume(i);
+            }
+            self.restart(i)?;
+        }
+        self.net.heal()?;
+        self.net.netem(false, 0, 0)
+    }
+}
+
+impl Cluster {
+    /// Stops every process, then removes the network (again: nothing).
+    pub fn teardown(&mut self) {
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].paused {
+                self.resume(i);
+            }
+            self.kill(i);
+        }
+        self.net.teardown();
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.teardown();
+    }
+}
+
+/// The node `urls` agree leads, if one answers within a second.
+pub async fn leader(urls: &[String]) -> Option<usize> {
+    for url in urls {
+        let ask = async {
+            let mut c = MaintenanceClient::connect(url.clone()).await.ok()?;
+            let s = c.status(StatusRequest {}).await.ok()?.into_inner();
+            Some((s.leader, s.header?.member_id))
+        };
+        let Ok(Some((leader, _))) = tokio::time::timeout(Duration::from_secs(1), ask).await else {
+            continue;
+        };
+        // Map the leader's member id to a node through each node's own id.
+        for (j, u) in urls.iter().enumerate() {
+            let id = async {
+                let mut c = MaintenanceClient::connect(u.clone()).await.ok()?;
+                let s = c.status(StatusRequest {}).await.ok()?.into_inner();
+                s.header.map(|h| h.member_id)
+            };
+            if let Ok(Some(id)) = tokio::time::timeout(Duration::from_secs(1), id).await {
+                if id == leader {
+                    return Some(j);
+                }
+            }
+        }
+    }
+    None
+}

@@ -1,0 +1,224 @@
+//! The run's private network: one network namespace per node, joined by a
+//! bridge that lives in a hub namespace of its own, and a veth from the
+//! harness's namespace into the hub so clients reach every node:
+//!
+//! ```text
+//!   harness (10.77.K.254) ── oxjKc ══ c0 ─┐
+//!                                         br0 (ns oxjKh)
+//!   node i (ns oxjKnI, eth0 10.77.K.I) ══ vI ─┘
+//! ```
+//!
+//! Faults change only the node namespaces: partitions are iptables rules
+//! dropping a peer's packets at INPUT, slow links are a netem qdisc on
+//! eth0. Nothing is added to the harness's own namespace but the one veth,
+//! which disappears with the hub; deleting the namespaces removes every rule
+//! and qdisc with them. The bridge is in a namespace of its own because the
+//! host's FORWARD chain (Docker sets it to DROP) would filter bridged frames
+//! there.
+
+use std::process::Command;
+
+/// Every namespace this harness creates starts with this.
+pub const PREFIX: &str = "oxj";
+
+/// Runs a command; its stderr as the error.
+pub fn run(cmd: &[&str]) -> Result<(), String> {
+    let out = Command::new(cmd[0])
+        .args(&cmd[1..])
+        .output()
+        .map_err(|e| format!("{}: {e}", cmd.join(" ")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}: {}",
+            cmd.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+pub struct Net {
+    /// The run's number K: addresses 10.77.K.x, namespaces oxjK…
+    pub k: u8,
+    pub nodes: usize,
+    namespaces: Vec<String>,
+}
+
+impl Net {
+    /// Creates the namespaces, bridge and links for `nodes` nodes.
+    pub fn create(nodes: usize) -> Result<Net, String> {
+        assert!((1..=9).contains(&nodes), "1 to 9 nodes");
+        // Claim the first free K: `ip netns add` fails if the hub exists.
+        let mut net = None;
+        for k in 1..=250u8 {
+            if run(&["ip", "netns", "add", &format!("{PREFIX}{k}h")]).is_ok() {
+                net = Some(Net {
+                    k,
+                    nodes,
+                    namespaces: vec![format!("{PREFIX}{k}h")],
+                });
+                break;
+            }
+        }
+        let mut net = net.ok_or("no free network number (run --cleanup?)")?;
+        // On any error below, Drop removes what was made.
+        net.build()?;
+        Ok(net)
+    }
+
+    fn build(&mut self) -> Result<(), String> {
+        let hub = self.hub();
+        run(&["ip", "-n", &hub, "link", "set", "lo", "up"])?;
+        run(&["ip", "-n", &hub, "link", "add", "br0", "type", "bridge"])?;
+        run(&["ip", "-n", &hub, "link", "set", "br0", "up"])?;
+        for i in 0..self.nodes {
+            let ns = self.ns(i);
+            run(&["ip", "netns", "add", &ns])?;
+            self.namespaces.push(ns.clone());
+            let port = format!("v{}", i + 1);
+            run(&[
+                "ip", "-n", &ns, "link", "add", "eth0", "type", "veth", "peer", "name", &port,
+                "netns", &hub,
+            ])?;
+            run(&[
+                "ip", "-n", &hub, "link", "set", &port, "master", "br0", "up",
+            ])?;
+            let addr = format!("{}/24", self.ip(i));
+            run(&["ip", "-n", &ns, "addr", "add", &addr, "dev", "eth0"])?;
+            run(&["ip", "-n", &ns, "link", "set", "eth0", "up"])?;
+            run(&["ip", "-n", &ns, "link", "set", "lo", "up"])?;
+        }
+        let host_end = format!("{PREFIX}{}c", self.k);
+        run(&[
+            "ip", "link", "add", &host_end, "type", "veth", "peer", "name", "c0", "netns", &hub,
+        ])?;
+        run(&["ip", "-n", &hub, "link", "set", "c0", "master", "br0", "up"])?;
+        let addr = format!("{}/24", self.client_ip());
+        run(&["ip", "addr", "add", &addr, "dev", &host_end])?;
+        run(&["ip", "link", "set", &host_end, "up"])?;
+        Ok(())
+    }
+
+    fn hub(&self) -> String {
+        format!("{PREFIX}{}h", self.k)
+    }
+
+    /// Node `i`'s namespace (nodes count from 0).
+    pub fn ns(&self, i: usize) -> String {
+        format!("{PREFIX}{}n{}", self.k, i + 1)
+    }
+
+    pub fn ip(&self, i: usize) -> String {
+        format!("10.77.{}.{}", self.k, i + 1)
+    }
+
+    /// The harness's address on the run's network.
+    pub fn client_ip(&self) -> String {
+        format!("10.77.{}.254", self.k)
+    }
+
+    fn in_ns(&self, i: usize, cmd: &[&str]) -> Result<(), String> {
+        let ns = self.ns(i);
+        let mut full = vec!["ip", "netns", "exec", &ns];
+        full.extend_from_slice(cmd);
+        run(&full)
+    }
+
+    /// Cuts the links between each pair: each side drops the other's packets.
+    pub fn cut(&self, pairs: &[(usize, usize)]) -> Result<(), String> {
+        for &(a, b) in pairs {
+            for (x, y) in [(a, b), (b, a)] {
+                let src = self.ip(y);
+                self.in_ns(x, &["iptables", "-A", "INPUT", "-s", &src, "-j", "DROP"])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes every cut.
+    pub fn heal(&self) -> Result<(), String> {
+        for i in 0..self.nodes {
+            self.in_ns(i, &["iptables", "-F", "INPUT"])?;
+        }
+        Ok(())
+    }
+
+    /// Slow, lossy links on every node (or back to normal).
+    pub fn netem(&self, on: bool, delay_ms: u32, loss_pct: u32) -> Result<(), String> {
+        for i in 0..self.nodes {
+            if on {
+                let delay = format!("{delay_ms}ms");
+                let jitter = format!("{}ms", delay_ms / 2);
+                let loss = format!("{loss_pct}%");
+                self.in_ns(
+                    i,
+                    &[
+                        "tc", "qdisc", "replace", "dev", "eth0", "root", "netem", "delay", &delay,
+                        &jitter, "loss", &loss,
+                    ],
+                )?;
+            } else {
+                // No qdisc to delete is not an error worth failing on.
+                let _ = self.in_ns(i, &["tc", "qdisc", "del", "dev", "eth0", "root"]);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Net {
+    /// Deletes every namespace made (again: nothing).
+    pub fn teardown(&mut self) {
+        // Nodes first, the hub (and with it the harness's veth) last.
+        while let Some(ns) = self.namespaces.pop() {
+            if let Err(e) = run(&["ip", "netns", "del", &ns]) {
+                eprintln!("cleanup: {e}");
+            }
+        }
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        self.teardown();
+    }
+}
+
+/// Removes every namespace a harness left behind (killed before it could
+/// clean up); their processes must be gone first.
+pub fn cleanup_stale() -> Result<usize, String> {
+    let out = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let mut n = 0;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let name = line.split_whitespace().next().unwrap_or("");
+        let ours = name.strip_prefix(PREFIX).is_some_and(|r| {
+            r.starts_with(|c: char| c.is_ascii_digit())
+                && r.trim_start_matches(|c: char| c.is_ascii_digit())
+                    .starts_with(['h', 'n'])
+        });
+        if ours {
+            // Processes still inside keep a namespace's network alive.
+            let pids = Command::new("ip")
+                .args(["netns", "pids", name])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            for pid in pids
+                .split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok())
+            {
+                // SAFETY: a plain kill(2) of a process in our namespace.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+            }
+            run(&["ip", "netns", "del", name])?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}

@@ -169,7 +169,7 @@ impl Cluster {
             self.restart(i)?;
         }
         self.net.heal()?;
-        self.net.netem(false, 0, 0)
+        self.net.fast()
     }
 }
 

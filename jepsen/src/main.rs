@@ -213,7 +213,20 @@ async fn run_in(o: &Opts, server: &Path, dir: &Path) -> Result<(bool, String), S
         }
         std::process::exit(130);
     });
+    // The signal task keeps a reference, so the cluster is torn down here,
+    // on every path, rather than when the last reference drops.
+    let result = test(o, dir, &cell, urls).await;
+    cell.lock().expect("cluster lock").teardown();
+    result
+}
 
+/// The run proper, on a started cluster.
+async fn test(
+    o: &Opts,
+    dir: &Path,
+    cell: &nemesis::Cell,
+    urls: Vec<String>,
+) -> Result<(bool, String), String> {
     // Wait for a leader before the clock starts.
     let ready = async {
         while db::leader(&urls).await.is_none() {
@@ -286,6 +299,5 @@ async fn run_in(o: &Opts, server: &Path, dir: &Path) -> Result<(bool, String), S
     };
     report::write_all(dir, &checked.rows, &faults, &axis, &result.1)
         .map_err(|e| format!("writing the report: {e}"))?;
-    cell.lock().expect("cluster lock").teardown();
     Ok(result)
 }

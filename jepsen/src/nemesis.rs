@@ -20,7 +20,8 @@ pub enum Kind {
     Kill,
     /// SIGSTOP a node (the leader half the time), SIGCONT later.
     Pause,
-    /// Every link slow and lossy (`tc netem`).
+    /// Every link slow and lossy (`tc netem`, or a token bucket and
+    /// random drops where the kernel lacks netem).
     Netem,
 }
 
@@ -100,9 +101,12 @@ pub async fn run(
                     format!("pause {}", c.nodes[target].name)
                 }
                 Kind::Netem => {
-                    let (delay, loss) = (rng.gen_range(20..200), rng.gen_range(1..15));
-                    c.net.netem(true, delay, loss)?;
-                    format!("netem {delay}ms {loss}% loss")
+                    let (delay, kbit, loss) = (
+                        rng.gen_range(20..200),
+                        rng.gen_range(64..1024),
+                        rng.gen_range(1..15),
+                    );
+                    c.net.slow(delay, kbit, loss)?
                 }
             }
         };
@@ -114,7 +118,7 @@ pub async fn run(
                 Kind::Partition => c.net.heal()?,
                 Kind::Kill => c.restart(target)?,
                 Kind::Pause => c.resume(target),
-                Kind::Netem => c.net.netem(false, 0, 0)?,
+                Kind::Netem => c.net.fast()?,
             }
         }
         let to = now();

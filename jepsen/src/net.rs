@@ -9,8 +9,8 @@
 //! ```
 //!
 //! Faults change only the node namespaces: partitions are iptables rules
-//! dropping a peer's packets at INPUT, slow links are a netem qdisc on
-//! eth0. Nothing is added to the harness's own namespace but the one veth,
+//! dropping a peer's packets at INPUT, slow links a qdisc on eth0 and
+//! random drops at OUTPUT. Nothing is added to the harness's own namespace but the one veth,
 //! which disappears with the hub; deleting the namespaces removes every rule
 //! and qdisc with them. The bridge is in a namespace of its own because the
 //! host's FORWARD chain (Docker sets it to DROP) would filter bridged frames
@@ -144,33 +144,79 @@ impl Net {
         Ok(())
     }
 
-    /// Slow, lossy links on every node (or back to normal).
-    pub fn netem(&self, on: bool, delay_ms: u32, loss_pct: u32) -> Result<(), String> {
-        for i in 0..self.nodes {
-            if on {
-                let delay = format!("{delay_ms}ms");
-                let jitter = format!("{}ms", delay_ms / 2);
-                let loss = format!("{loss_pct}%");
-                self.in_ns(
-                    i,
-                    &[
-                        "tc", "qdisc", "replace", "dev", "eth0", "root", "netem", "delay", &delay,
-                        &jitter, "loss", &loss,
-                    ],
-                )?;
-            } else {
-                // No qdisc to delete is not an error worth failing on.
-                let _ = self.in_ns(i, &["tc", "qdisc", "del", "dev", "eth0", "root"]);
+    /// Slow, lossy links on every node: netem's delay and loss where the
+    /// kernel has it; otherwise (this project's Firecracker kernels lack
+    /// `sch_netem`) a token bucket at `kbit` kbit/s, whose queue is the
+    /// delay, and iptables dropping `loss_pct`% of outgoing packets.
+    pub fn slow(&self, delay_ms: u32, kbit: u32, loss_pct: u32) -> Result<String, String> {
+        let (delay, jitter, loss) = (
+            format!("{delay_ms}ms"),
+            format!("{}ms", delay_ms / 2),
+            format!("{loss_pct}%"),
+        );
+        let netem = [
+            "tc", "qdisc", "replace", "dev", "eth0", "root", "netem", "delay", &delay, &jitter,
+            "loss", &loss,
+        ];
+        if self.in_ns(0, &netem).is_ok() {
+            for i in 1..self.nodes {
+                self.in_ns(i, &netem)?;
             }
+            return Ok(format!("netem {delay} ±{jitter}, {loss} loss"));
+        }
+        let rate = format!("{kbit}kbit");
+        let p = format!("{:.2}", f64::from(loss_pct) / 100.0);
+        for i in 0..self.nodes {
+            self.in_ns(
+                i,
+                &[
+                    "tc", "qdisc", "replace", "dev", "eth0", "root", "tbf", "rate", &rate, "burst",
+                    "16kbit", "latency", "500ms",
+                ],
+            )?;
+            self.in_ns(
+                i,
+                &[
+                    "iptables",
+                    "-A",
+                    "OUTPUT",
+                    "-o",
+                    "eth0",
+                    "-m",
+                    "statistic",
+                    "--mode",
+                    "random",
+                    "--probability",
+                    &p,
+                    "-j",
+                    "DROP",
+                ],
+            )?;
+        }
+        Ok(format!("slow links: {rate}, {loss} loss"))
+    }
+
+    /// Undoes [`Net::slow`].
+    pub fn fast(&self) -> Result<(), String> {
+        for i in 0..self.nodes {
+            // No qdisc to delete is not an error worth failing on.
+            let _ = self.in_ns(i, &["tc", "qdisc", "del", "dev", "eth0", "root"]);
+            self.in_ns(i, &["iptables", "-F", "OUTPUT"])?;
         }
         Ok(())
     }
 }
 
 impl Net {
-    /// Deletes every namespace made (again: nothing).
+    /// Deletes the harness's veth and every namespace made (again:
+    /// nothing). The veth goes explicitly: a deleted namespace is only
+    /// destroyed, taking its interfaces along, once nothing refers to it.
     pub fn teardown(&mut self) {
-        // Nodes first, the hub (and with it the harness's veth) last.
+        if self.namespaces.is_empty() {
+            return;
+        }
+        let _ = run(&["ip", "link", "del", &format!("{PREFIX}{}c", self.k)]);
+        // Nodes first, the hub last.
         while let Some(ns) = self.namespaces.pop() {
             if let Err(e) = run(&["ip", "netns", "del", &ns]) {
                 eprintln!("cleanup: {e}");
@@ -185,40 +231,48 @@ impl Drop for Net {
     }
 }
 
-/// Removes every namespace a harness left behind (killed before it could
-/// clean up); their processes must be gone first.
+/// Removes the networks harnesses left behind (killed before they could
+/// clean up): every `oxjK…` group none of whose namespaces holds a process
+/// (a running harness's nodes do; a dead one's died with it). Returns how
+/// many namespaces went.
 pub fn cleanup_stale() -> Result<usize, String> {
     let out = Command::new("ip")
         .args(["netns", "list"])
         .output()
         .map_err(|e| e.to_string())?;
-    let mut n = 0;
+    let mut groups: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let name = line.split_whitespace().next().unwrap_or("");
-        let ours = name.strip_prefix(PREFIX).is_some_and(|r| {
-            r.starts_with(|c: char| c.is_ascii_digit())
-                && r.trim_start_matches(|c: char| c.is_ascii_digit())
-                    .starts_with(['h', 'n'])
-        });
-        if ours {
-            // Processes still inside keep a namespace's network alive.
-            let pids = Command::new("ip")
-                .args(["netns", "pids", name])
+        let Some(rest) = name.strip_prefix(PREFIX) else {
+            continue;
+        };
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        if digits.is_empty() || !rest[digits.len()..].starts_with(['h', 'n']) {
+            continue;
+        }
+        groups.entry(digits).or_default().push(name.to_string());
+    }
+    let mut n = 0;
+    for names in groups.values() {
+        let busy = names.iter().any(|ns| {
+            Command::new("ip")
+                .args(["netns", "pids", ns])
                 .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default();
-            for pid in pids
-                .split_whitespace()
-                .filter_map(|p| p.parse::<i32>().ok())
-            {
-                // SAFETY: a plain kill(2) of a process in our namespace.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                }
-            }
-            run(&["ip", "netns", "del", name])?;
+                .is_ok_and(|o| !o.stdout.is_empty())
+        });
+        if busy {
+            continue;
+        }
+        // Node namespaces first, the hub last (it holds the bridge).
+        let mut names = names.clone();
+        names.sort_by_key(|ns| ns.ends_with('h'));
+        for ns in &names {
+            run(&["ip", "netns", "del", ns])?;
             n += 1;
         }
+        let k = &names[0][PREFIX.len()..];
+        let k: String = k.chars().take_while(char::is_ascii_digit).collect();
+        let _ = run(&["ip", "link", "del", &format!("{PREFIX}{k}c")]);
     }
     Ok(n)
 }

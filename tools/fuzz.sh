@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fuzzes one target (or `all`, one after another) for MINUTES each:
+# Fuzzes one target (or `all`, one after another) for MINUTES each (or
+# SECONDS, written with an s: `20s`):
 #   tools/fuzz.sh TARGET|all [MINUTES=1]
 # Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`).
 # libFuzzer works in target/fuzz-corpus/TARGET (seeded from the repo's
@@ -11,8 +12,12 @@
 # with debug assertions and overflow checks, cargo-fuzz's default.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target=${1:?usage: tools/fuzz.sh TARGET|all [MINUTES]}
-minutes=${2:-1}
+target=${1:?usage: tools/fuzz.sh TARGET|all [MINUTES|SECONDSs]}
+length=${2:-1}
+case "$length" in
+    *s) seconds=${length%s} ;;
+    *) seconds=$((length * 60)) ;;
+esac
 if [ "$target" = all ]; then
     targets=$(sed -n 's/^name = "\(.*\)"$/\1/p' fuzz/Cargo.toml | grep -v '^oxcd-fuzz$')
 else
@@ -23,9 +28,9 @@ for t in $targets; do
     work=target/fuzz-corpus/$t
     mkdir -p "$work" "fuzz/artifacts/$t"
     cp -n fuzz/corpus/"$t"/* "$work"/ 2>/dev/null || true
-    echo "== $t: $minutes min"
+    echo "== $t: $seconds s"
     cargo +nightly fuzz run -s none "$t" "$work" -- \
-        -max_total_time=$((minutes * 60)) -print_final_stats=1 -rss_limit_mb=4096 \
+        -max_total_time="$seconds" -print_final_stats=1 -rss_limit_mb=4096 \
         -max_len=4096 2>&1 | tee "target/fuzz-$t.log" | grep -E '^(stat::|#[0-9]+ +DONE|==|INFO: Seed)|panicked|Crash|crash-' || true
     if grep -q 'crash-\|panicked' "target/fuzz-$t.log"; then
         echo "$t: crashed, see target/fuzz-$t.log and fuzz/artifacts/$t/"

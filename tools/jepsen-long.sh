@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The documented long jepsen run: alternating register and bank runs of
-# RUN_MIN minutes each, every nemesis on, until TOTAL_MIN minutes of faults
-# have run against SERVER:
+# The documented long jepsen run: register, bank, lock and watch runs in
+# turn, RUN_MIN minutes each, every nemesis on, until TOTAL_MIN minutes of
+# faults have run against SERVER:
 #   tools/jepsen-long.sh SERVER [TOTAL_MIN=60] [RUN_MIN=10]
 # Needs root and a built harness (cargo build --release -p oxcd-jepsen).
 # Each run leaves target/jepsen/<time>-<workload>-<seed>/; the last line of
@@ -18,7 +18,8 @@ mkdir -p target/jepsen
 bad=0
 i=0
 for ((done_min = 0; done_min < total; done_min += run)); do
-    workload=$([ $((i % 2)) = 0 ] && echo register || echo bank)
+    workloads=(register bank lock watch)
+    workload=${workloads[$((i % 4))]}
     line=$("$harness" --server "$server" --nodes 3 --time-limit $((run * 60)) \
         --nemesis partition,kill,pause,netem --workload "$workload" --interval-ms 50 | tail -n1)
     echo "$line" | tee -a "$summary"

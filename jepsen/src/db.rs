@@ -24,6 +24,8 @@ pub struct Node {
 
 pub struct Cluster {
     server: PathBuf,
+    /// Flags beyond the cluster's (a workload's needs).
+    extra: Vec<String>,
     pub net: Net,
     pub nodes: Vec<Node>,
     token: String,
@@ -31,7 +33,12 @@ pub struct Cluster {
 
 impl Cluster {
     /// Creates the network and starts every node.
-    pub fn start(server: &Path, nodes: usize, dir: &Path) -> Result<Cluster, String> {
+    pub fn start(
+        server: &Path,
+        nodes: usize,
+        dir: &Path,
+        extra: &[&str],
+    ) -> Result<Cluster, String> {
         let net = Net::create(nodes)?;
         let token = format!("oxj{}", net.k);
         let nodes = (0..nodes)
@@ -45,6 +52,7 @@ impl Cluster {
             .collect();
         let mut c = Cluster {
             server: server.to_path_buf(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
             net,
             nodes,
             token,
@@ -90,6 +98,7 @@ impl Cluster {
             .args(["--initial-cluster", &initial_cluster.join(",")])
             .args(["--initial-cluster-state", "new"])
             .args(["--initial-cluster-token", &self.token])
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
             .stderr(log);

@@ -32,7 +32,7 @@ use nemesis::Kind;
 use workload::{Plan, Workload};
 
 const USAGE: &str = "usage: oxcd-jepsen --server PATH [--nodes 3] [--time-limit SECS=60]
-       [--nemesis partition,kill,pause,netem|none] [--workload register|bank]
+       [--nemesis partition,kill,pause,netem|none] [--workload register|bank|lock|watch]
        [--clients 5] [--interval-ms 20] [--seed N] [--run-dir DIR]
    or: oxcd-jepsen --cleanup";
 
@@ -190,7 +190,7 @@ fn server_version(server: &Path) -> String {
 /// The run; `(valid, summary or violation)`, or an error that kept it from
 /// being decided.
 async fn run_in(o: &Opts, server: &Path, dir: &Path) -> Result<(bool, String), String> {
-    let cluster = Cluster::start(server, o.nodes, dir)?;
+    let cluster = Cluster::start(server, o.nodes, dir, o.workload.server_flags())?;
     let urls = cluster.client_urls();
     let cell: nemesis::Cell = Arc::new(Mutex::new(cluster));
     // SIGINT/SIGTERM: stop the processes and remove the namespaces first.
@@ -270,7 +270,7 @@ async fn test(
     let live = matches!(probe, Ok(n) if n > 0);
     let end = oxcd_checker::clock::now();
 
-    let checked = history.check();
+    let checked = history.check(offset);
     let axis = report::Axis { offset, end };
     let (ok, fail, unknown) = checked
         .rows

@@ -53,6 +53,8 @@ pub struct Checked {
 pub enum Workload {
     Register,
     Bank,
+    Lock,
+    Watch,
 }
 
 impl Workload {
@@ -60,7 +62,20 @@ impl Workload {
         match s {
             "register" => Ok(Workload::Register),
             "bank" => Ok(Workload::Bank),
-            other => Err(format!("unknown workload {other:?} (register, bank)")),
+            "lock" => Ok(Workload::Lock),
+            "watch" => Ok(Workload::Watch),
+            other => Err(format!(
+                "unknown workload {other:?} (register, bank, lock, watch)"
+            )),
+        }
+    }
+
+    /// Server flags the workload needs (the same for etcd and oxcd).
+    pub fn server_flags(self) -> &'static [&'static str] {
+        match self {
+            // The watch checker also checks periodic progress notifications.
+            Workload::Watch => &["--experimental-watch-progress-notify-interval=700ms"],
+            _ => &[],
         }
     }
 }
@@ -297,24 +312,182 @@ pub mod bank {
     }
 }
 
-/// Both workloads' histories behind one type.
+pub mod lock {
+    use super::*;
+    use oxcd_checker::workload::lock::{acquire_once, Event, LockWorkloadClient, SharedEvents};
+
+    /// One hold in six stalls past its lease (a process pause).
+    const STALL_ONE_IN: u32 = 6;
+
+    pub async fn run(plan: &Plan) -> SharedEvents {
+        let events = SharedEvents::default();
+        each_client(plan, |id| {
+            let mut c =
+                LockWorkloadClient::new(id, plan.urls.clone(), events.clone(), STALL_ONE_IN);
+            let until = plan.until;
+            async move {
+                while oxcd_checker::clock::now() < until {
+                    c.run(1).await;
+                }
+            }
+        })
+        .await;
+        events
+    }
+
+    /// After healing, a new client holds the lock within 20 s (every
+    /// abandoned key's lease has expired by then).
+    pub async fn probe(plan: &Plan) -> usize {
+        usize::from(
+            acquire_once(plan.urls.clone(), Duration::from_secs(20))
+                .await
+                .is_ok(),
+        )
+    }
+
+    pub fn check(events: &SharedEvents, offset: Duration) -> Checked {
+        let ev = events.lock().expect("lock");
+        let us = |at: Duration| at.saturating_sub(offset).as_micros() as u64;
+        // Each hold is a bar from Lock's answer to its release.
+        let mut rows = Vec::new();
+        for e in ev.iter() {
+            let Event::Acquired {
+                client,
+                generation,
+                at,
+            } = e
+            else {
+                continue;
+            };
+            let released = ev.iter().find_map(|r| match r {
+                Event::Released {
+                    client: c,
+                    generation: g,
+                    at,
+                } if c == client && g == generation => Some(*at),
+                _ => None,
+            });
+            rows.push(Row {
+                client: *client,
+                call: us(*at),
+                ret: released.map(us),
+                what: format!("holds the lock, generation {generation}"),
+                outcome: if released.is_some() {
+                    Outcome::Ok
+                } else {
+                    Outcome::Unknown
+                },
+            });
+        }
+        let verdict = oxcd_checker::checker::lock::check(&ev).map(|r| r.to_string());
+        Checked { rows, verdict }
+    }
+}
+
+pub mod watch {
+    use super::*;
+    use std::sync::atomic::{AtomicI64, Ordering};
+    use std::sync::Arc;
+
+    use oxcd_checker::workload::watch::{watcher, writer, SharedLog};
+
+    const WATCHERS: usize = 3;
+    /// Once healed, every watcher has every write within this long.
+    const CATCH_UP: Duration = Duration::from_secs(60);
+
+    pub struct Run {
+        log: SharedLog,
+        caught_up: bool,
+    }
+
+    /// Writers write until `plan.until` (each one long writer task,
+    /// stopped then: values stay unique); watchers watch everything from
+    /// revision 1 and must reach the last acknowledged write within
+    /// [`CATCH_UP`] once the writers stop.
+    pub async fn run(plan: &Plan) -> Run {
+        let log = SharedLog::default();
+        let target = Arc::new(AtomicI64::new(i64::MAX));
+        let watchers: Vec<_> = (0..WATCHERS)
+            .map(|id| {
+                let (u, l, t) = (plan.urls.clone(), log.clone(), target.clone());
+                tokio::spawn(async move {
+                    watcher(id, u, l, move |last| last >= t.load(Ordering::Relaxed)).await
+                })
+            })
+            .collect();
+        let writers: Vec<_> = (0..plan.clients)
+            .map(|id| tokio::spawn(writer(id, plan.urls.clone(), log.clone(), usize::MAX)))
+            .collect();
+        tokio::time::sleep(plan.until.saturating_sub(oxcd_checker::clock::now())).await;
+        for w in writers {
+            w.abort();
+        }
+        let last = log
+            .lock()
+            .expect("lock")
+            .writes
+            .iter()
+            .map(|w| w.revision)
+            .max()
+            .unwrap_or(0);
+        target.store(last, Ordering::Relaxed);
+        let mut caught_up = true;
+        for w in watchers {
+            caught_up &= tokio::time::timeout(CATCH_UP, w).await.is_ok();
+        }
+        Run { log, caught_up }
+    }
+
+    pub fn check(run: &Run) -> Checked {
+        let log = run.log.lock().expect("lock");
+        let verdict = if run.caught_up {
+            oxcd_checker::checker::watch::check(&log.writes, &log.received, WATCHERS).map(|n| {
+                format!(
+                    "{} writes, {n} events checked, {} responses",
+                    log.writes.len(),
+                    log.received.len()
+                )
+            })
+        } else {
+            Err(format!(
+                "a watcher did not reach the last write within {CATCH_UP:?} of the writers stopping"
+            ))
+        };
+        // The writes have no call times to draw; the counts are the record.
+        Checked {
+            rows: Vec::new(),
+            verdict,
+        }
+    }
+}
+
+/// The workloads' histories behind one type.
 pub enum History {
     Register(register::History),
     Bank(bank::History),
+    Lock(oxcd_checker::workload::lock::SharedEvents),
+    Watch(watch::Run),
 }
 
 impl History {
+    /// After healing: how many of a fresh client's operations completed.
     pub async fn probe(&self, plan: &Plan) -> usize {
         match self {
             History::Register(h) => register::probe(plan, h).await,
             History::Bank(h) => bank::probe(plan, h).await,
+            History::Lock(_) => lock::probe(plan).await,
+            // The watchers' catching up is the watch run's liveness.
+            History::Watch(_) => 1,
         }
     }
 
-    pub fn check(&self) -> Checked {
+    /// `offset`: where the history's zero sits on the clock's axis.
+    pub fn check(&self, offset: Duration) -> Checked {
         match self {
             History::Register(h) => register::check(h),
             History::Bank(h) => bank::check(h),
+            History::Lock(e) => lock::check(e, offset),
+            History::Watch(r) => watch::check(r),
         }
     }
 }
@@ -324,5 +497,7 @@ pub async fn run(w: Workload, plan: &Plan) -> Result<History, String> {
     Ok(match w {
         Workload::Register => History::Register(register::run(plan).await),
         Workload::Bank => History::Bank(bank::run(plan, Duration::from_secs(30)).await?),
+        Workload::Lock => History::Lock(lock::run(plan).await),
+        Workload::Watch => History::Watch(watch::run(plan).await),
     })
 }

@@ -21,7 +21,7 @@ for ((done_min = 0; done_min < total; done_min += run)); do
     workloads=(register bank lock watch)
     workload=${workloads[$((i % 4))]}
     line=$("$harness" --server "$server" --nodes 3 --time-limit $((run * 60)) \
-        --nemesis partition,kill,pause,netem --workload "$workload" --interval-ms 50 | tail -n1)
+        --nemesis partition,kill,pause,netem,member --workload "$workload" --interval-ms 50 | tail -n1)
     echo "$line" | tee -a "$summary"
     case "$line" in *": VALID "*) ;; *) bad=1 ;; esac
     i=$((i + 1))

@@ -9,8 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use oxcd::pb::etcdserverpb::cluster_client::ClusterClient;
 use oxcd::pb::etcdserverpb::maintenance_client::MaintenanceClient;
-use oxcd::pb::etcdserverpb::StatusRequest;
+use oxcd::pb::etcdserverpb::{
+    MemberAddRequest, MemberListRequest, MemberRemoveRequest, StatusRequest,
+};
 
 use crate::net::Net;
 
@@ -76,6 +79,12 @@ impl Cluster {
     }
 
     fn spawn(&mut self, i: usize) -> Result<(), String> {
+        self.spawn_as(i, "new")
+    }
+
+    /// Starts node `i` with `--initial-cluster-state state` (`existing` for
+    /// a member added back on an empty data directory).
+    fn spawn_as(&mut self, i: usize, state: &str) -> Result<(), String> {
         let initial_cluster: Vec<String> = (0..self.nodes.len())
             .map(|j| format!("{}={}", self.nodes[j].name, self.peer_url(j)))
             .collect();
@@ -96,7 +105,7 @@ impl Cluster {
             .args(["--listen-peer-urls", &self.peer_url(i)])
             .args(["--initial-advertise-peer-urls", &self.peer_url(i)])
             .args(["--initial-cluster", &initial_cluster.join(",")])
-            .args(["--initial-cluster-state", "new"])
+            .args(["--initial-cluster-state", state])
             .args(["--initial-cluster-token", &self.token])
             .args(&self.extra)
             .stdin(Stdio::null())
@@ -143,6 +152,26 @@ impl Cluster {
             self.spawn(i)?;
         }
         Ok(())
+    }
+
+    /// Kills node `i` and empties its data directory: it left the cluster.
+    pub fn wipe(&mut self, i: usize) -> Result<(), String> {
+        self.kill(i);
+        let d = &self.nodes[i].data_dir;
+        if d.exists() {
+            std::fs::remove_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Starts node `i`, added back to the cluster, on an empty directory.
+    pub fn join(&mut self, i: usize) -> Result<(), String> {
+        self.spawn_as(i, "existing")
+    }
+
+    /// Node `i`'s peer URL, as the cluster lists it.
+    pub fn peer_url_of(&self, i: usize) -> String {
+        self.peer_url(i)
     }
 
     pub fn pause(&mut self, i: usize) {
@@ -227,4 +256,64 @@ pub async fn leader(urls: &[String]) -> Option<usize> {
         }
     }
     None
+}
+
+/// Asks each of `urls` in turn, with a 3 s bound each, until one answers.
+async fn cluster_call<T, F, Fut>(urls: &[String], call: F) -> Result<T, String>
+where
+    F: Fn(ClusterClient<tonic::transport::Channel>) -> Fut,
+    Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    let mut last = String::from("no member answered");
+    for url in urls {
+        let ask = async {
+            let c = ClusterClient::connect(url.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+            call(c).await.map_err(|s| s.message().to_string())
+        };
+        match tokio::time::timeout(Duration::from_secs(3), ask).await {
+            Ok(Ok(r)) => return Ok(r.into_inner()),
+            Ok(Err(e)) => last = e,
+            Err(_) => last = format!("{url}: timed out"),
+        }
+    }
+    Err(last)
+}
+
+/// Removes the member whose peer URL is `peer_url`.
+pub async fn member_remove(urls: &[String], peer_url: &str) -> Result<(), String> {
+    let list = cluster_call(urls, |mut c| async move {
+        c.member_list(MemberListRequest { linearizable: true })
+            .await
+    })
+    .await?;
+    let id = list
+        .members
+        .iter()
+        .find(|m| m.peer_ur_ls.iter().any(|u| u == peer_url))
+        .map(|m| m.id)
+        .ok_or(format!("no member with peer URL {peer_url}"))?;
+    cluster_call(urls, |mut c| async move {
+        c.member_remove(MemberRemoveRequest { id }).await
+    })
+    .await
+    .map(drop)
+}
+
+/// Adds a member with `peer_url` (not yet started).
+pub async fn member_add(urls: &[String], peer_url: &str) -> Result<(), String> {
+    let peer = peer_url.to_string();
+    cluster_call(urls, |mut c| {
+        let peer = peer.clone();
+        async move {
+            c.member_add(MemberAddRequest {
+                peer_ur_ls: vec![peer],
+                is_learner: false,
+            })
+            .await
+        }
+    })
+    .await
+    .map(drop)
 }

@@ -32,7 +32,7 @@ use nemesis::Kind;
 use workload::{Plan, Workload};
 
 const USAGE: &str = "usage: oxcd-jepsen --server PATH [--nodes 3] [--time-limit SECS=60]
-       [--nemesis partition,kill,pause,netem|none] [--workload register|bank|lock|watch]
+       [--nemesis partition,kill,pause,netem,member|none] [--workload register|bank|lock|watch]
        [--clients 5] [--interval-ms 20] [--seed N] [--run-dir DIR]
    or: oxcd-jepsen --cleanup";
 

@@ -9,7 +9,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::Rng;
 
-use crate::db::{leader, Cluster};
+use crate::db::{self, leader, Cluster};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -23,6 +23,9 @@ pub enum Kind {
     /// Every link slow and lossy (`tc netem`, or a token bucket and
     /// random drops where the kernel lacks netem).
     Netem,
+    /// A member removed (process killed, data wiped), then added back and
+    /// started on an empty directory, catching up from the leader.
+    Member,
 }
 
 impl Kind {
@@ -34,8 +37,9 @@ impl Kind {
                 "kill" => Ok(Kind::Kill),
                 "pause" => Ok(Kind::Pause),
                 "netem" => Ok(Kind::Netem),
+                "member" => Ok(Kind::Member),
                 other => Err(format!(
-                    "unknown nemesis {other:?} (partition, kill, pause, netem, none)"
+                    "unknown nemesis {other:?} (partition, kill, pause, netem, member, none)"
                 )),
             })
             .collect()
@@ -84,6 +88,25 @@ pub async fn run(
             rng.gen_range(0..n)
         };
         let from = now();
+        if kind == Kind::Member {
+            match remove_member(&cluster, &urls, target).await {
+                Ok(what) => {
+                    println!("{:>7.1}s nemesis: {what}", from.as_secs_f64());
+                    tokio::time::sleep(hold.min(until.saturating_sub(now()))).await;
+                    let back = add_member(&cluster, &urls, target).await?;
+                    let to = now();
+                    println!("{:>7.1}s nemesis: {back}", to.as_secs_f64());
+                    log.push(Fault { from, to, what });
+                }
+                // No quorum to remove it with (a fault just healed): try
+                // again later; nothing changed.
+                Err(e) => println!(
+                    "{:>7.1}s nemesis: member removal refused: {e}",
+                    from.as_secs_f64()
+                ),
+            }
+            continue;
+        }
         let what = {
             let mut c = cluster.lock().expect("cluster lock");
             match kind {
@@ -108,6 +131,7 @@ pub async fn run(
                     );
                     c.net.slow(delay, kbit, loss)?
                 }
+                Kind::Member => unreachable!("handled above"),
             }
         };
         println!("{:>7.1}s nemesis: {what}", from.as_secs_f64());
@@ -119,6 +143,7 @@ pub async fn run(
                 Kind::Kill => c.restart(target)?,
                 Kind::Pause => c.resume(target),
                 Kind::Netem => c.net.fast()?,
+                Kind::Member => unreachable!("handled above"),
             }
         }
         let to = now();
@@ -126,6 +151,36 @@ pub async fn run(
         log.push(Fault { from, to, what });
     }
     Ok(log)
+}
+
+/// Removes node `target` from the cluster, then kills it and wipes its data.
+async fn remove_member(cluster: &Cell, urls: &[String], target: usize) -> Result<String, String> {
+    let (peer, name) = {
+        let c = cluster.lock().expect("cluster lock");
+        (c.peer_url_of(target), c.nodes[target].name.clone())
+    };
+    db::member_remove(urls, &peer).await?;
+    cluster.lock().expect("cluster lock").wipe(target)?;
+    Ok(format!("member {name} removed"))
+}
+
+/// Adds node `target` back and starts it on its empty directory; retries
+/// until the cluster takes the addition (it may be electing).
+async fn add_member(cluster: &Cell, urls: &[String], target: usize) -> Result<String, String> {
+    let (peer, name) = {
+        let c = cluster.lock().expect("cluster lock");
+        (c.peer_url_of(target), c.nodes[target].name.clone())
+    };
+    let mut tries = 0;
+    while let Err(e) = db::member_add(urls, &peer).await {
+        tries += 1;
+        if tries >= 60 {
+            return Err(format!("member {name} could not be added back: {e}"));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    cluster.lock().expect("cluster lock").join(target)?;
+    Ok(format!("member {name} added back"))
 }
 
 /// The pairs to cut for one partition around `target`, and its name.

@@ -25,7 +25,7 @@ fn main() {
     // A binary built with the `bugs` feature runs with the planted bug
     // `OXCD_BUG` names (jepsen/ shows its harness catches it too).
     #[cfg(feature = "bugs")]
-    if let Some(name) = env.get("OXCD_BUG") {
+    if let Some(name) = env.get("OXCD_BUG").filter(|n| !n.is_empty()) {
         let bug = oxcd::bugs::Bug::named(name)
             .unwrap_or_else(|| panic!("OXCD_BUG={name}: no such bug (src/bugs.rs)"));
         oxcd::bugs::inject(bug);

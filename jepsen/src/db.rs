@@ -32,6 +32,8 @@ pub struct Cluster {
     pub net: Net,
     pub nodes: Vec<Node>,
     token: String,
+    /// Nodes found dead by a fault before it acted: `(name, status)`.
+    crashed: Vec<(String, String)>,
 }
 
 impl Cluster {
@@ -59,6 +61,7 @@ impl Cluster {
             net,
             nodes,
             token,
+            crashed: Vec::new(),
         };
         for i in 0..c.nodes.len() {
             c.spawn(i)?;
@@ -137,11 +140,17 @@ impl Cluster {
         }
     }
 
-    /// SIGKILL, and reap.
+    /// SIGKILL, and reap. A node that had already exited by itself is
+    /// recorded as a crash first (the fault must not hide it).
     pub fn kill(&mut self, i: usize) {
         if let Some(mut c) = self.nodes[i].child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+            if let Ok(Some(status)) = c.try_wait() {
+                self.crashed
+                    .push((self.nodes[i].name.clone(), status.to_string()));
+            } else {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
         }
         self.nodes[i].paused = false;
     }
@@ -184,9 +193,10 @@ impl Cluster {
         self.nodes[i].paused = false;
     }
 
-    /// Nodes that exited on their own (a crash is a finding), with status.
+    /// Nodes that exited on their own (a crash is a finding), with status:
+    /// those found by a fault and those found now.
     pub fn exited(&mut self) -> Vec<(String, String)> {
-        let mut out = Vec::new();
+        let mut out = std::mem::take(&mut self.crashed);
         for n in &mut self.nodes {
             if let Some(c) = &mut n.child {
                 if let Ok(Some(status)) = c.try_wait() {
@@ -281,7 +291,26 @@ where
     Err(last)
 }
 
-/// Removes the member whose peer URL is `peer_url`.
+/// Whether the cluster lists a member with `peer_url` (a linearizable
+/// list), or `None` if no member answered.
+async fn has_member(urls: &[String], peer_url: &str) -> Option<bool> {
+    let list = cluster_call(urls, |mut c| async move {
+        c.member_list(MemberListRequest { linearizable: true })
+            .await
+    })
+    .await
+    .ok()?;
+    Some(
+        list.members
+            .iter()
+            .any(|m| m.peer_ur_ls.iter().any(|u| u == peer_url)),
+    )
+}
+
+/// Removes the member whose peer URL is `peer_url`. Ok when it is gone,
+/// whichever call removed it: a removal whose answer was lost (a timeout,
+/// then "member not found" on the retry) still counts, decided by listing
+/// the members again.
 pub async fn member_remove(urls: &[String], peer_url: &str) -> Result<(), String> {
     let list = cluster_call(urls, |mut c| async move {
         c.member_list(MemberListRequest { linearizable: true })
@@ -294,17 +323,24 @@ pub async fn member_remove(urls: &[String], peer_url: &str) -> Result<(), String
         .find(|m| m.peer_ur_ls.iter().any(|u| u == peer_url))
         .map(|m| m.id)
         .ok_or(format!("no member with peer URL {peer_url}"))?;
-    cluster_call(urls, |mut c| async move {
+    let removed = cluster_call(urls, |mut c| async move {
         c.member_remove(MemberRemoveRequest { id }).await
     })
-    .await
-    .map(drop)
+    .await;
+    match removed {
+        Ok(_) => Ok(()),
+        Err(e) => match has_member(urls, peer_url).await {
+            Some(false) => Ok(()),
+            _ => Err(e),
+        },
+    }
 }
 
-/// Adds a member with `peer_url` (not yet started).
+/// Adds a member with `peer_url` (not yet started). Ok when the cluster
+/// lists it, whichever call added it (see [`member_remove`]).
 pub async fn member_add(urls: &[String], peer_url: &str) -> Result<(), String> {
     let peer = peer_url.to_string();
-    cluster_call(urls, |mut c| {
+    let added = cluster_call(urls, |mut c| {
         let peer = peer.clone();
         async move {
             c.member_add(MemberAddRequest {
@@ -314,6 +350,12 @@ pub async fn member_add(urls: &[String], peer_url: &str) -> Result<(), String> {
             .await
         }
     })
-    .await
-    .map(drop)
+    .await;
+    match added {
+        Ok(_) => Ok(()),
+        Err(e) => match has_member(urls, peer_url).await {
+            Some(true) => Ok(()),
+            _ => Err(e),
+        },
+    }
 }

@@ -208,9 +208,11 @@ async fn run_in(o: &Opts, server: &Path, dir: &Path) -> Result<(bool, String), S
             _ = term.recv() => {}
         }
         eprintln!("oxcd-jepsen: interrupted; cleaning up");
-        if let Ok(mut c) = on_signal.lock() {
-            c.teardown();
-        }
+        // Even after a panic elsewhere held the lock: clean up regardless.
+        on_signal
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .teardown();
         std::process::exit(130);
     });
     // The signal task keeps a reference, so the cluster is torn down here,
@@ -285,8 +287,13 @@ async fn test(
         checked.rows.len(),
         faults.len()
     );
+    // A run in which nothing succeeded shows nothing: not VALID.
     let result = match (&checked.verdict, live, crashed.is_empty()) {
         (Err(v), _, _) => (false, format!("{counts}; {v}")),
+        (Ok(_), _, _) if !checked.exercised => (
+            false,
+            format!("{counts}; no operation of the workload succeeded"),
+        ),
         (Ok(_), false, _) => (
             false,
             format!("{counts}; no operation completed within 60 s of healing"),

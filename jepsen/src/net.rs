@@ -16,6 +16,7 @@
 //! host's FORWARD chain (Docker sets it to DROP) would filter bridged frames
 //! there.
 
+use std::path::Path;
 use std::process::Command;
 
 /// Every namespace this harness creates starts with this.
@@ -62,6 +63,8 @@ impl Net {
             }
         }
         let mut net = net.ok_or("no free network number (run --cleanup?)")?;
+        // Marks the network as this process's for --cleanup.
+        let _ = std::fs::write(pid_file(net.k), std::process::id().to_string());
         // On any error below, Drop removes what was made.
         net.build()?;
         Ok(net)
@@ -216,6 +219,7 @@ impl Net {
             return;
         }
         let _ = run(&["ip", "link", "del", &format!("{PREFIX}{}c", self.k)]);
+        let _ = std::fs::remove_file(pid_file(self.k));
         // Nodes first, the hub last.
         while let Some(ns) = self.namespaces.pop() {
             if let Err(e) = run(&["ip", "netns", "del", &ns]) {
@@ -231,10 +235,23 @@ impl Drop for Net {
     }
 }
 
+/// Where a run records the pid of the harness that owns network K.
+fn pid_file(k: u8) -> String {
+    format!("/run/{PREFIX}{k}.pid")
+}
+
+/// Whether the harness that made network `k` still runs.
+fn owner_alive(k: &str) -> bool {
+    std::fs::read_to_string(format!("/run/{PREFIX}{k}.pid"))
+        .ok()
+        .and_then(|p| p.trim().parse::<u32>().ok())
+        .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+}
+
 /// Removes the networks harnesses left behind (killed before they could
-/// clean up): every `oxjK…` group none of whose namespaces holds a process
-/// (a running harness's nodes do; a dead one's died with it). Returns how
-/// many namespaces went.
+/// clean up): every `oxjK…` group whose harness is gone (its pid file names
+/// no live process) and none of whose namespaces holds a process. Returns
+/// how many namespaces went.
 pub fn cleanup_stale() -> Result<usize, String> {
     let out = Command::new("ip")
         .args(["netns", "list"])
@@ -253,13 +270,14 @@ pub fn cleanup_stale() -> Result<usize, String> {
         groups.entry(digits).or_default().push(name.to_string());
     }
     let mut n = 0;
-    for names in groups.values() {
-        let busy = names.iter().any(|ns| {
-            Command::new("ip")
-                .args(["netns", "pids", ns])
-                .output()
-                .is_ok_and(|o| !o.stdout.is_empty())
-        });
+    for (k, names) in &groups {
+        let busy = owner_alive(k)
+            || names.iter().any(|ns| {
+                Command::new("ip")
+                    .args(["netns", "pids", ns])
+                    .output()
+                    .is_ok_and(|o| !o.stdout.is_empty())
+            });
         if busy {
             continue;
         }
@@ -270,9 +288,8 @@ pub fn cleanup_stale() -> Result<usize, String> {
             run(&["ip", "netns", "del", ns])?;
             n += 1;
         }
-        let k = &names[0][PREFIX.len()..];
-        let k: String = k.chars().take_while(char::is_ascii_digit).collect();
         let _ = run(&["ip", "link", "del", &format!("{PREFIX}{k}c")]);
+        let _ = std::fs::remove_file(format!("/run/{PREFIX}{k}.pid"));
     }
     Ok(n)
 }

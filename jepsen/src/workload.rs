@@ -47,6 +47,9 @@ pub struct Row {
 pub struct Checked {
     pub rows: Vec<Row>,
     pub verdict: Result<String, String>,
+    /// Whether the workload's own clients (not the probe) had an operation
+    /// succeed: a run where none did checked nothing.
+    pub exercised: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,13 +157,20 @@ pub mod register {
     pub fn check(history: &History) -> Checked {
         let h = history.lock().expect("lock");
         let rows = h.iter().map(row).collect();
+        let exercised = h
+            .iter()
+            .any(|o| o.client != PROBE_CLIENT && matches!(o.out, Some(Ok(_))));
         let verdict = oxcd_checker::checker::kv::decide(&h, STEP_BUDGET).map(|d| {
             format!(
                 "{} revisions ({} written by answers lost)",
                 d.revisions, d.filled
             )
         });
-        Checked { rows, verdict }
+        Checked {
+            rows,
+            verdict,
+            exercised,
+        }
     }
 
     fn row(o: &KvOp) -> Row {
@@ -281,6 +291,16 @@ pub mod bank {
                 },
             })
             .collect();
+        let exercised = h.ops.iter().any(|o| {
+            o.client < PROBE_CLIENT
+                && matches!(
+                    o.output,
+                    Some(check_bank::Output::Transfer {
+                        succeeded: true,
+                        ..
+                    })
+                )
+        });
         let verdict = (|| {
             check_bank::check_reads(&h.ops, ACCOUNTS, BALANCE * ACCOUNTS as i64)?;
             revisions::check(&h.revisions).map_err(|(a, b)| {
@@ -308,7 +328,11 @@ pub mod bank {
                 )),
             }
         })();
-        Checked { rows, verdict }
+        Checked {
+            rows,
+            verdict,
+            exercised,
+        }
     }
 }
 
@@ -379,8 +403,15 @@ pub mod lock {
                 },
             });
         }
-        let verdict = oxcd_checker::checker::lock::check(&ev).map(|r| r.to_string());
-        Checked { rows, verdict }
+        let verdict = oxcd_checker::checker::lock::check(&ev);
+        let exercised = verdict
+            .as_ref()
+            .is_ok_and(|r| r.holds > 0 && r.fenced_ops > 0);
+        Checked {
+            rows,
+            verdict: verdict.map(|r| r.to_string()),
+            exercised,
+        }
     }
 }
 
@@ -457,6 +488,7 @@ pub mod watch {
         Checked {
             rows: Vec::new(),
             verdict,
+            exercised: !log.writes.is_empty() && !log.received.is_empty(),
         }
     }
 }

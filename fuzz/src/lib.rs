@@ -40,6 +40,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("ctl_txn", ctl_txn),
     ("ctl_flags", ctl_flags),
     ("etcd_flags", etcd_flags),
+    ("h2_server", h2_server),
 ];
 
 // ---------------------------------------------------------------- wal
@@ -614,4 +615,49 @@ pub fn etcd_flags(data: &[u8]) {
             .collect();
         let _ = oxcd::config::parse(&args, &BTreeMap::new());
     }
+}
+
+// ---------------------------------------------------------------- HTTP/2
+
+/// The HTTP/2 server every client connection meets (h2 with oxcd's patches,
+/// third_party/h2: a whole URL as `:authority`, keepalive enforcement):
+/// the input is what a client sends after the connection preface. The
+/// server answers every request it accepts; nothing may panic, and the
+/// connection ends by itself once the input is used up.
+pub fn h2_server(data: &[u8]) {
+    use tokio::io::AsyncWriteExt;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        let mut input = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        input.extend_from_slice(data);
+        let feed = async move {
+            let _ = client.write_all(&input).await;
+            let _ = client.shutdown().await;
+            // Drain the server's frames so its writes never block.
+            let mut sink = tokio::io::sink();
+            let _ = tokio::io::copy(&mut client, &mut sink).await;
+        };
+        let serve = async move {
+            let Ok(mut conn) = h2::server::handshake(server).await else {
+                return;
+            };
+            while let Some(Ok((req, mut respond))) = conn.accept().await {
+                let _ = req.uri().authority();
+                let resp = http::Response::builder()
+                    .status(200)
+                    .body(())
+                    .expect("response");
+                let _ = respond.send_response(resp, true);
+            }
+        };
+        // A bound: a stuck connection is a finding too.
+        let both = async { tokio::join!(feed, serve) };
+        tokio::time::timeout(std::time::Duration::from_secs(5), both)
+            .await
+            .expect("the connection ended within 5 s of its input");
+    });
 }

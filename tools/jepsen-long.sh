@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The documented long jepsen run: register, bank, lock and watch runs in
+# The documented long jepsen run: register, bank, lock, watch and lease runs in
 # turn, RUN_MIN minutes each, every nemesis on, until TOTAL_MIN minutes of
 # faults have run against SERVER:
 #   tools/jepsen-long.sh SERVER [TOTAL_MIN=60] [RUN_MIN=10]
@@ -18,8 +18,8 @@ mkdir -p target/jepsen
 bad=0
 i=0
 for ((done_min = 0; done_min < total; done_min += run)); do
-    workloads=(register bank lock watch)
-    workload=${workloads[$((i % 4))]}
+    workloads=(register bank lock watch lease)
+    workload=${workloads[$((i % 5))]}
     line=$("$harness" --server "$server" --nodes 3 --time-limit $((run * 60)) \
         --nemesis partition,kill,pause,netem,member --workload "$workload" --interval-ms 50 | tail -n1)
     echo "$line" | tee -a "$summary"

@@ -32,7 +32,7 @@ use nemesis::Kind;
 use workload::{Plan, Workload};
 
 const USAGE: &str = "usage: oxcd-jepsen --server PATH [--nodes 3] [--time-limit SECS=60]
-       [--nemesis partition,kill,pause,netem,member|none] [--workload register|bank|lock|watch]
+       [--nemesis partition,kill,pause,netem,member|none] [--workload register|bank|lock|watch|lease]
        [--clients 5] [--interval-ms 20] [--seed N] [--run-dir DIR]
    or: oxcd-jepsen --cleanup";
 
@@ -304,7 +304,14 @@ async fn test(
         ),
         (Ok(s), true, true) => (true, format!("{counts}; {s}")),
     };
-    report::write_all(dir, &checked.rows, &faults, &axis, &result.1)
-        .map_err(|e| format!("writing the report: {e}"))?;
+    report::write_all(
+        dir,
+        &checked.rows,
+        &checked.lanes,
+        &faults,
+        &axis,
+        &result.1,
+    )
+    .map_err(|e| format!("writing the report: {e}"))?;
     Ok(result)
 }

@@ -51,6 +51,7 @@ impl Axis {
 pub fn write_all(
     dir: &Path,
     rows: &[Row],
+    lanes: &[&str],
     faults: &[Fault],
     axis: &Axis,
     verdict: &str,
@@ -79,7 +80,7 @@ pub fn write_all(
     std::fs::write(dir.join("verdict.txt"), format!("{verdict}\n"))?;
     std::fs::write(
         dir.join("timeline.html"),
-        timeline(rows, faults, axis, verdict),
+        timeline(rows, lanes, faults, axis, verdict),
     )?;
     std::fs::write(dir.join("latency.svg"), latency(rows, faults, axis))?;
     Ok(())
@@ -123,7 +124,7 @@ fn time_ticks(out: &mut String, axis: &Axis, y: f64) {
     }
 }
 
-fn timeline(rows: &[Row], faults: &[Fault], axis: &Axis, verdict: &str) -> String {
+fn timeline(rows: &[Row], lanes: &[&str], faults: &[Fault], axis: &Axis, verdict: &str) -> String {
     let mut clients: Vec<usize> = rows.iter().map(|r| r.client).collect();
     clients.sort_unstable();
     clients.dedup();
@@ -139,9 +140,12 @@ fn timeline(rows: &[Row], faults: &[Fault], axis: &Axis, verdict: &str) -> Strin
     time_ticks(&mut svg, axis, height + 5.0);
     for (lane_i, c) in clients.iter().enumerate() {
         let y = 40.0 + lane * lane_i as f64;
+        let name = lanes
+            .get(*c)
+            .map_or_else(|| format!("client {c}"), |n| n.to_string());
         let _ = write!(
             svg,
-            r##"<text x="4" y="{:.1}" font-size="10">client {c}</text>"##,
+            r##"<text x="4" y="{:.1}" font-size="10">{name}</text>"##,
             y + 9.0
         );
         for r in rows.iter().filter(|r| r.client == *c) {

@@ -50,6 +50,9 @@ pub struct Checked {
     /// Whether the workload's own clients (not the probe) had an operation
     /// succeed: a run where none did checked nothing.
     pub exercised: bool,
+    /// Names of the timeline's lanes by `Row::client`, where a lane is not
+    /// a client (empty: "client N").
+    pub lanes: Vec<&'static str>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +61,7 @@ pub enum Workload {
     Bank,
     Lock,
     Watch,
+    Lease,
 }
 
 impl Workload {
@@ -67,8 +71,9 @@ impl Workload {
             "bank" => Ok(Workload::Bank),
             "lock" => Ok(Workload::Lock),
             "watch" => Ok(Workload::Watch),
+            "lease" => Ok(Workload::Lease),
             other => Err(format!(
-                "unknown workload {other:?} (register, bank, lock, watch)"
+                "unknown workload {other:?} (register, bank, lock, watch, lease)"
             )),
         }
     }
@@ -170,6 +175,7 @@ pub mod register {
             rows,
             verdict,
             exercised,
+            lanes: Vec::new(),
         }
     }
 
@@ -332,6 +338,7 @@ pub mod bank {
             rows,
             verdict,
             exercised,
+            lanes: Vec::new(),
         }
     }
 }
@@ -411,6 +418,7 @@ pub mod lock {
             rows,
             verdict: verdict.map(|r| r.to_string()),
             exercised,
+            lanes: Vec::new(),
         }
     }
 }
@@ -489,6 +497,141 @@ pub mod watch {
             rows: Vec::new(),
             verdict,
             exercised: !log.writes.is_empty() && !log.received.is_empty(),
+            lanes: Vec::new(),
+        }
+    }
+}
+
+pub mod lease {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    use oxcd_checker::workload::lease::{
+        all_expire, observe, Event, LeaseWorkloadClient, SharedEvents,
+    };
+
+    /// Once healed and every client stopped, every lease key is gone within
+    /// this long (TTLs are at most 4 s; an election and the revokes' commits).
+    const EXPIRY_BOUND: Duration = Duration::from_secs(15);
+
+    pub struct Run {
+        events: SharedEvents,
+        /// Keys still there [`EXPIRY_BOUND`] after the clients stopped.
+        left: Vec<(String, i64)>,
+    }
+
+    /// Clients grant leases, put keys with them, keep them alive, revoke or
+    /// abandon them; an observer reads every lease key every 150 ms.
+    pub async fn run(plan: &Plan) -> Run {
+        let events = SharedEvents::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let observer = tokio::spawn(observe(
+            plan.urls.clone(),
+            events.clone(),
+            Duration::from_millis(150),
+            stop.clone(),
+        ));
+        each_client(plan, |id| {
+            let mut c = LeaseWorkloadClient::new(id, plan.urls.clone(), events.clone());
+            let until = plan.until;
+            async move { c.run_until(until).await }
+        })
+        .await;
+        let left = all_expire(plan.urls.clone(), events.clone(), EXPIRY_BOUND).await;
+        stop.store(true, Ordering::Relaxed);
+        let _ = observer.await;
+        Run { events, left }
+    }
+
+    const LANES: [&str; 5] = ["grant", "put", "keep-alive", "revoke", "read"];
+
+    pub fn check(run: &Run, offset: Duration) -> Checked {
+        let ev = run.events.lock().expect("lock");
+        let us = |at: Duration| at.saturating_sub(offset).as_micros() as u64;
+        let rows = ev
+            .iter()
+            .map(|e| {
+                let (lane, from, to, what, outcome) = match e {
+                    Event::Granted {
+                        id,
+                        ttl,
+                        sent,
+                        acked,
+                    } => (
+                        0,
+                        *sent,
+                        Some(*acked),
+                        format!("grant {id:x} ttl {ttl}"),
+                        Outcome::Ok,
+                    ),
+                    Event::Put { id, key, acked } => (
+                        1,
+                        *acked,
+                        Some(*acked),
+                        format!("put {key} lease {id:x}"),
+                        Outcome::Ok,
+                    ),
+                    Event::KeptAlive {
+                        id,
+                        ttl,
+                        sent,
+                        acked,
+                    } => (
+                        2,
+                        *sent,
+                        Some(*acked),
+                        format!("keep-alive {id:x} -> ttl {ttl}"),
+                        if *ttl > 0 { Outcome::Ok } else { Outcome::Fail },
+                    ),
+                    Event::Revoked { id, sent, acked } => (
+                        3,
+                        *sent,
+                        *acked,
+                        format!("revoke {id:x}"),
+                        if acked.is_some() {
+                            Outcome::Ok
+                        } else {
+                            Outcome::Unknown
+                        },
+                    ),
+                    Event::Read { sent, acked, keys } => (
+                        4,
+                        *sent,
+                        Some(*acked),
+                        format!("read: {} keys", keys.len()),
+                        Outcome::Ok,
+                    ),
+                };
+                Row {
+                    client: lane,
+                    call: us(from),
+                    ret: to.map(us),
+                    what,
+                    outcome,
+                }
+            })
+            .collect();
+        // No clock faults here: every clock runs at real speed.
+        let verdict = oxcd_checker::checker::lease::check(&ev, &[]).and_then(|reads| {
+            if run.left.is_empty() {
+                Ok(format!("{reads} reads checked"))
+            } else {
+                Err(format!(
+                    "{} lease keys still there {EXPIRY_BOUND:?} after every client stopped: {:?}",
+                    run.left.len(),
+                    run.left
+                ))
+            }
+        });
+        let exercised = ev
+            .iter()
+            .any(|e| matches!(e, Event::KeptAlive { ttl, .. } if *ttl > 0));
+        Checked {
+            rows,
+            verdict,
+            exercised,
+            lanes: LANES.to_vec(),
         }
     }
 }
@@ -499,6 +642,7 @@ pub enum History {
     Bank(bank::History),
     Lock(oxcd_checker::workload::lock::SharedEvents),
     Watch(watch::Run),
+    Lease(lease::Run),
 }
 
 impl History {
@@ -508,8 +652,9 @@ impl History {
             History::Register(h) => register::probe(plan, h).await,
             History::Bank(h) => bank::probe(plan, h).await,
             History::Lock(_) => lock::probe(plan).await,
-            // The watchers' catching up is the watch run's liveness.
-            History::Watch(_) => 1,
+            // The watchers' catching up is the watch run's liveness, every
+            // key's expiry the lease run's.
+            History::Watch(_) | History::Lease(_) => 1,
         }
     }
 
@@ -520,6 +665,7 @@ impl History {
             History::Bank(h) => bank::check(h),
             History::Lock(e) => lock::check(e, offset),
             History::Watch(r) => watch::check(r),
+            History::Lease(r) => lease::check(r, offset),
         }
     }
 }
@@ -531,5 +677,6 @@ pub async fn run(w: Workload, plan: &Plan) -> Result<History, String> {
         Workload::Bank => History::Bank(bank::run(plan, Duration::from_secs(30)).await?),
         Workload::Lock => History::Lock(lock::run(plan).await),
         Workload::Watch => History::Watch(watch::run(plan).await),
+        Workload::Lease => History::Lease(lease::run(plan).await),
     })
 }

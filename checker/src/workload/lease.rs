@@ -136,6 +136,17 @@ impl LeaseWorkloadClient {
         }
     }
 
+    /// Leases one after another until [`crate::clock::now`] reaches
+    /// `until` (each round's keys are named by its number, so rounds are
+    /// counted here, not restarted).
+    pub async fn run_until(&mut self, until: Duration) {
+        let mut round = 0;
+        while crate::clock::now() < until {
+            self.round(round).await;
+            round += 1;
+        }
+    }
+
     async fn round(&mut self, round: usize) {
         let ttl = self.rng.gen_range(2..=4);
         let Some(id) = self.grant(ttl).await else {

@@ -143,11 +143,15 @@ pub async fn run(
     let recorded = crate::storage::wal::Wal::read_metadata(&*disk, &wal_dir)?;
     let join_existing = cfg.initial_cluster_state == "existing";
     // A new cluster's IDs come from the flags; a member that joined an
-    // existing cluster gets them from the cluster, and keeps them in its WAL.
+    // existing cluster gets them from the cluster. Either keeps them in its
+    // WAL, and a restart takes them from there, whatever the flags say now
+    // (etcd ignores --initial-cluster* once the data dir has a WAL: a member
+    // added by MemberAdd and restarted with the cluster's original flags,
+    // or with another token, is the member its data says).
     let (member_id, cluster_id, peers) = match (recorded, join_existing) {
-        (Some((m, c)), true) => (m, c, vec![]),
+        (Some((m, c)), _) => (m, c, vec![]),
         (None, true) => join_cluster(cfg, &ident).await?,
-        (_, false) => {
+        (None, false) => {
             let peers = ident
                 .members
                 .iter()
@@ -158,7 +162,12 @@ pub async fn run(
         }
     };
     let node_cfg = node_config(cfg, &ident, member_id, cluster_id, peers);
-    tracing::info!(target: "etcdserver", "starting member {member_id:x} in cluster {cluster_id:x}");
+    let verb = if recorded.is_some() {
+        "restarting"
+    } else {
+        "starting"
+    };
+    tracing::info!(target: "etcdserver", "{verb} member {member_id:x} in cluster {cluster_id:x}");
     let (node, handle) = match RaftNode::open(&node_cfg, disk, &wal_dir, backend.clone()) {
         Ok(opened) => opened,
         Err(e) if e.get_ref().is_some_and(|e| e.is::<MemberRemoved>()) => {

@@ -164,8 +164,13 @@ impl Cluster {
     }
 
     /// Kills node `i` and empties its data directory: it left the cluster.
+    /// (A removed member may have stopped by itself already, as it should.)
     pub fn wipe(&mut self, i: usize) -> Result<(), String> {
-        self.kill(i);
+        if let Some(mut c) = self.nodes[i].child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.nodes[i].paused = false;
         let d = &self.nodes[i].data_dir;
         if d.exists() {
             std::fs::remove_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;

@@ -257,14 +257,19 @@ fn decode_entry(e: &Entry) {
     }
 }
 
-/// A raft snapshot's payload as a follower installs it: the backend pairs,
-/// decoded by the schema, then the state rebuilt from them.
+/// A raft snapshot's payload as a follower installs it: the pairs go into
+/// the backend (which keeps them in key order, the last of equal keys),
+/// are decoded by the schema, then the state is rebuilt from them.
 pub fn snapshot(data: &[u8]) {
     let Ok(snap) = SnapshotData::decode(data) else {
         return;
     };
-    let pairs = snap.pairs.iter().map(|p| (&p.key[..], &p.value[..]));
-    if let Ok(loaded) = schema::decode_all(pairs) {
+    let backend: BTreeMap<&[u8], &[u8]> = snap
+        .pairs
+        .iter()
+        .map(|p| (&p.key[..], &p.value[..]))
+        .collect();
+    if let Ok(loaded) = schema::decode_all(backend.into_iter()) {
         let _ = State::recover(loaded, Default::default());
     }
 }

@@ -86,23 +86,52 @@ pub fn write_all(
     Ok(())
 }
 
+/// Each kind of fault its colour, by the first word of its description.
+const FAULT_KINDS: [(&str, &str); 5] = [
+    ("partition", "#8080ff"),
+    ("kill", "#ff80a0"),
+    ("pause", "#80c0ff"),
+    ("slow", "#c0a0ff"),
+    ("member", "#a0d080"),
+];
+
+fn fault_colour(what: &str) -> &'static str {
+    FAULT_KINDS
+        .iter()
+        .find(|(k, _)| what.starts_with(k) || (*k == "slow" && what.starts_with("netem")))
+        .map_or("#c0c0c0", |(_, c)| c)
+}
+
+/// Shaded bands, one per fault (hover for what it was), labelled only where
+/// the label fits; the legend names the colours.
 fn fault_bands(out: &mut String, faults: &[Fault], axis: &Axis, top: f64, height: f64) {
-    for (i, f) in faults.iter().enumerate() {
+    for f in faults {
         let (x0, x1) = (axis.x(f.from), axis.x(f.to));
         let _ = write!(
             out,
-            r##"<rect x="{x0:.1}" y="{top}" width="{:.1}" height="{height}" fill="{}" opacity="0.25"><title>{}</title></rect>"##,
+            r##"<rect x="{x0:.1}" y="{top}" width="{:.1}" height="{height}" fill="{}" opacity="0.3"><title>{}</title></rect>"##,
             (x1 - x0).max(1.0),
-            ["#8080ff", "#ff80c0", "#80c0ff", "#c080ff"][i % 4],
+            fault_colour(&f.what),
             escape(&f.what)
         );
+        if x1 - x0 >= 6.0 * f.what.len() as f64 {
+            let _ = write!(
+                out,
+                r##"<text x="{:.1}" y="{}" font-size="10" fill="#404080">{}</text>"##,
+                x0 + 2.0,
+                top + 10.0,
+                escape(&f.what)
+            );
+        }
+    }
+    let mut x = WIDTH - 420.0;
+    for (kind, colour) in FAULT_KINDS {
         let _ = write!(
             out,
-            r##"<text x="{:.1}" y="{}" font-size="10" fill="#404080">{}</text>"##,
-            x0 + 2.0,
-            top + 10.0 + 11.0 * (i % 3) as f64,
-            escape(&f.what)
+            r##"<rect x="{x:.1}" y="2" width="10" height="10" fill="{colour}" opacity="0.6"/><text x="{:.1}" y="11" font-size="10">{kind}</text>"##,
+            x + 13.0
         );
+        x += 80.0;
     }
 }
 

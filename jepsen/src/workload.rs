@@ -11,6 +11,7 @@ use oxcd_checker::checker::revisions;
 use oxcd_checker::model::Response;
 use oxcd_checker::workload::bank::{BankClient, SharedHistory as BankHistory};
 use oxcd_checker::workload::register::RegisterClient;
+use oxcd_checker::workload::PROBE_CLIENT;
 
 /// Keys of the register workload.
 const REGISTER_KEYS: usize = 5;
@@ -19,9 +20,6 @@ const ACCOUNTS: usize = 5;
 const BALANCE: i64 = 100;
 /// Linearizability search budget (steps); running out is a checker defect.
 const STEP_BUDGET: u64 = 50_000_000;
-/// The liveness probe's client id, and how many operations it tries.
-const PROBE_CLIENT: usize = 1000;
-const PROBE_OPS: usize = 20;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -144,19 +142,13 @@ pub mod register {
 
     /// After healing: a fresh client's operations; how many completed.
     pub async fn probe(plan: &Plan, history: &History) -> usize {
-        let before = history.lock().expect("lock").len();
-        let mut c = RegisterClient::new(
-            PROBE_CLIENT,
+        oxcd_checker::workload::register::probe(
             plan.urls.clone(),
             REGISTER_KEYS,
             plan.start,
             history.clone(),
-        );
-        for _ in 0..PROBE_OPS {
-            c.one().await;
-        }
-        let h = history.lock().expect("lock");
-        h[before..].iter().filter(|o| o.out.is_some()).count()
+        )
+        .await
     }
 
     pub fn check(history: &History) -> Checked {
@@ -260,22 +252,13 @@ pub mod bank {
     }
 
     pub async fn probe(plan: &Plan, history: &History) -> usize {
-        let before = history.lock().expect("lock").ops.len();
-        let mut c = BankClient::new(
-            PROBE_CLIENT,
+        oxcd_checker::workload::bank::probe(
             plan.urls.clone(),
             ACCOUNTS,
             plan.start,
             history.clone(),
-        );
-        for _ in 0..PROBE_OPS {
-            c.one().await;
-        }
-        let h = history.lock().expect("lock");
-        h.ops[before..]
-            .iter()
-            .filter(|o| o.output.is_some())
-            .count()
+        )
+        .await
     }
 
     pub fn check(history: &History) -> Checked {
@@ -461,14 +444,7 @@ pub mod watch {
         for w in writers {
             w.abort();
         }
-        let last = log
-            .lock()
-            .expect("lock")
-            .writes
-            .iter()
-            .map(|w| w.revision)
-            .max()
-            .unwrap_or(0);
+        let last = log.lock().expect("lock").last_revision();
         target.store(last, Ordering::Relaxed);
         let mut caught_up = true;
         for w in watchers {

@@ -466,18 +466,7 @@ pub async fn bank_3_members() -> Result<String, String> {
 
     crate::nemesis::heal_all(&members);
     let (u, h) = (urls.clone(), history.clone());
-    let probe = async move {
-        let mut c = BankClient::new(LIVENESS_CLIENT, u, ACCOUNTS, start, h.clone());
-        let before = h.lock().expect("lock").ops.len();
-        for _ in 0..LIVENESS_OPS {
-            c.one().await;
-        }
-        let h = h.lock().expect("lock");
-        h.ops[before..]
-            .iter()
-            .filter(|o| o.output.is_some())
-            .count()
-    };
+    let probe = bank::probe(u, ACCOUNTS, start, h);
     liveness(
         &client_node,
         Duration::from_secs(3),
@@ -548,24 +537,13 @@ pub(crate) async fn liveness(
     Ok(())
 }
 
-/// Client id of the liveness phase's fresh client.
-const LIVENESS_CLIENT: usize = 1000;
-/// Operations the liveness phase's client tries.
-const LIVENESS_OPS: usize = 20;
-
 /// The register liveness probe: a fresh client's operations on `urls`.
 pub(crate) async fn register_probe(
     urls: Vec<String>,
     start: Instant,
     history: SharedHistory,
 ) -> usize {
-    let before = history.lock().expect("lock").len();
-    let mut c = RegisterClient::new(LIVENESS_CLIENT, urls, 3, start, history.clone());
-    for _ in 0..LIVENESS_OPS {
-        c.one().await;
-    }
-    let h = history.lock().expect("lock");
-    h[before..].iter().filter(|o| o.out.is_some()).count()
+    crate::workload::register::probe(urls, 3, start, history).await
 }
 
 /// Decides a register history with the KV checker. Returns `(ops, unknown

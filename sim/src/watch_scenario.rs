@@ -51,14 +51,7 @@ pub async fn watch_3_members() -> Result<String, String> {
     let faults =
         clients_under_faults(&handle, &members, &client_node, schedule, client, || None).await?;
     crate::nemesis::heal_all(&members);
-    let last_write = log
-        .lock()
-        .expect("lock")
-        .writes
-        .iter()
-        .map(|w| w.revision)
-        .max()
-        .unwrap_or(0);
+    let last_write = log.lock().expect("lock").last_revision();
     target.store(last_write, Ordering::Relaxed);
     for (id, w) in watchers.into_iter().enumerate() {
         match tokio::time::timeout(CATCH_UP_BOUND, w).await {

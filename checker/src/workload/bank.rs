@@ -272,3 +272,23 @@ fn put(account: usize, balance: i64) -> RequestOp {
         })),
     }
 }
+
+/// The liveness probe after healing: a fresh client's reads and transfers,
+/// recorded in `history`; how many got an answer.
+pub async fn probe(
+    urls: Vec<String>,
+    accounts: usize,
+    start: Instant,
+    history: SharedHistory,
+) -> usize {
+    let before = history.lock().expect("lock").ops.len();
+    let mut c = BankClient::new(super::PROBE_CLIENT, urls, accounts, start, history.clone());
+    for _ in 0..super::PROBE_OPS {
+        c.one().await;
+    }
+    let h = history.lock().expect("lock");
+    h.ops[before..]
+        .iter()
+        .filter(|o| o.output.is_some())
+        .count()
+}

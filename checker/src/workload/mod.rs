@@ -15,6 +15,11 @@ use tonic::transport::Channel;
 use crate::checker::linearizability::Operation;
 use crate::checker::revisions::Observed;
 
+/// The client id of a liveness probe's fresh client (after healing), and
+/// how many operations it tries.
+pub const PROBE_CLIENT: usize = 1000;
+pub const PROBE_OPS: usize = 20;
+
 /// Every request gives up after this long (its outcome is then unknown).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 

@@ -105,3 +105,20 @@ fn cas(key: &[u8], expect: Vec<u8>, value: Vec<u8>) -> TxnRequest {
         failure: vec![],
     }
 }
+
+/// The liveness probe after healing: a fresh client's operations on `keys`
+/// registers, recorded in `history`; how many got an answer.
+pub async fn probe(
+    urls: Vec<String>,
+    keys: usize,
+    start: Instant,
+    history: SharedHistory,
+) -> usize {
+    let before = history.lock().expect("lock").len();
+    let mut c = RegisterClient::new(super::PROBE_CLIENT, urls, keys, start, history.clone());
+    for _ in 0..super::PROBE_OPS {
+        c.one().await;
+    }
+    let h = history.lock().expect("lock");
+    h[before..].iter().filter(|o| o.out.is_some()).count()
+}

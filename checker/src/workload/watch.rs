@@ -54,6 +54,13 @@ pub struct Log {
     pub received: Vec<Received>,
 }
 
+impl Log {
+    /// The revision of the last acknowledged write (0: none).
+    pub fn last_revision(&self) -> i64 {
+        self.writes.iter().map(|w| w.revision).max().unwrap_or(0)
+    }
+}
+
 pub type SharedLog = Arc<Mutex<Log>>;
 
 /// Puts and deletes `n` times on random keys.

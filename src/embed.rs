@@ -197,6 +197,7 @@ pub async fn run(
         id_seed,
     );
     server.strict_reconfig = cfg.strict_reconfig_check;
+    server.bcrypt_cost = cfg.bcrypt_cost;
     let server = Arc::new(server);
     let member = Member {
         cfg,
@@ -239,6 +240,7 @@ fn node_config(
             checkpoint_interval: cfg.lease_checkpoint.then_some(CHECKPOINT_INTERVAL),
             checkpoint_persist: cfg.lease_checkpoint_persist,
         },
+        auth_token_ttl: cfg.auth_token_ttl,
     }
 }
 

@@ -7,6 +7,7 @@
 //! [`rt::disk::Disk`], backend, `schema`).
 
 pub mod apply;
+pub mod auth;
 pub mod bugs;
 pub mod config;
 pub mod ctl;

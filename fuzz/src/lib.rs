@@ -270,7 +270,7 @@ pub fn snapshot(data: &[u8]) {
         .map(|p| (&p.key[..], &p.value[..]))
         .collect();
     if let Ok(loaded) = schema::decode_all(backend.into_iter()) {
-        let _ = State::recover(loaded, Default::default());
+        let _ = State::recover(loaded, Default::default(), Default::default());
     }
 }
 
@@ -382,6 +382,7 @@ fn kv_error(e: &ApplyError) -> KvError {
         ApplyError::Mvcc(MvccError::KeyNotFound) => KvError::KeyNotFound,
         ApplyError::Mvcc(MvccError::LeaseNotFound) | ApplyError::Lease(_) => KvError::LeaseNotFound,
         ApplyError::Member(m) => panic!("a KV request failed with a member error: {m:?}"),
+        ApplyError::Auth(a) => panic!("a KV request failed an auth check with auth off: {a:?}"),
     }
 }
 

@@ -7,10 +7,13 @@
 //!
 //! One file per domain, as etcd's applier: [`kv`] (put, delete, txn,
 //! compaction), [`lease`] (grant, revoke, checkpoint, and the keys each
-//! lease holds) and [`membership`] (conf changes, published attributes,
-//! peer URL updates, the cluster version). A new domain (auth, alarm) is a
+//! lease holds), [`membership`] (conf changes, published attributes,
+//! peer URL updates, the cluster version) and [`auth`] (users, roles,
+//! tokens, and the permission check every request passes first, against
+//! the user and auth revision in its header). A new domain (alarm) is a
 //! new file, a field in [`State`] and one arm in [`Applier::apply_request`].
 
+pub mod auth;
 mod kv;
 mod lease;
 mod membership;
@@ -21,6 +24,7 @@ use prost::Message;
 use protobuf::Message as _;
 use raft::eraftpb::{ConfChange, ConfState, Entry, EntryType};
 
+use crate::auth::{AuthError, AuthInfo, AuthStore};
 use crate::lease::{LeaseError, Lessor, LessorConfig};
 use crate::membership::{MemberError, RaftCluster};
 use crate::mvcc::{KvStore, MvccError};
@@ -30,20 +34,23 @@ use crate::pb::etcdserverpb::{
 };
 use crate::storage::schema::{BackendOp, Loaded};
 
-/// The replicated state every member holds: the key space, the leases and
-/// the cluster. (The lessor also keeps the leader's lease expiries, which
-/// are not replicated; see [`crate::lease`].)
+/// The replicated state every member holds: the key space, the leases,
+/// the cluster and the auth store. (The lessor also keeps the leader's
+/// lease expiries and the auth store this member's tokens, which are not
+/// replicated; see [`crate::lease`] and [`crate::auth`].)
 #[derive(Default)]
 pub struct State {
     pub kv: KvStore,
     pub lessor: Lessor,
     pub cluster: RaftCluster,
+    pub auth: AuthStore,
 }
 
 impl State {
     /// The state a backend holds.
-    pub fn recover(loaded: Loaded, lessor: LessorConfig) -> State {
+    pub fn recover(loaded: Loaded, lessor: LessorConfig, token_ttl: Duration) -> State {
         let cluster = RaftCluster::recover(&loaded);
+        let auth = AuthStore::recover(&loaded, token_ttl);
         let kv = KvStore::restore(loaded.revs, loaded.compact_rev);
         let mut lessor = Lessor::recover(lessor, &loaded.leases);
         for (key, id) in kv.leased_keys() {
@@ -53,6 +60,7 @@ impl State {
             kv,
             lessor,
             cluster,
+            auth,
         }
     }
 }
@@ -63,6 +71,7 @@ pub enum ApplyError {
     Mvcc(MvccError),
     Lease(LeaseError),
     Member(MemberError),
+    Auth(AuthError),
 }
 
 impl From<LeaseError> for ApplyError {
@@ -89,6 +98,7 @@ impl std::fmt::Display for ApplyError {
             ApplyError::Mvcc(e) => e.fmt(f),
             ApplyError::Lease(e) => e.fmt(f),
             ApplyError::Member(e) => e.fmt(f),
+            ApplyError::Auth(e) => e.fmt(f),
         }
     }
 }
@@ -107,6 +117,7 @@ pub enum Answer {
     /// A request with nothing to return (published attributes, the cluster
     /// version).
     Done(Result<(), ApplyError>),
+    Auth(Result<auth::AuthAnswer, ApplyError>),
 }
 
 /// What the raft node must do after the batch that produced it is persisted.
@@ -196,7 +207,16 @@ impl Applier {
                 let req = InternalRaftRequest::decode(&e.data[..])
                     .expect("a raft entry written by this storage version decodes");
                 let id = req.header.as_ref().map_or(req.id, |h| h.id);
-                if let Some(answer) = self.apply_request(st, req.request, out) {
+                // Every request a member takes from a client has a header
+                // (with no user when it came without a token); only the
+                // raft loop's own proposals (expired leases' revokes,
+                // checkpoints) have none, and act as the server itself,
+                // as etcd's `WithRoot` has them do.
+                let ai = req.header.map(|h| AuthInfo {
+                    username: h.username,
+                    revision: h.auth_revision,
+                });
+                if let Some(answer) = self.apply_request(st, ai.as_ref(), req.request, out) {
                     out.answers.push((id, answer));
                 }
                 lease::track_changes(st, &mut out.events);
@@ -215,16 +235,22 @@ impl Applier {
         }
         out.ops.append(&mut st.kv.take_ops());
         out.ops.append(&mut st.lessor.take_ops());
+        out.ops.append(&mut st.auth.take_ops());
     }
 
     /// The one dispatch on the request kind.
     fn apply_request(
         &self,
         st: &mut State,
+        ai: Option<&AuthInfo>,
         req: Option<Request>,
         out: &mut Output,
     ) -> Option<Answer> {
-        Some(match req? {
+        let req = req?;
+        if let Some(Err(e)) = ai.map(|ai| auth::check(st, ai, &req)) {
+            return Some(refused(&req, e));
+        }
+        Some(match req {
             Request::Put(r) => Answer::Put(kv::put(st, &r)),
             Request::DeleteRange(r) => Answer::DeleteRange(Ok(kv::delete_range(st, &r))),
             Request::Txn(r) => Answer::Txn(kv::txn(st, &r)),
@@ -246,7 +272,25 @@ impl Applier {
                 membership::set_version(st, &r, out);
                 Answer::Done(Ok(()))
             }
+            r => Answer::Auth(auth::apply(st, r, self.applied, self.now)),
         })
+    }
+}
+
+/// The answer to a request its permission check refused, of its kind.
+fn refused(req: &Request, e: ApplyError) -> Answer {
+    match req {
+        Request::Put(_) => Answer::Put(Err(e)),
+        Request::DeleteRange(_) => Answer::DeleteRange(Err(e)),
+        Request::Txn(_) => Answer::Txn(Err(e)),
+        Request::Compaction(_) => Answer::Compaction(Err(e)),
+        Request::LeaseGrant(_) => Answer::LeaseGrant(Err(e)),
+        Request::LeaseRevoke(_) => Answer::LeaseRevoke(Err(e)),
+        Request::OxcdMemberUpdate(_) => Answer::Members(Err(e)),
+        Request::LeaseCheckpoint(_)
+        | Request::ClusterMemberAttrSet(_)
+        | Request::ClusterVersionSet(_) => Answer::Done(Err(e)),
+        _ => Answer::Auth(Err(e)),
     }
 }
 

@@ -11,9 +11,12 @@ use raft::eraftpb::{ConfChange, ConfChangeType, ConfState, Entry, EntryType};
 
 use super::*;
 use crate::pb::etcdserverpb::{
-    compare, request_op, response_op, CompactionRequest, Compare, DeleteRangeRequest,
-    LeaseCheckpoint, LeaseCheckpointRequest, LeaseGrantRequest, LeaseRevokeRequest,
-    MemberUpdateRequest, PutRequest, RequestHeader, RequestOp, TxnRequest,
+    compare, request_op, response_op, AuthRoleAddRequest, AuthRoleDeleteRequest,
+    AuthRoleGetRequest, AuthRoleGrantPermissionRequest, AuthRoleRevokePermissionRequest,
+    AuthUserAddRequest, AuthUserDeleteRequest, AuthUserGetRequest, AuthUserGrantRoleRequest,
+    AuthUserRevokeRoleRequest, CompactionRequest, Compare, DeleteRangeRequest,
+    InternalAuthenticateRequest, LeaseCheckpoint, LeaseCheckpointRequest, LeaseGrantRequest,
+    LeaseRevokeRequest, MemberUpdateRequest, PutRequest, RequestHeader, RequestOp, TxnRequest,
 };
 use crate::pb::membershippb::{Attributes, ClusterMemberAttrSetRequest, ClusterVersionSetRequest};
 
@@ -113,6 +116,19 @@ impl Harness {
     }
 
     fn entry(&mut self, line: &str) -> Entry {
+        // `as USER@REV CMD…`: the request of USER's token, checked at
+        // auth revision REV.
+        if let Some(rest) = line.strip_prefix("as ") {
+            let (who, cmd) = rest.split_once(' ').unwrap();
+            let (user, at) = who.split_once('@').unwrap();
+            let mut e = self.entry(cmd);
+            let mut r = InternalRaftRequest::decode(&e.data[..]).unwrap();
+            let h = r.header.as_mut().unwrap();
+            h.username = user.into();
+            h.auth_revision = at.parse().unwrap();
+            e.data = r.encode_to_vec().into();
+            return e;
+        }
         let w: Vec<&str> = line.split_whitespace().collect();
         let i = self.index + 1;
         let req = match w[0] {
@@ -166,6 +182,50 @@ impl Harness {
                 peer_ur_ls: vec![w[2].into()],
             }),
             "version" => Request::ClusterVersionSet(ClusterVersionSetRequest { ver: w[1].into() }),
+            "auth-enable" => Request::AuthEnable(Default::default()),
+            "auth-disable" => Request::AuthDisable(Default::default()),
+            "auth-status" => Request::AuthStatus(Default::default()),
+            "authenticate" => Request::Authenticate(InternalAuthenticateRequest {
+                name: w[1].into(),
+                simple_token: w[2].into(),
+                ..Default::default()
+            }),
+            "user-add" => Request::AuthUserAdd(AuthUserAddRequest {
+                name: w[1].into(),
+                hashed_password: "hash".into(),
+                ..Default::default()
+            }),
+            "user-del" => Request::AuthUserDelete(AuthUserDeleteRequest { name: w[1].into() }),
+            "user-get" => Request::AuthUserGet(AuthUserGetRequest { name: w[1].into() }),
+            "user-list" => Request::AuthUserList(Default::default()),
+            "user-grant" => Request::AuthUserGrantRole(AuthUserGrantRoleRequest {
+                user: w[1].into(),
+                role: w[2].into(),
+            }),
+            "user-revoke" => Request::AuthUserRevokeRole(AuthUserRevokeRoleRequest {
+                name: w[1].into(),
+                role: w[2].into(),
+            }),
+            "role-add" => Request::AuthRoleAdd(AuthRoleAddRequest { name: w[1].into() }),
+            "role-del" => Request::AuthRoleDelete(AuthRoleDeleteRequest { role: w[1].into() }),
+            "role-get" => Request::AuthRoleGet(AuthRoleGetRequest { role: w[1].into() }),
+            "perm-grant" => Request::AuthRoleGrantPermission(AuthRoleGrantPermissionRequest {
+                name: w[1].into(),
+                perm: Some(crate::pb::authpb::Permission {
+                    perm_type: match w[2] {
+                        "read" => 0,
+                        "write" => 1,
+                        _ => 2,
+                    },
+                    key: w[3].into(),
+                    range_end: w.get(4).map(|e| e.as_bytes().to_vec()).unwrap_or_default(),
+                }),
+            }),
+            "perm-revoke" => Request::AuthRoleRevokePermission(AuthRoleRevokePermissionRequest {
+                role: w[1].into(),
+                key: w[2].into(),
+                range_end: w.get(3).map(|e| e.as_bytes().to_vec()).unwrap_or_default(),
+            }),
             other => panic!("unknown command {other:?}"),
         };
         normal(i, req)
@@ -260,7 +320,28 @@ fn answer(a: &Answer) -> String {
             format!("members [{}]", ms.join(", "))
         }),
         Answer::Done(r) => res(r, |()| "done".into()),
+        Answer::Auth(r) => res(r, |a| match a {
+            auth::AuthAnswer::Done => "auth done".into(),
+            auth::AuthAnswer::Status { enabled, revision } => {
+                format!("auth enabled={enabled} revision={revision}")
+            }
+            auth::AuthAnswer::Token(t) => format!("auth token {t}"),
+            auth::AuthAnswer::Names(n) => format!("auth names {n:?}"),
+            auth::AuthAnswer::Perms(p) => {
+                let p: Vec<String> = p.iter().map(perm).collect();
+                format!("auth perms [{}]", p.join(", "))
+            }
+        }),
     }
+}
+
+fn perm(p: &crate::pb::authpb::Permission) -> String {
+    format!(
+        "{} {}..{}",
+        crate::auth::perm_type_name(p.perm_type),
+        String::from_utf8_lossy(&p.key),
+        String::from_utf8_lossy(&p.range_end).escape_debug()
+    )
 }
 
 fn member(m: &Member) -> String {
@@ -314,6 +395,24 @@ fn op(o: &BackendOp) -> String {
             l.id, l.ttl, l.remaining_ttl
         ),
         BackendOp::DeleteLease(id) => format!("delete-lease {id}"),
+        BackendOp::SetAuthEnabled(on) => format!("set-auth-enabled {on}"),
+        BackendOp::SetAuthRevision(r) => format!("set-auth-revision {r}"),
+        BackendOp::PutAuthUser(u) => format!(
+            "put-user {} roles={:?} password={}",
+            String::from_utf8_lossy(&u.name),
+            u.roles,
+            String::from_utf8_lossy(&u.password)
+        ),
+        BackendOp::DeleteAuthUser(n) => format!("delete-user {n}"),
+        BackendOp::PutAuthRole(r) => {
+            let p: Vec<String> = r.key_permission.iter().map(perm).collect();
+            format!(
+                "put-role {} [{}]",
+                String::from_utf8_lossy(&r.name),
+                p.join(", ")
+            )
+        }
+        BackendOp::DeleteAuthRole(n) => format!("delete-role {n}"),
     }
 }
 

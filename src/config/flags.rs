@@ -63,7 +63,6 @@ use Support::*;
 const TLS: Support = Refused("TLS is not built in oxcd yet; refusing to run without the transport security this flag asks for");
 const NO_METRICS: Support = Ignored("metrics and profiling endpoints are not built yet");
 const NO_V2: Support = Ignored("the v2 API and its proxy are not built (v2 is off, as by default)");
-const NO_AUTH: Support = Ignored("authentication is not built yet (it cannot be enabled)");
 const BACKEND: Support = Ignored("oxcd's backend (sled) batches and frees pages by itself");
 const NO_CORRUPT_CHECK: Support = Ignored("corruption checks are not built yet");
 const RETENTION: Support = Ignored("oxcd compacts its own WAL and keeps no snapshot files");
@@ -133,9 +132,9 @@ pub const GROUPS: &[(&str, &[Flag])] = &[
         hidden(f("experimental-peer-skip-client-san-verification", Bool, "false", TLS, "Skip verification of SAN field in client certificate for peer connections.")),
     ]),
     ("Auth", &[
-        f("auth-token", Str, "simple", NO_AUTH, "Specify a v3 authentication token type and its options ('simple' or 'jwt')."),
-        f("bcrypt-cost", Uint, "10", NO_AUTH, "Specify the cost / strength of the bcrypt algorithm for hashing auth passwords."),
-        f("auth-token-ttl", Uint, "300", NO_AUTH, "The lifetime in seconds of the auth token."),
+        f("auth-token", Str, "simple", Yes, "Specify a v3 authentication token type and its options ('simple' or 'jwt')."),
+        f("bcrypt-cost", Uint, "10", Yes, "Specify the cost / strength of the bcrypt algorithm for hashing auth passwords."),
+        f("auth-token-ttl", Uint, "300", Yes, "The lifetime in seconds of the auth token."),
     ]),
     ("Profiling and Monitoring", &[
         f("enable-pprof", Bool, "false", NO_METRICS, "Enable runtime profiling data via HTTP server."),

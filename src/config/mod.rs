@@ -79,6 +79,10 @@ pub struct Config {
     pub lease_checkpoint: bool,
     /// `--experimental-enable-lease-checkpoint-persist`.
     pub lease_checkpoint_persist: bool,
+    /// `--bcrypt-cost` (etcd falls back to 10 outside bcrypt's 4..=31).
+    pub bcrypt_cost: u32,
+    /// `--auth-token-ttl`.
+    pub auth_token_ttl: Duration,
 }
 
 impl Config {
@@ -340,7 +344,13 @@ fn build(
             .expect("checked"),
         lease_checkpoint_persist: parse_bool(&get("experimental-enable-lease-checkpoint-persist"))
             .expect("checked"),
+        bcrypt_cost: match num("bcrypt-cost") {
+            c @ 4..=31 => c as u32,
+            _ => crate::auth::BCRYPT_COST_DEFAULT,
+        },
+        auth_token_ttl: Duration::from_secs(num("auth-token-ttl")),
     };
+    check_auth_token(&get("auth-token"))?;
     if cfg.lease_checkpoint_persist && !cfg.lease_checkpoint {
         return Err(flag_error(
             "setting experimental-enable-lease-checkpoint-persist requires experimental-enable-lease-checkpoint".to_string(),
@@ -360,3 +370,15 @@ fn build(
 
 #[cfg(test)]
 mod tests;
+
+/// `--auth-token`: `simple`, or `jwt,…` (not built yet: refused rather
+/// than silently serving simple tokens); anything else is etcd's error.
+fn check_auth_token(v: &str) -> Result<(), ConfigError> {
+    match v.split(',').next().unwrap_or("") {
+        "simple" => Ok(()),
+        "jwt" => Err(ConfigError::Fatal(
+            "--auth-token jwt is not built in oxcd yet (use simple tokens)".to_string(),
+        )),
+        _ => Err(ConfigError::Fatal("auth: invalid auth options".to_string())),
+    }
+}

@@ -64,6 +64,8 @@ pub struct NodeConfig {
     pub snapshot_count: u64,
     /// The lessor's minimum TTL and checkpoints.
     pub lessor: LessorConfig,
+    /// `--auth-token-ttl`: how long a simple token lives after its last use.
+    pub auth_token_ttl: Duration,
 }
 
 fn invalid(msg: String) -> io::Error {
@@ -200,7 +202,7 @@ impl RaftNode {
         if let Some(v) = &loaded.cluster_version {
             log_cluster_version(None, v);
         }
-        let state = State::recover(loaded, cfg.lessor);
+        let state = State::recover(loaded, cfg.lessor, cfg.auth_token_ttl);
         let learner = state.cluster.is_learner(cfg.id);
         let watchable = Arc::new(WatchableStore::new(state.kv.rev()));
         let handle = RaftHandle {
@@ -240,6 +242,7 @@ impl RaftNode {
             last_reset: None,
             published: RaftStatus::default(),
             lessor: cfg.lessor,
+            auth_token_ttl: cfg.auth_token_ttl,
             primary: false,
         };
         Ok((node, handle))
@@ -319,6 +322,7 @@ mod tests {
             election_ticks: 10,
             snapshot_count: 100,
             lessor: LessorConfig::default(),
+            auth_token_ttl: crate::auth::token::TTL_DEFAULT,
         }
     }
 

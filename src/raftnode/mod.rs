@@ -199,6 +199,8 @@ pub struct RaftNode {
     published: RaftStatus,
     /// The lessor's configuration (a snapshot's state gets it too).
     lessor: LessorConfig,
+    /// `--auth-token-ttl` (a snapshot's state gets it too).
+    auth_token_ttl: Duration,
     /// Whether this member's lessor is primary (it leads, and applied its
     /// term's first entry).
     primary: bool,

@@ -73,7 +73,15 @@ impl RaftNode {
             .install_snapshot(data.pairs, meta.index, meta.term)?;
         let loaded = self.backend.load()?;
         // Only a follower installs a snapshot: its lessor is not primary.
-        let state = State::recover(loaded, self.lessor);
+        let mut state = State::recover(loaded, self.lessor, self.auth_token_ttl);
+        // The tokens are this member's, not the snapshot's: clients keep
+        // theirs (unless auth is off in the new state).
+        {
+            let mut old = self.handle.shared.write().expect("state lock");
+            let on = state.auth.is_enabled();
+            state.auth.tokens = std::mem::take(&mut old.state.auth.tokens);
+            state.auth.tokens.set_enabled(on);
+        }
         // Every watcher catches up on the new history (or is cancelled as
         // compacted), as etcd's `watchableStore.Restore` has them do.
         self.handle.watchable.restore(state.kv.rev());

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use tokio::sync::oneshot;
 
+use crate::apply::auth::AuthAnswer;
 use crate::apply::{Answer, ApplyError};
 use crate::pb::etcdserverpb::{
     CompactionResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseRevokeResponse, Member,
@@ -36,6 +37,7 @@ pub enum Waiter {
     LeaseRevoke(Reply<LeaseRevokeResponse>),
     Members(Reply<Vec<Member>>),
     Done(Reply<()>),
+    Auth(Reply<AuthAnswer>),
 }
 
 impl Waiter {
@@ -50,6 +52,7 @@ impl Waiter {
             Waiter::LeaseRevoke(r) => drop(r.send(Err(e))),
             Waiter::Members(r) => drop(r.send(Err(e))),
             Waiter::Done(r) => drop(r.send(Err(e))),
+            Waiter::Auth(r) => drop(r.send(Err(e))),
         }
     }
 }
@@ -91,6 +94,7 @@ pub struct Waiters {
     lease_revoke: Wait<LeaseRevokeResponse>,
     members: Wait<Vec<Member>>,
     done: Wait<()>,
+    auth: Wait<AuthAnswer>,
 }
 
 impl Waiters {
@@ -104,6 +108,7 @@ impl Waiters {
             Waiter::LeaseRevoke(r) => self.lease_revoke.insert(id, r),
             Waiter::Members(r) => self.members.insert(id, r),
             Waiter::Done(r) => self.done.insert(id, r),
+            Waiter::Auth(r) => self.auth.insert(id, r),
         }
     }
 
@@ -119,6 +124,7 @@ impl Waiters {
             Answer::LeaseRevoke(r) => self.lease_revoke.answer(id, r),
             Answer::Members(r) => self.members.answer(id, r),
             Answer::Done(r) => self.done.answer(id, r),
+            Answer::Auth(r) => self.auth.answer(id, r),
         }
     }
 
@@ -133,5 +139,6 @@ impl Waiters {
         self.lease_revoke.sweep();
         self.members.sweep();
         self.done.sweep();
+        self.auth.sweep();
     }
 }

@@ -189,10 +189,13 @@ impl EtcdServer {
 
     async fn delete_key(&self, key: &[u8]) -> Result<ResponseHeader, ServerError> {
         let r = self
-            .delete_range(DeleteRangeRequest {
-                key: key.to_vec(),
-                ..Default::default()
-            })
+            .delete_range(
+                DeleteRangeRequest {
+                    key: key.to_vec(),
+                    ..Default::default()
+                },
+                None,
+            )
             .await?;
         Ok(r.header.unwrap_or_default())
     }
@@ -208,11 +211,14 @@ impl EtcdServer {
             )),
         };
         let r = self
-            .txn(TxnRequest {
-                compare: vec![create_rev_is(key, rev)],
-                success: vec![del],
-                failure: vec![],
-            })
+            .txn(
+                TxnRequest {
+                    compare: vec![create_rev_is(key, rev)],
+                    success: vec![del],
+                    failure: vec![],
+                },
+                None,
+            )
             .await?;
         Ok(r.header.unwrap_or_default())
     }
@@ -244,7 +250,7 @@ impl EtcdServer {
     ) -> Result<ResponseHeader, RecipeError> {
         loop {
             let r = self
-                .range(by_create(pfx, SortOrder::Descend, max_create_rev))
+                .range(by_create(pfx, SortOrder::Descend, max_create_rev), None)
                 .await?;
             let header = r.header.unwrap_or_default();
             match r.kvs.first() {
@@ -296,17 +302,20 @@ impl EtcdServer {
         let key = queue_key(&pfx, lease);
         let owner = || op_range(by_create(&pfx, SortOrder::Ascend, 0));
         let resp = self
-            .txn(TxnRequest {
-                compare: vec![create_rev_is(&key, 0)],
-                success: vec![op_put(&key, b"", lease), owner()],
-                failure: vec![
-                    op_range(RangeRequest {
-                        key: key.clone(),
-                        ..Default::default()
-                    }),
-                    owner(),
-                ],
-            })
+            .txn(
+                TxnRequest {
+                    compare: vec![create_rev_is(&key, 0)],
+                    success: vec![op_put(&key, b"", lease), owner()],
+                    failure: vec![
+                        op_range(RangeRequest {
+                            key: key.clone(),
+                            ..Default::default()
+                        }),
+                        owner(),
+                    ],
+                },
+                None,
+            )
             .await?;
         let header = resp.header.unwrap_or_default();
         // The same session asking again holds its place in the queue.
@@ -358,14 +367,17 @@ impl EtcdServer {
         let pfx = queue_prefix(name);
         let key = queue_key(&pfx, lease);
         let resp = self
-            .txn(TxnRequest {
-                compare: vec![create_rev_is(&key, 0)],
-                success: vec![op_put(&key, value, lease)],
-                failure: vec![op_range(RangeRequest {
-                    key: key.clone(),
-                    ..Default::default()
-                })],
-            })
+            .txn(
+                TxnRequest {
+                    compare: vec![create_rev_is(&key, 0)],
+                    success: vec![op_put(&key, value, lease)],
+                    failure: vec![op_range(RangeRequest {
+                        key: key.clone(),
+                        ..Default::default()
+                    })],
+                },
+                None,
+            )
             .await?;
         let header = resp.header.unwrap_or_default();
         let mut leader = LeaderKey {
@@ -406,11 +418,14 @@ impl EtcdServer {
     ) -> Result<ResponseHeader, RecipeError> {
         let l = leader.ok_or(RecipeError::MissingLeaderKey)?;
         let resp = self
-            .txn(TxnRequest {
-                compare: vec![create_rev_is(&l.key, l.rev)],
-                success: vec![op_put(&l.key, value, l.lease)],
-                failure: vec![],
-            })
+            .txn(
+                TxnRequest {
+                    compare: vec![create_rev_is(&l.key, l.rev)],
+                    success: vec![op_put(&l.key, value, l.lease)],
+                    failure: vec![],
+                },
+                None,
+            )
             .await?;
         if !resp.succeeded {
             return Err(RecipeError::NotLeader);
@@ -428,7 +443,9 @@ impl EtcdServer {
     /// etcd's `v3election.Leader`: the current leader's key and value.
     pub async fn leader(&self, name: &[u8]) -> Result<(ResponseHeader, KeyValue), RecipeError> {
         let pfx = queue_prefix(name);
-        let r = self.range(by_create(&pfx, SortOrder::Ascend, 0)).await?;
+        let r = self
+            .range(by_create(&pfx, SortOrder::Ascend, 0), None)
+            .await?;
         let header = r.header.unwrap_or_default();
         let kv = r.kvs.into_iter().next().ok_or(RecipeError::NoLeader)?;
         Ok((header, kv))
@@ -444,7 +461,9 @@ impl EtcdServer {
     ) -> Result<(), RecipeError> {
         let pfx = queue_prefix(name);
         loop {
-            let r = self.range(by_create(&pfx, SortOrder::Ascend, 0)).await?;
+            let r = self
+                .range(by_create(&pfx, SortOrder::Ascend, 0), None)
+                .await?;
             let header = r.header.unwrap_or_default();
             let (header, kv) = match r.kvs.into_iter().next() {
                 Some(kv) => (header, kv),

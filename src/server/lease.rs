@@ -50,9 +50,10 @@ impl EtcdServer {
     pub async fn lease_revoke(
         &self,
         req: LeaseRevokeRequest,
+        ai: Option<&crate::auth::AuthInfo>,
     ) -> Result<LeaseRevokeResponse, ServerError> {
         let mut r = self
-            .propose(Request::LeaseRevoke(req), Waiter::LeaseRevoke)
+            .propose_as(Request::LeaseRevoke(req), ai, Waiter::LeaseRevoke)
             .await?;
         self.header(&mut r.header);
         Ok(r)

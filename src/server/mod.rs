@@ -3,6 +3,7 @@
 //! typed results. Membership requests, with the checks that depend on this
 //! member's view, are in [`member`].
 
+mod auth;
 mod concurrency;
 pub use concurrency::{RecipeError, SESSION_TTL};
 mod lease;
@@ -18,6 +19,7 @@ use prost::Message;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::apply::ApplyError;
+use crate::auth::{AuthError, AuthInfo};
 use crate::lease::LeaseError;
 use crate::membership::{major_minor, MemberError};
 use crate::mvcc::MvccError;
@@ -37,6 +39,8 @@ use crate::transport::Reachable;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(7);
 /// One ReadIndex attempt; raft may drop a read, so it is retried.
 const READ_INDEX_ATTEMPT: Duration = Duration::from_millis(500);
+/// Password hashes and checks computed at once (see `bcrypt_permits`).
+const BCRYPT_CONCURRENCY: usize = 2;
 /// How often a member without a cluster version checks again.
 const VERSION_CHECK_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -52,6 +56,7 @@ pub enum ServerError {
     Mvcc(MvccError),
     Lease(LeaseError),
     Member(MemberError),
+    Auth(AuthError),
     /// `etcdserver: request timed out`
     Timeout,
     /// `etcdserver: no leader`
@@ -72,6 +77,7 @@ impl std::fmt::Display for ServerError {
             ServerError::Mvcc(e) => e.fmt(f),
             ServerError::Lease(e) => e.fmt(f),
             ServerError::Member(e) => e.fmt(f),
+            ServerError::Auth(e) => e.fmt(f),
             ServerError::Timeout => f.write_str("etcdserver: request timed out"),
             ServerError::NoLeader => f.write_str("etcdserver: no leader"),
             ServerError::Stopped => f.write_str("etcdserver: server stopped"),
@@ -102,12 +108,19 @@ impl From<MemberError> for ServerError {
     }
 }
 
+impl From<AuthError> for ServerError {
+    fn from(e: AuthError) -> Self {
+        ServerError::Auth(e)
+    }
+}
+
 impl From<ApplyError> for ServerError {
     fn from(e: ApplyError) -> Self {
         match e {
             ApplyError::Mvcc(e) => ServerError::Mvcc(e),
             ApplyError::Lease(e) => ServerError::Lease(e),
             ApplyError::Member(e) => ServerError::Member(e),
+            ApplyError::Auth(e) => ServerError::Auth(e),
         }
     }
 }
@@ -152,6 +165,11 @@ pub struct EtcdServer {
     pub strict_reconfig: bool,
     /// What this member forwards to the leader goes over one connection.
     leader_conn: crate::transport::LeaderConn,
+    /// `--bcrypt-cost`, for the passwords this member hashes.
+    pub bcrypt_cost: u32,
+    /// At most this many bcrypt checks run at once: each takes tens of
+    /// milliseconds of CPU, and password guesses must not starve the rest.
+    bcrypt_permits: tokio::sync::Semaphore,
 }
 
 impl EtcdServer {
@@ -186,6 +204,8 @@ impl EtcdServer {
             ),
             strict_reconfig: true,
             leader_conn: Default::default(),
+            bcrypt_cost: crate::auth::BCRYPT_COST_DEFAULT,
+            bcrypt_permits: tokio::sync::Semaphore::new(BCRYPT_CONCURRENCY),
         }
     }
 
@@ -253,8 +273,19 @@ impl EtcdServer {
         req: Request,
         waiter: impl FnOnce(Reply<T>) -> Waiter,
     ) -> Result<T, ServerError> {
+        self.propose_as(req, None, waiter).await
+    }
+
+    /// As [`Self::propose`], on behalf of `ai`'s user: the applier checks
+    /// the request against that user's permissions at `ai`'s auth revision.
+    async fn propose_as<T>(
+        &self,
+        req: Request,
+        ai: Option<&AuthInfo>,
+        waiter: impl FnOnce(Reply<T>) -> Waiter,
+    ) -> Result<T, ServerError> {
         let (reply, rx) = oneshot::channel();
-        self.submit(req, waiter(reply)).await?;
+        self.submit_as(req, ai, waiter(reply)).await?;
         match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
             Err(_) => Err(ServerError::Timeout),
             Ok(Err(_)) => Err(ServerError::Stopped),
@@ -264,11 +295,22 @@ impl EtcdServer {
 
     /// Hands `req` to the raft loop; `waiter` gets its result.
     async fn submit(&self, req: Request, waiter: Waiter) -> Result<(), ServerError> {
+        self.submit_as(req, None, waiter).await
+    }
+
+    async fn submit_as(
+        &self,
+        req: Request,
+        ai: Option<&AuthInfo>,
+        waiter: Waiter,
+    ) -> Result<(), ServerError> {
         let id = self.next_request_id();
+        let ai = ai.cloned().unwrap_or_default();
         let data = InternalRaftRequest {
             header: Some(RequestHeader {
                 id,
-                ..Default::default()
+                username: ai.username,
+                auth_revision: ai.revision,
             }),
             request: Some(req),
             ..Default::default()
@@ -307,17 +349,38 @@ impl EtcdServer {
         Err(ServerError::Timeout)
     }
 
-    pub async fn range(&self, req: RangeRequest) -> Result<RangeResponse, ServerError> {
+    /// A range, as `ai`'s user (`None`: no token): checked against the
+    /// same state it reads, so no later permission change can leak into it.
+    pub async fn range(
+        &self,
+        req: RangeRequest,
+        ai: Option<&AuthInfo>,
+    ) -> Result<RangeResponse, ServerError> {
         if !req.serializable && !crate::bugs::active(crate::bugs::Bug::SkipReadIndex) {
             self.linearizable_barrier().await?;
         }
-        let mut resp = self.read().state.kv.range(&req)?;
+        let mut resp = {
+            let shared = self.read();
+            let auth = &shared.state.auth;
+            // Checked under the lock the read takes, so at the revision the
+            // read sees (etcd resolves the token after the ReadIndex too).
+            let who = ai.map_or_else(AuthInfo::default, |ai| AuthInfo {
+                username: ai.username.clone(),
+                revision: auth.revision(),
+            });
+            auth.is_range_permitted(&who, &req.key, &req.range_end)?;
+            shared.state.kv.range(&req)?
+        };
         self.header(&mut resp.header);
         Ok(resp)
     }
 
-    pub async fn put(&self, req: PutRequest) -> Result<PutResponse, ServerError> {
-        let mut r = self.propose(Request::Put(req), Waiter::Put).await?;
+    pub async fn put(
+        &self,
+        req: PutRequest,
+        ai: Option<&AuthInfo>,
+    ) -> Result<PutResponse, ServerError> {
+        let mut r = self.propose_as(Request::Put(req), ai, Waiter::Put).await?;
         self.header(&mut r.header);
         Ok(r)
     }
@@ -325,23 +388,32 @@ impl EtcdServer {
     pub async fn delete_range(
         &self,
         req: DeleteRangeRequest,
+        ai: Option<&AuthInfo>,
     ) -> Result<DeleteRangeResponse, ServerError> {
         let mut r = self
-            .propose(Request::DeleteRange(req), Waiter::DeleteRange)
+            .propose_as(Request::DeleteRange(req), ai, Waiter::DeleteRange)
             .await?;
         self.header(&mut r.header);
         Ok(r)
     }
 
-    pub async fn txn(&self, req: TxnRequest) -> Result<TxnResponse, ServerError> {
-        let mut r = self.propose(Request::Txn(req), Waiter::Txn).await?;
+    pub async fn txn(
+        &self,
+        req: TxnRequest,
+        ai: Option<&AuthInfo>,
+    ) -> Result<TxnResponse, ServerError> {
+        let mut r = self.propose_as(Request::Txn(req), ai, Waiter::Txn).await?;
         self.header(&mut r.header);
         Ok(r)
     }
 
-    pub async fn compact(&self, req: CompactionRequest) -> Result<CompactionResponse, ServerError> {
+    pub async fn compact(
+        &self,
+        req: CompactionRequest,
+        ai: Option<&AuthInfo>,
+    ) -> Result<CompactionResponse, ServerError> {
         let mut r = self
-            .propose(Request::Compaction(req), Waiter::Compaction)
+            .propose_as(Request::Compaction(req), ai, Waiter::Compaction)
             .await?;
         self.header(&mut r.header);
         Ok(r)

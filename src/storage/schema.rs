@@ -7,6 +7,10 @@
 //! |---|---|
 //! | `k` + revision bytes (+ `t` for a tombstone) | encoded `mvccpb.KeyValue` |
 //! | `l` + lease id, i64 big-endian | encoded `leasepb.Lease` (etcd's `lease` bucket) |
+//! | `a/enabled` | `1` or `0`: whether auth is enabled (etcd's `auth` bucket) |
+//! | `a/revision` | the auth revision, u64 big-endian |
+//! | `a/user/<name>` | encoded `authpb.User` (etcd's `authUsers` bucket) |
+//! | `a/role/<name>` | encoded `authpb.Role` (etcd's `authRoles` bucket) |
 //! | `m/compact_rev` | the compaction point, i64 big-endian |
 //! | `m/consistent_index` | index of the last applied raft entry, u64 big-endian |
 //! | `m/member/<id hex>` | encoded `etcdserverpb.Member` |
@@ -22,8 +26,8 @@ use prost::Message;
 
 use crate::mvcc::Revision;
 use crate::pb::etcdserverpb::Member;
-use crate::pb::leasepb;
 use crate::pb::mvccpb::KeyValue;
+use crate::pb::{authpb, leasepb};
 
 const KEY_PREFIX: u8 = b'k';
 const LEASE_PREFIX: u8 = b'l';
@@ -35,6 +39,10 @@ const META_CONF_STATE: &[u8] = b"m/conf_state";
 pub(super) const META_SNAPSHOT: &[u8] = b"m/snapshot";
 const META_CLUSTER_VERSION: &[u8] = b"m/cluster_version";
 const META_STORAGE_VERSION: &[u8] = b"m/storage_version";
+const AUTH_ENABLED: &[u8] = b"a/enabled";
+const AUTH_REVISION: &[u8] = b"a/revision";
+const AUTH_USER_PREFIX: &str = "a/user/";
+const AUTH_ROLE_PREFIX: &str = "a/role/";
 
 /// The layout of raft entries and backend keys this build writes. Version 2
 /// carries etcd's `InternalRaftRequest` field numbers; data written before
@@ -42,7 +50,7 @@ const META_STORAGE_VERSION: &[u8] = b"m/storage_version";
 pub const STORAGE_VERSION: u32 = 2;
 
 /// A change the backend must make, in order, to mirror the applied state.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum BackendOp {
     /// Store `kv` under its revision (a tombstone carries only the key).
     PutRev {
@@ -51,7 +59,10 @@ pub enum BackendOp {
         kv: KeyValue,
     },
     /// Physically remove a compacted revision.
-    DeleteRev { rev: Revision, tombstone: bool },
+    DeleteRev {
+        rev: Revision,
+        tombstone: bool,
+    },
     /// The store is compacted up to this main revision.
     SetCompacted(i64),
     /// A member and its attributes.
@@ -69,6 +80,16 @@ pub enum BackendOp {
     PutLease(leasepb::Lease),
     /// A lease revoked.
     DeleteLease(i64),
+    /// Auth turned on or off.
+    SetAuthEnabled(bool),
+    /// The auth revision after a change.
+    SetAuthRevision(u64),
+    /// A user added or changed.
+    PutAuthUser(authpb::User),
+    DeleteAuthUser(String),
+    /// A role added or changed.
+    PutAuthRole(authpb::Role),
+    DeleteAuthRole(String),
 }
 
 /// What a backend holds, read at start-up.
@@ -92,6 +113,11 @@ pub struct Loaded {
     pub storage_version: Option<u32>,
     /// Every lease, by id.
     pub leases: Vec<leasepb::Lease>,
+    pub auth_enabled: bool,
+    /// 0 when the store never changed.
+    pub auth_revision: u64,
+    pub users: Vec<authpb::User>,
+    pub roles: Vec<authpb::Role>,
 }
 
 fn lease_key(id: i64) -> Vec<u8> {
@@ -139,6 +165,28 @@ pub fn raw_writes(ops: &[BackendOp], consistent_index: u64) -> Vec<(Vec<u8>, Opt
             )),
             BackendOp::PutLease(l) => w.push((lease_key(l.id), Some(l.encode_to_vec()))),
             BackendOp::DeleteLease(id) => w.push((lease_key(*id), None)),
+            BackendOp::SetAuthEnabled(on) => {
+                w.push((AUTH_ENABLED.to_vec(), Some(vec![u8::from(*on)])))
+            }
+            BackendOp::SetAuthRevision(r) => {
+                w.push((AUTH_REVISION.to_vec(), Some(r.to_be_bytes().to_vec())))
+            }
+            BackendOp::PutAuthUser(u) => {
+                let mut k = AUTH_USER_PREFIX.as_bytes().to_vec();
+                k.extend(&u.name);
+                w.push((k, Some(u.encode_to_vec())));
+            }
+            BackendOp::DeleteAuthUser(name) => {
+                w.push((format!("{AUTH_USER_PREFIX}{name}").into_bytes(), None))
+            }
+            BackendOp::PutAuthRole(r) => {
+                let mut k = AUTH_ROLE_PREFIX.as_bytes().to_vec();
+                k.extend(&r.name);
+                w.push((k, Some(r.encode_to_vec())));
+            }
+            BackendOp::DeleteAuthRole(name) => {
+                w.push((format!("{AUTH_ROLE_PREFIX}{name}").into_bytes(), None))
+            }
         }
     }
     w.push((
@@ -184,6 +232,16 @@ pub fn decode_all<'a>(items: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> io::
             let v: [u8; 16] = be(v, "snapshot marker")?;
             let n = |b: &[u8]| u64::from_be_bytes(b.try_into().expect("8 bytes"));
             l.snapshot = Some((n(&v[..8]), n(&v[8..])));
+        } else if k == AUTH_ENABLED {
+            l.auth_enabled = v == [1];
+        } else if k == AUTH_REVISION {
+            l.auth_revision = u64::from_be_bytes(be(v, "auth revision")?);
+        } else if k.starts_with(AUTH_USER_PREFIX.as_bytes()) {
+            l.users
+                .push(authpb::User::decode(v).map_err(|_| bad("user"))?);
+        } else if k.starts_with(AUTH_ROLE_PREFIX.as_bytes()) {
+            l.roles
+                .push(authpb::Role::decode(v).map_err(|_| bad("role"))?);
         } else if let Some(id) = k.strip_prefix(META_REMOVED_PREFIX.as_bytes()) {
             l.removed.push(member_id(id)?);
         } else if k.starts_with(META_MEMBER_PREFIX.as_bytes()) {

@@ -26,6 +26,7 @@ impl cluster_server::Cluster for Cluster {
         r: Request<MemberListRequest>,
     ) -> Result<Response<MemberListResponse>, Status> {
         admit(&self.server, r)?;
+        // Anyone may list (etcd 3.4); changes need root.
         let mut resp = MemberListResponse {
             members: self.server.member_list(),
             ..Default::default()
@@ -38,7 +39,8 @@ impl cluster_server::Cluster for Cluster {
         &self,
         r: Request<MemberAddRequest>,
     ) -> Result<Response<MemberAddResponse>, Status> {
-        let r = admit(&self.server, r)?;
+        let (r, ai) = admit(&self.server, r)?;
+        self.server.check_admin(ai.as_ref()).map_err(to_status)?;
         let (member, members) = self
             .server
             .member_add(r.peer_ur_ls, r.is_learner)
@@ -57,7 +59,8 @@ impl cluster_server::Cluster for Cluster {
         &self,
         r: Request<MemberRemoveRequest>,
     ) -> Result<Response<MemberRemoveResponse>, Status> {
-        let r = admit(&self.server, r)?;
+        let (r, ai) = admit(&self.server, r)?;
+        self.server.check_admin(ai.as_ref()).map_err(to_status)?;
         let members = self.server.member_remove(r.id).await.map_err(to_status)?;
         let mut resp = MemberRemoveResponse {
             header: None,
@@ -71,7 +74,8 @@ impl cluster_server::Cluster for Cluster {
         &self,
         r: Request<MemberUpdateRequest>,
     ) -> Result<Response<MemberUpdateResponse>, Status> {
-        let r = admit(&self.server, r)?;
+        let (r, ai) = admit(&self.server, r)?;
+        self.server.check_admin(ai.as_ref()).map_err(to_status)?;
         let members = self
             .server
             .member_update(r.id, r.peer_ur_ls)
@@ -89,7 +93,8 @@ impl cluster_server::Cluster for Cluster {
         &self,
         r: Request<MemberPromoteRequest>,
     ) -> Result<Response<MemberPromoteResponse>, Status> {
-        let r = admit(&self.server, r)?;
+        let (r, ai) = admit(&self.server, r)?;
+        self.server.check_admin(ai.as_ref()).map_err(to_status)?;
         let members = self.server.member_promote(r.id).await.map_err(to_status)?;
         let mut resp = MemberPromoteResponse {
             header: None,

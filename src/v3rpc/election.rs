@@ -34,7 +34,7 @@ impl election_server::Election for Election {
         &self,
         r: Request<CampaignRequest>,
     ) -> Result<Response<CampaignResponse>, Status> {
-        let req = admit(&self.server, r)?;
+        let (req, _ai) = admit(&self.server, r)?;
         let (header, leader) = self
             .server
             .campaign(&req.name, req.lease, &req.value)
@@ -50,7 +50,7 @@ impl election_server::Election for Election {
         &self,
         r: Request<ProclaimRequest>,
     ) -> Result<Response<ProclaimResponse>, Status> {
-        let req = admit(&self.server, r)?;
+        let (req, _ai) = admit(&self.server, r)?;
         let header = self
             .server
             .proclaim(req.leader.as_ref(), &req.value)
@@ -62,7 +62,7 @@ impl election_server::Election for Election {
     }
 
     async fn leader(&self, r: Request<LeaderRequest>) -> Result<Response<LeaderResponse>, Status> {
-        let req = admit(&self.server, r)?;
+        let (req, _ai) = admit(&self.server, r)?;
         let (header, kv) = self.server.leader(&req.name).await.map_err(recipe_status)?;
         Ok(Response::new(LeaderResponse {
             header: Some(header),
@@ -76,7 +76,7 @@ impl election_server::Election for Election {
         &self,
         r: Request<LeaderRequest>,
     ) -> Result<Response<Self::ObserveStream>, Status> {
-        let req = admit(&self.server, r)?;
+        let (req, _ai) = admit(&self.server, r)?;
         let (out, leaders) = mpsc::channel(OBSERVE_BUFFER);
         let (done, failed) = oneshot::channel();
         let server = self.server.clone();
@@ -98,7 +98,7 @@ impl election_server::Election for Election {
     }
 
     async fn resign(&self, r: Request<ResignRequest>) -> Result<Response<ResignResponse>, Status> {
-        let req = admit(&self.server, r)?;
+        let (req, _ai) = admit(&self.server, r)?;
         let header = self
             .server
             .resign(req.leader.as_ref())

@@ -24,6 +24,7 @@ pub fn to_status(e: ServerError) -> Status {
         // etcd 3.4 sends this one without a gRPC code of its own.
         ServerError::Member(MemberError::NotEnoughStarted) => Status::unknown(e.to_string()),
         ServerError::Member(_) => Status::failed_precondition(e.to_string()),
+        ServerError::Auth(a) => Status::new(a.code(), e.to_string()),
         ServerError::Timeout
         | ServerError::NoLeader
         | ServerError::Stopped

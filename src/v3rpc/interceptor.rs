@@ -1,7 +1,8 @@
 //! The one place every request enters the services: [`admit`] unwraps the
-//! gRPC request, after the checks etcd's unary interceptor makes. Today that
-//! is `isRPCSupportedForLearner` (a learner serves only `Status` and
-//! serializable `Range`); authentication will join it here.
+//! gRPC request, after the checks etcd's unary interceptor makes
+//! (`isRPCSupportedForLearner`: a learner serves only `Status` and
+//! serializable `Range`), and resolves its auth token to the user it names,
+//! which the handler passes on to the server's permission checks.
 //!
 //! A handler gets its message only through `admit`, so a new RPC cannot
 //! forget the checks; whether a request may run on a learner is said once
@@ -9,6 +10,8 @@
 
 use tonic::{Request, Status};
 
+use super::errors::to_status;
+use crate::auth::AuthInfo;
 use crate::pb::etcdserverpb::{
     AlarmRequest, CompactionRequest, DefragmentRequest, DeleteRangeRequest, HashKvRequest,
     HashRequest, LeaseGrantRequest, LeaseKeepAliveRequest, LeaseLeasesRequest, LeaseRevokeRequest,
@@ -67,13 +70,30 @@ impl ForLearner for crate::pb::v3electionpb::ProclaimRequest {}
 impl ForLearner for crate::pb::v3electionpb::LeaderRequest {}
 impl ForLearner for crate::pb::v3electionpb::ResignRequest {}
 
-/// The request's message, if this member may serve it.
-pub fn admit<T: ForLearner>(server: &EtcdServer, r: Request<T>) -> Result<T, Status> {
+/// The request's message, if this member may serve it, and the user its
+/// token names (`None`: auth is off, or no token was sent). A token that is
+/// unknown or expired is refused here, as etcd's `AuthInfoFromCtx` refuses
+/// it, before the request does anything.
+pub fn admit<T: ForLearner>(
+    server: &EtcdServer,
+    r: Request<T>,
+) -> Result<(T, Option<AuthInfo>), Status> {
+    let ai = server.auth_info(token(&r).as_deref()).map_err(to_status)?;
     let r = r.into_inner();
     if server.is_learner() && !r.allowed_on_learner() {
         return Err(Status::unavailable(
             "etcdserver: rpc not supported for learner",
         ));
     }
-    Ok(r)
+    Ok((r, ai))
+}
+
+/// The auth token of a request: gRPC's `token` metadata, or the JSON
+/// gateway's `authorization` header, as etcd reads them.
+pub fn token<T>(r: &Request<T>) -> Option<String> {
+    let md = r.metadata();
+    md.get("token")
+        .or_else(|| md.get("authorization"))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }

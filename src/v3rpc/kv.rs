@@ -42,18 +42,18 @@ impl Kv {
 #[tonic::async_trait]
 impl kv_server::Kv for Kv {
     async fn range(&self, r: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
-        let r = admit(&self.server, r)?;
+        let (r, ai) = admit(&self.server, r)?;
         check_range(&r)?;
         self.check_size(&r)?;
-        let resp = self.server.range(r).await.map_err(to_status)?;
+        let resp = self.server.range(r, ai.as_ref()).await.map_err(to_status)?;
         Ok(Response::new(resp))
     }
 
     async fn put(&self, r: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
-        let r = admit(&self.server, r)?;
+        let (r, ai) = admit(&self.server, r)?;
         check_put(&r)?;
         self.check_size(&r)?;
-        let resp = self.server.put(r).await.map_err(to_status)?;
+        let resp = self.server.put(r, ai.as_ref()).await.map_err(to_status)?;
         Ok(Response::new(resp))
     }
 
@@ -61,18 +61,22 @@ impl kv_server::Kv for Kv {
         &self,
         r: Request<DeleteRangeRequest>,
     ) -> Result<Response<DeleteRangeResponse>, Status> {
-        let r = admit(&self.server, r)?;
+        let (r, ai) = admit(&self.server, r)?;
         check_delete(&r)?;
         self.check_size(&r)?;
-        let resp = self.server.delete_range(r).await.map_err(to_status)?;
+        let resp = self
+            .server
+            .delete_range(r, ai.as_ref())
+            .await
+            .map_err(to_status)?;
         Ok(Response::new(resp))
     }
 
     async fn txn(&self, r: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
-        let r = admit(&self.server, r)?;
+        let (r, ai) = admit(&self.server, r)?;
         check_txn_request(&r, self.limits.max_txn_ops)?;
         self.check_size(&r)?;
-        let resp = self.server.txn(r).await.map_err(to_status)?;
+        let resp = self.server.txn(r, ai.as_ref()).await.map_err(to_status)?;
         Ok(Response::new(resp))
     }
 
@@ -80,8 +84,12 @@ impl kv_server::Kv for Kv {
         &self,
         r: Request<CompactionRequest>,
     ) -> Result<Response<CompactionResponse>, Status> {
-        let r = admit(&self.server, r)?;
-        let resp = self.server.compact(r).await.map_err(to_status)?;
+        let (r, ai) = admit(&self.server, r)?;
+        let resp = self
+            .server
+            .compact(r, ai.as_ref())
+            .await
+            .map_err(to_status)?;
         Ok(Response::new(resp))
     }
 }

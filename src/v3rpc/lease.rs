@@ -46,7 +46,12 @@ impl lease_server::Lease for Lease {
         &self,
         r: Request<LeaseGrantRequest>,
     ) -> Result<Response<LeaseGrantResponse>, Status> {
-        let req = admit(&self.server, r)?;
+        let (req, ai) = admit(&self.server, r)?;
+        // Some user must ask (etcd 3.4.26+: anonymous grants were a way to
+        // exhaust the cluster with auth on).
+        self.server
+            .require_auth_info(ai.as_ref())
+            .map_err(to_status)?;
         let mut resp = self.server.lease_grant(req).await.map_err(to_status)?;
         self.fill(&mut resp.header);
         Ok(Response::new(resp))
@@ -56,8 +61,12 @@ impl lease_server::Lease for Lease {
         &self,
         r: Request<LeaseRevokeRequest>,
     ) -> Result<Response<LeaseRevokeResponse>, Status> {
-        let req = admit(&self.server, r)?;
-        let mut resp = self.server.lease_revoke(req).await.map_err(to_status)?;
+        let (req, ai) = admit(&self.server, r)?;
+        let mut resp = self
+            .server
+            .lease_revoke(req, ai.as_ref())
+            .await
+            .map_err(to_status)?;
         self.fill(&mut resp.header);
         Ok(Response::new(resp))
     }
@@ -68,7 +77,7 @@ impl lease_server::Lease for Lease {
         &self,
         r: Request<Streaming<LeaseKeepAliveRequest>>,
     ) -> Result<Response<Self::LeaseKeepAliveStream>, Status> {
-        let mut requests = admit(&self.server, r)?;
+        let (mut requests, _) = admit(&self.server, r)?;
         let (tx, rx) = mpsc::channel(KEEPALIVE_BUFFER);
         let this = self.clone();
         // One task per stream; it ends when the client closes its side, the
@@ -111,8 +120,13 @@ impl lease_server::Lease for Lease {
         &self,
         r: Request<LeaseTimeToLiveRequest>,
     ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
-        let req = admit(&self.server, r)?;
+        let (req, ai) = admit(&self.server, r)?;
         let id = req.id;
+        // The keys of a lease are only for those who may read them all
+        // (etcd 3.4.26+'s `checkLeaseTimeToLive`).
+        self.server
+            .check_lease_readable(id, ai.as_ref())
+            .map_err(to_status)?;
         let mut resp = match self.server.lease_time_to_live(req).await {
             Ok(resp) => resp,
             // etcd answers an unknown lease with TTL -1, not an error.

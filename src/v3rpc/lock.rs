@@ -19,7 +19,7 @@ pub struct Lock {
 #[tonic::async_trait]
 impl lock_server::Lock for Lock {
     async fn lock(&self, r: Request<LockRequest>) -> Result<Response<LockResponse>, Status> {
-        let req = admit(&self.server, r)?;
+        let (req, _ai) = admit(&self.server, r)?;
         let (header, key) = self
             .server
             .lock(&req.name, req.lease)
@@ -32,7 +32,7 @@ impl lock_server::Lock for Lock {
     }
 
     async fn unlock(&self, r: Request<UnlockRequest>) -> Result<Response<UnlockResponse>, Status> {
-        let req = admit(&self.server, r)?;
+        let (req, _ai) = admit(&self.server, r)?;
         let header = self.server.unlock(&req.key).await.map_err(recipe_status)?;
         Ok(Response::new(UnlockResponse {
             header: Some(header),

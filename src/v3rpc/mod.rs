@@ -1,9 +1,10 @@
 //! v3rpc: the gRPC face of the server, one file per etcd service ([`kv`],
 //! [`lease`], [`watch`], [`maintenance`], [`cluster`], [`lock`],
-//! [`election`]; auth will join them). Thin: admit the request ([`interceptor`]: the learner check,
-//! later auth), validate like etcd's `v3rpc/key.go` ([`validation`]), call
+//! [`election`], [`auth`]). Thin: admit the request ([`interceptor`]: the learner check,
+//! and the caller's user), validate like etcd's `v3rpc/key.go` ([`validation`]), call
 //! [`EtcdServer`], map errors to etcd's status codes ([`errors`]).
 
+mod auth;
 mod cluster;
 mod election;
 mod errors;
@@ -25,7 +26,6 @@ pub use self::errors::to_status;
 pub use self::kv::Kv;
 pub use self::lease::Lease;
 pub use self::maintenance::Maintenance;
-use self::unimplemented::Unimplemented;
 use crate::pb::etcdserverpb::{self, cluster_server, kv_server, maintenance_server};
 use crate::pb::{v3electionpb, v3lockpb};
 use crate::rt::net::{self, Listener, ServeOptions};
@@ -101,14 +101,19 @@ pub async fn serve(
     let election = v3electionpb::election_server::ElectionServer::new(election::Election {
         server: server.clone(),
     });
-    let http = Arc::new(http::ClientHttp { server, cors });
+    let http = Arc::new(http::ClientHttp {
+        server: server.clone(),
+        cors,
+    });
     let router = net::grpc_server(opts, http)
         .add_service(kv)
         .add_service(maint)
         .add_service(cluster)
         .add_service(watch)
         .add_service(lease)
-        .add_service(etcdserverpb::auth_server::AuthServer::new(Unimplemented))
+        .add_service(etcdserverpb::auth_server::AuthServer::new(auth::Auth {
+            server: server.clone(),
+        }))
         .add_service(lock)
         .add_service(election);
     net::serve(router, listener, opts.drain, shutdown).await

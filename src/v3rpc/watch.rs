@@ -65,16 +65,42 @@ impl Watch {
     }
 
     /// The receive half: until the client closes its side or goes away.
+    /// The answer to a create request that made no watcher.
+    fn refused(&self, why: impl std::fmt::Display) -> WatchResponse {
+        WatchResponse {
+            header: self.header(self.server.watchable.notified()),
+            watch_id: -1,
+            created: true,
+            canceled: true,
+            cancel_reason: why.to_string(),
+            ..Default::default()
+        }
+    }
+
     async fn recv_loop(
         self,
         st: Arc<StreamState>,
         mut requests: Streaming<WatchRequest>,
+        token: Option<String>,
         tx: mpsc::Sender<Out>,
     ) {
         let mut next_auto = 0i64;
         while let Ok(Some(req)) = requests.message().await {
             match req.request_union {
                 Some(RequestUnion::CreateRequest(c)) => {
+                    // Each watch is checked as it is created, with the
+                    // stream's token as it stands then (etcd's
+                    // `isWatchPermitted`); a refusal cancels just this one.
+                    let permitted = self.server.auth_info(token.as_deref()).and_then(|ai| {
+                        self.server
+                            .check_range_permitted(ai.as_ref(), &c.key, &c.range_end)
+                    });
+                    if let Err(e) = permitted {
+                        if tx.send(Out::Control(self.refused(e))).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
                     let mut key = c.key;
                     if key.is_empty() {
                         key = vec![0];
@@ -137,15 +163,7 @@ impl Watch {
                             let _ = store.watch(st.id, id, false, spec, tx.clone());
                         }
                         Err(e) => {
-                            let wr = WatchResponse {
-                                header: self.header(self.server.watchable.notified()),
-                                watch_id: -1,
-                                created: true,
-                                canceled: true,
-                                cancel_reason: e.to_string(),
-                                ..Default::default()
-                            };
-                            if tx.send(Out::Control(wr)).await.is_err() {
+                            if tx.send(Out::Control(self.refused(e))).await.is_err() {
                                 return;
                             }
                         }
@@ -332,7 +350,8 @@ impl watch_server::Watch for Watch {
         &self,
         r: Request<Streaming<WatchRequest>>,
     ) -> Result<Response<Self::WatchStream>, Status> {
-        let requests = admit(&self.server, r)?;
+        let token = super::interceptor::token(&r);
+        let (requests, _) = admit(&self.server, r)?;
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let st = Arc::new(StreamState {
             id: self.server.watchable.new_stream(),
@@ -340,7 +359,7 @@ impl watch_server::Watch for Watch {
             progress_pending: AtomicBool::new(false),
         });
         tokio::spawn(self.clone().progress_ticks(st.clone(), tx.clone()));
-        tokio::spawn(self.clone().recv_loop(st.clone(), requests, tx));
+        tokio::spawn(self.clone().recv_loop(st.clone(), requests, token, tx));
         // The send half: the response stream itself. Dropping it (the
         // client went away, or the server stops) closes the queue, so the
         // receive half ends and the store forgets the stream's watchers.

@@ -481,6 +481,89 @@ fn cases() -> Vec<Case> {
         run_with_stdin(&["watch", "-i"], "watch wi --\n"), // 285
         run_with_stdin(&["watch", "-i"], "watch --prefix\n"), // 286
         run_with_stdin(&["watch", "-i"], "watch wi"), // 287
+        // Auth: users, roles, permissions, --user, and what auth refuses.
+        run(&["user", "add", "bob:x"]), // 288
+        run(&["user", "add", "bob:x"]), // 289
+        run(&["user", "get", "nobody"]), // 290
+        run(&["user", "add", ":x"]), // 291
+        run_with_stdin(&["user", "add", "dave", "--interactive=false"], "pw\n"), // 292
+        run_with_stdin(&["user", "add", "carol"], "pw\npw\n"), // 293
+        run_with_stdin(&["user", "add", "carl"], "pw\npx\n"), // 294
+        run(&["user", "add", "eve", "--no-password"]), // 295
+        run(&["user", "get", "eve"]), // 296
+        run(&["role", "add", "r1"]), // 297
+        run(&["role", "get", "r1"]), // 298
+        run(&["role", "grant-permission", "r1", "read", "a"]), // 299
+        run(&["role", "grant-permission", "r1", "readwrite", "--prefix", "p/"]), // 300
+        run(&["role", "grant-permission", "r1", "write", "--from-key", "z"]), // 301
+        run(&["role", "grant-permission", "r1", "write", "b", "d"]), // 302
+        run(&["role", "grant-permission", "r1", "READ", "--prefix", ""]), // 303
+        run(&["role", "grant-permission", "r1", "bad", "a"]), // 304
+        run(&["role", "grant-permission", "r1", "read"]), // 305
+        run(&["role", "grant-permission", "r1", "read", "a", "b", "--prefix"]), // 306
+        run(&["role", "grant-permission", "nosuch", "read", "a"]), // 307
+        run(&["role", "get", "r1"]), // 308
+        run(&["role", "get", "r1", "-w", "json"]), // 309
+        run(&["role", "get", "r1", "-w", "fields"]), // 310
+        run(&["role", "get", "r1", "-w", "table"]), // 311
+        run(&["user", "list", "-w", "json"]), // 312
+        run(&["user", "list", "-w", "fields"]), // 313
+        run(&["role", "list", "-w", "fields"]), // 314
+        run(&["role", "list"]), // 315
+        run(&["user", "grant-role", "bob", "r1"]), // 316
+        run(&["user", "grant-role", "bob", "r1", "-w", "json"]), // 317
+        run(&["user", "grant-role", "bob", "nosuch"]), // 318
+        run(&["user", "get", "bob"]), // 319
+        run(&["user", "get", "bob", "-w", "json"]), // 320
+        run(&["user", "get", "bob", "-w", "fields"]), // 321
+        run(&["user", "get", "bob", "--detail"]), // 322
+        run(&["user", "list"]), // 323
+        run(&["role", "revoke-permission", "r1", "a"]), // 324
+        run(&["role", "revoke-permission", "r1", "b", "d"]), // 325
+        run(&["role", "revoke-permission", "r1", "z", "--from-key"]), // 326
+        run(&["role", "revoke-permission", "r1", "p/", "--prefix"]), // 327
+        run(&["role", "revoke-permission", "r1", "zz"]), // 328
+        run(&["role", "get", "r1"]), // 329
+        run(&["user", "revoke-role", "bob", "r1"]), // 330
+        run(&["user", "revoke-role", "bob", "r1"]), // 331
+        run(&["role", "delete", "r1", "-w", "fields"]), // 332
+        run(&["role", "delete", "r1"]), // 333
+        run(&["role", "add", "r2"]), // 334
+        run(&["role", "grant-permission", "r2", "readwrite", "k"]), // 335
+        run(&["user", "grant-role", "bob", "r2"]), // 336
+        run(&["auth", "enable"]), // 337
+        run(&["user", "add", "root:rootpw"]), // 338
+        run(&["auth", "enable"]), // 339
+        run(&["auth", "enable"]), // 340
+        run(&["put", "k", "v"]), // 341
+        run(&["--user", "root:rootpw", "put", "k", "v"]), // 342
+        run(&["--user", "root:bad", "put", "k", "v"]), // 343
+        run(&["--user", "nosuch:x", "get", "k"]), // 344
+        run(&["--user", "bob:x", "get", "k"]), // 345
+        run(&["--user", "bob", "--password", "x", "put", "k", "w"]), // 346
+        run(&["--user", "bob:x", "get", "a"]), // 347
+        run(&["--user", "bob:x", "put", "a", "1"]), // 348
+        run(&["--user", "bob:x", "del", "k", "--prev-kv"]), // 349
+        run(&["--user", "bob:x", "user", "list"]), // 350
+        run(&["--user", "bob:x", "user", "get", "bob"]), // 351
+        run(&["--user", "bob:x", "role", "get", "r2"]), // 352
+        run(&["--user", "eve:", "get", "k"]), // 353
+        run_with_stdin(&["--user", "root", "get", "k"], "rootpw\n"), // 354
+        run(&["--user", "root:rootpw", "role", "get", "root"]), // 355
+        run(&["--user", "root:rootpw", "user", "get", "root"]), // 356
+        run(&["--user", "root:rootpw", "user", "delete", "root"]), // 357
+        run(&["--user", "root:rootpw", "role", "delete", "root"]), // 358
+        run(&["--user", "root:rootpw", "user", "revoke-role", "root", "root"]), // 359
+        run_with_stdin(&["--user", "root:rootpw", "user", "passwd", "bob", "--interactive=false"], "y\n"), // 360
+        run(&["--user", "bob:x", "get", "k"]), // 361
+        run(&["--user", "bob:y", "get", "k"]), // 362
+        run(&["--user", "root:rootpw", "user", "delete", "bob"]), // 363
+        run(&["--user", "root:rootpw", "user", "delete", "bob"]), // 364
+        run(&["--user", "root:rootpw", "auth", "disable"]), // 365
+        run(&["--user", "root:rootpw", "get", "k"]), // 366
+        run(&["auth", "disable", "x"]), // 367
+        run(&["user", "--help"]), // 368
+        run(&["role", "grant-permission", "--help"]), // 369
     ]
 }
 

@@ -68,6 +68,9 @@ pub enum AuthError {
     RoleNotFound,
     RoleEmpty,
     AuthFailed,
+    /// etcd 3.4 has no gRPC error for it: it goes out as `Unknown` with the
+    /// auth package's own text.
+    NoPasswordUser,
     PermissionNotGiven,
     PermissionDenied,
     RoleNotGranted,
@@ -91,6 +94,7 @@ impl AuthError {
             | AuthError::AuthOldRevision => Code::InvalidArgument,
             AuthError::PermissionDenied => Code::PermissionDenied,
             AuthError::InvalidAuthToken => Code::Unauthenticated,
+            AuthError::NoPasswordUser => Code::Unknown,
             _ => Code::FailedPrecondition,
         }
     }
@@ -109,6 +113,9 @@ impl std::fmt::Display for AuthError {
             AuthError::RoleEmpty => "etcdserver: role name is empty",
             AuthError::AuthFailed => {
                 "etcdserver: authentication failed, invalid user ID or password"
+            }
+            AuthError::NoPasswordUser => {
+                "auth: authentication failed, password was given for no password user"
             }
             AuthError::PermissionNotGiven => "etcdserver: permission not given",
             AuthError::PermissionDenied => "etcdserver: permission denied",
@@ -549,7 +556,7 @@ impl AuthStore {
         }
         let u = self.users.get(name).ok_or(AuthError::AuthFailed)?;
         if u.options.as_ref().is_some_and(|o| o.no_password) {
-            return Err(AuthError::AuthFailed);
+            return Err(AuthError::NoPasswordUser);
         }
         Ok((
             String::from_utf8_lossy(&u.password).into_owned(),

@@ -33,6 +33,21 @@ pub(super) enum Run {
     EndpointHealth,
     EndpointHashKv,
     EndpointStatus,
+    AuthEnable,
+    AuthDisable,
+    UserAdd,
+    UserDelete,
+    UserGet,
+    UserList,
+    UserPasswd,
+    UserGrantRole,
+    UserRevokeRole,
+    RoleAdd,
+    RoleDelete,
+    RoleGet,
+    RoleList,
+    RoleGrantPermission,
+    RoleRevokePermission,
 }
 
 pub(super) struct Command {
@@ -302,6 +317,52 @@ $ cat file | put <key>
 will store the content of the file to <key>.
 ";
 
+const USER_ADD_FLAGS: &[Flag] = &[
+    flag(
+        "interactive",
+        None,
+        FlagKind::Bool,
+        "true",
+        "Read password from stdin instead of interactive terminal",
+    ),
+    flag(
+        "new-user-password",
+        None,
+        FlagKind::Str,
+        "",
+        "Supply password from the command line flag",
+    ),
+    flag(
+        "no-password",
+        None,
+        FlagKind::Bool,
+        "false",
+        "Create a user without password (CN based auth only)",
+    ),
+];
+const USER_GET_FLAGS: &[Flag] = &[flag(
+    "detail",
+    None,
+    FlagKind::Bool,
+    "false",
+    "Show permissions of roles granted to the user",
+)];
+const USER_PASSWD_FLAGS: &[Flag] = &[flag(
+    "interactive",
+    None,
+    FlagKind::Bool,
+    "true",
+    "If true, read password from stdin instead of interactive terminal",
+)];
+const ROLE_GRANT_FLAGS: &[Flag] = &[
+    flag("from-key", None, FlagKind::Bool, "false", "grant a permission of keys that are greater than or equal to the given key using byte compare"),
+    flag("prefix", None, FlagKind::Bool, "false", "grant a prefix permission"),
+];
+const ROLE_REVOKE_FLAGS: &[Flag] = &[
+    flag("from-key", None, FlagKind::Bool, "false", "revoke a permission of keys that are greater than or equal to the given key using byte compare"),
+    flag("prefix", None, FlagKind::Bool, "false", "revoke a prefix permission"),
+];
+
 /// The commands oxcd's etcdctl has, in the order etcdctl 3.4 lists them.
 const COMMANDS: &[Command] = &[
     Command { run: Run::Get, path: "get", short: "Gets the key or a range of keys", use_line: "etcdctl get [options] <key> [range_end] [flags]", description: None, flags: GET_FLAGS, help_for: "get" },
@@ -326,6 +387,21 @@ const COMMANDS: &[Command] = &[
     Command { run: Run::MemberList, path: "member list", short: "Lists all members in the cluster", use_line: "etcdctl member list [flags]", description: Some("When --write-out is set to simple, this command prints out comma-separated member lists for each endpoint.\nThe items in the lists are ID, Status, Name, Peer Addrs, Client Addrs, Is Learner.\n"), flags: &[], help_for: "list" },
     Command { run: Run::EndpointHealth, path: "endpoint health", short: "Checks the healthiness of endpoints specified in `--endpoints` flag", use_line: "etcdctl endpoint health [flags]", description: None, flags: ENDPOINT_FLAGS, help_for: "health" },
     Command { run: Run::EndpointHashKv, path: "endpoint hashkv", short: "Prints the KV history hash for each endpoint in --endpoints", use_line: "etcdctl endpoint hashkv [flags]", description: None, flags: HASHKV_FLAGS, help_for: "hashkv" },
+    Command { run: Run::AuthDisable, path: "auth disable", short: "Disables authentication", use_line: "etcdctl auth disable [flags]", description: None, flags: &[], help_for: "disable" },
+    Command { run: Run::AuthEnable, path: "auth enable", short: "Enables authentication", use_line: "etcdctl auth enable [flags]", description: None, flags: &[], help_for: "enable" },
+    Command { run: Run::RoleAdd, path: "role add", short: "Adds a new role", use_line: "etcdctl role add <role name> [flags]", description: None, flags: &[], help_for: "add" },
+    Command { run: Run::RoleDelete, path: "role delete", short: "Deletes a role", use_line: "etcdctl role delete <role name> [flags]", description: None, flags: &[], help_for: "delete" },
+    Command { run: Run::RoleGet, path: "role get", short: "Gets detailed information of a role", use_line: "etcdctl role get <role name> [flags]", description: None, flags: &[], help_for: "get" },
+    Command { run: Run::RoleGrantPermission, path: "role grant-permission", short: "Grants a key to a role", use_line: "etcdctl role grant-permission [options] <role name> <permission type> <key> [endkey] [flags]", description: None, flags: ROLE_GRANT_FLAGS, help_for: "grant-permission" },
+    Command { run: Run::RoleList, path: "role list", short: "Lists all roles", use_line: "etcdctl role list [flags]", description: None, flags: &[], help_for: "list" },
+    Command { run: Run::RoleRevokePermission, path: "role revoke-permission", short: "Revokes a key from a role", use_line: "etcdctl role revoke-permission <role name> <key> [endkey] [flags]", description: None, flags: ROLE_REVOKE_FLAGS, help_for: "revoke-permission" },
+    Command { run: Run::UserAdd, path: "user add", short: "Adds a new user", use_line: "etcdctl user add <user name or user:password> [options] [flags]", description: None, flags: USER_ADD_FLAGS, help_for: "add" },
+    Command { run: Run::UserDelete, path: "user delete", short: "Deletes a user", use_line: "etcdctl user delete <user name> [flags]", description: None, flags: &[], help_for: "delete" },
+    Command { run: Run::UserGet, path: "user get", short: "Gets detailed information of a user", use_line: "etcdctl user get <user name> [options] [flags]", description: None, flags: USER_GET_FLAGS, help_for: "get" },
+    Command { run: Run::UserGrantRole, path: "user grant-role", short: "Grants a role to a user", use_line: "etcdctl user grant-role <user name> <role name> [flags]", description: None, flags: &[], help_for: "grant-role" },
+    Command { run: Run::UserList, path: "user list", short: "Lists all users", use_line: "etcdctl user list [flags]", description: None, flags: &[], help_for: "list" },
+    Command { run: Run::UserPasswd, path: "user passwd", short: "Changes password of user", use_line: "etcdctl user passwd <user name> [options] [flags]", description: None, flags: USER_PASSWD_FLAGS, help_for: "passwd" },
+    Command { run: Run::UserRevokeRole, path: "user revoke-role", short: "Revokes a role from a user", use_line: "etcdctl user revoke-role <user name> <role name> [flags]", description: None, flags: &[], help_for: "revoke-role" },
     Command { run: Run::EndpointStatus, path: "endpoint status", short: "Prints out the status of endpoints specified in `--endpoints` flag", use_line: "etcdctl endpoint status [flags]", description: Some("When --write-out is set to simple, this command prints out comma-separated status lists for each endpoint.\nThe items in the lists are endpoint, ID, version, db size, is leader, is learner, raft term, raft index, raft applied index, errors.\n"), flags: ENDPOINT_FLAGS, help_for: "status" },
 ];
 

@@ -18,7 +18,7 @@ pub(super) async fn compaction(ctx: &Ctx, o: &mut Output) -> CmdResult {
         revision: rev,
         physical: ctx.bool("physical"),
     };
-    call(ctx, &ep, KvClient::new(ch).compact(req)).await?;
+    call(ctx, &ep, KvClient::new(ch).compact(ctx.req(req))).await?;
     o.out(format!("compacted revision {rev}\n"));
     Ok(())
 }

@@ -11,7 +11,7 @@ pub(super) async fn del(ctx: &Ctx, o: &mut Output) -> CmdResult {
     let display = new_printer(ctx)?;
     let req = del_op(ctx, ctx.args())?;
     let (ch, ep) = connect(ctx).await?;
-    let resp = call(ctx, &ep, KvClient::new(ch).delete_range(req)).await?;
+    let resp = call(ctx, &ep, KvClient::new(ch).delete_range(ctx.req(req))).await?;
     display.del(o, &resp)
 }
 

@@ -34,7 +34,7 @@ pub(super) async fn elect(ctx: &Ctx, o: &mut Output) -> CmdResult {
     let mut session = Session::new(ctx, &ch, &ep, SESSION_TTL).await?;
     let name = args[0].clone().into_bytes();
     if listen {
-        return observe(&ch, name, &*display, o).await;
+        return observe(ctx, &ch, name, &*display, o).await;
     }
     let mut elections = ElectionClient::new(ch.clone());
     let req = CampaignRequest {
@@ -45,7 +45,7 @@ pub(super) async fn elect(ctx: &Ctx, o: &mut Output) -> CmdResult {
     // A signal while campaigning ends the campaign; dropping the call makes
     // the server withdraw the candidacy.
     let elected = tokio::select! {
-        r = elections.campaign(req) => r.map_err(|st| rpc_failure(&ep, &st))?.into_inner(),
+        r = elections.campaign(ctx.req(req)) => r.map_err(|st| rpc_failure(&ep, &st))?.into_inner(),
         _ = interrupted() => return Err(Fail(EXIT_ERROR, "context canceled".into())),
     };
     let leader = elected.leader.unwrap_or_default();
@@ -53,7 +53,7 @@ pub(super) async fn elect(ctx: &Ctx, o: &mut Output) -> CmdResult {
         key: leader.key.clone(),
         ..Default::default()
     };
-    let resp = call(ctx, &ep, KvClient::new(ch).range(get)).await?;
+    let resp = call(ctx, &ep, KvClient::new(ch).range(ctx.req(get))).await?;
     display.get(o, &resp)?;
     o.live(b"");
     tokio::select! {
@@ -61,9 +61,9 @@ pub(super) async fn elect(ctx: &Ctx, o: &mut Output) -> CmdResult {
         _ = session.done() => return Err(Fail(EXIT_ERROR, "elect: session expired".into())),
     }
     elections
-        .resign(ResignRequest {
+        .resign(ctx.req(ResignRequest {
             leader: Some(leader),
-        })
+        }))
         .await
         .map_err(|st| rpc_failure(&ep, &st))?;
     Ok(())
@@ -72,6 +72,7 @@ pub(super) async fn elect(ctx: &Ctx, o: &mut Output) -> CmdResult {
 /// `--listen`: every leader as a `get` of its key would print it, until a
 /// signal (a clean end) or the observation is lost.
 async fn observe(
+    ctx: &Ctx,
     ch: &tonic::transport::Channel,
     name: Vec<u8>,
     display: &dyn Printer,
@@ -80,7 +81,7 @@ async fn observe(
     let lost = || Fail(EXIT_ERROR, "elect: observer lost".into());
     let observing = async {
         let mut leaders = ElectionClient::new(ch.clone())
-            .observe(LeaderRequest { name })
+            .observe(ctx.req(LeaderRequest { name }))
             .await
             .map_err(|_| lost())?
             .into_inner();

@@ -76,14 +76,14 @@ async fn check_health(ctx: &Ctx, url: String) -> EpHealth {
             ..Default::default()
         };
         let t = ctx.timeout("command-timeout");
-        match tokio::time::timeout(t, KvClient::new(ch.clone()).range(get)).await {
+        match tokio::time::timeout(t, KvClient::new(ch.clone()).range(ctx.req(get))).await {
             Ok(Ok(_)) => {}
             Ok(Err(st)) if st.message() == "etcdserver: permission denied" => {}
             Ok(Err(st)) => return Err(st.message().to_string()),
             Err(_) => return Err("context deadline exceeded".into()),
         }
         let alarms = MaintenanceClient::new(ch)
-            .alarm(AlarmRequest::default())
+            .alarm(ctx.req(AlarmRequest::default()))
             .await;
         if let Ok(a) = alarms {
             if !a.get_ref().alarms.is_empty() {
@@ -114,7 +114,7 @@ pub(super) async fn endpoint_status(ctx: &Ctx, o: &mut Output) -> CmdResult {
             call(
                 &one,
                 &ep,
-                MaintenanceClient::new(ch).status(StatusRequest {}),
+                MaintenanceClient::new(ch).status(one.req(StatusRequest {})),
             )
             .await
         }
@@ -150,7 +150,7 @@ pub(super) async fn endpoint_hash_kv(ctx: &Ctx, o: &mut Output) -> CmdResult {
             let req = HashKvRequest { revision: rev };
             let mut client = MaintenanceClient::new(ch);
             // etcdctl asks each endpoint with a client of its own.
-            call_as(&one, &ep, client.hash_kv(req), rpc_failure_one).await
+            call_as(&one, &ep, client.hash_kv(one.req(req)), rpc_failure_one).await
         }
         .await;
         match hashed {

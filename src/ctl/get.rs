@@ -11,7 +11,7 @@ pub(super) async fn get(ctx: &Ctx, o: &mut Output) -> CmdResult {
     let display = new_printer(ctx)?;
     let req = get_op(ctx, ctx.args())?;
     let (ch, ep) = connect(ctx).await?;
-    let resp = call(ctx, &ep, KvClient::new(ch).range(req)).await?;
+    let resp = call(ctx, &ep, KvClient::new(ch).range(ctx.req(req))).await?;
     display.get(o, &resp)
 }
 

@@ -32,6 +32,47 @@ pub(super) struct Ctx {
     pub(super) flags: &'static [Flag],
     /// The environment (`watch` reads `ETCDCTL_WATCH_KEY`).
     pub(super) env: BTreeMap<String, String>,
+    /// The auth token `--user` got when [`connect`] authenticated.
+    pub(super) token: Token,
+}
+
+/// An auth token, set once by [`connect`] and sent with every request
+/// after (clientv3 keeps it in its `authTokenBundle` the same way).
+#[derive(Clone, Default)]
+pub(super) struct Token(std::sync::Arc<TokenState>);
+
+#[derive(Default)]
+pub(super) struct TokenState {
+    /// `--user`'s name and password, once resolved (prompted for).
+    creds: std::sync::OnceLock<(String, String)>,
+    token: std::sync::OnceLock<String>,
+    /// What authenticating logged (clientv3 warns when auth is off).
+    warnings: std::sync::Mutex<String>,
+}
+
+impl Token {
+    /// `m` as a request carrying the token, if there is one.
+    pub(super) fn req<M>(&self, m: M) -> tonic::Request<M> {
+        let mut r = tonic::Request::new(m);
+        if let Some(v) = self.0.token.get().and_then(|t| t.parse().ok()) {
+            r.metadata_mut().insert("token", v);
+        }
+        r
+    }
+    pub(super) fn set_credentials(&self, user: String, password: String) {
+        let _ = self.0.creds.set((user, password));
+    }
+    pub(super) fn warn(&self, w: String) {
+        self.0
+            .warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_str(&w);
+    }
+    /// The warnings logged so far, taken.
+    pub(super) fn take_warnings(&self) -> String {
+        std::mem::take(&mut *self.0.warnings.lock().unwrap_or_else(|e| e.into_inner()))
+    }
 }
 
 impl Ctx {
@@ -52,6 +93,7 @@ impl Ctx {
             p,
             flags,
             env: env.clone(),
+            token: Token::default(),
         }
     }
     pub(super) fn get(&self, name: &str) -> &str {
@@ -75,7 +117,12 @@ impl Ctx {
             },
             env: self.env.clone(),
             flags: self.flags,
+            token: self.token.clone(),
         }
+    }
+    /// `m` as a request with this context's auth token.
+    pub(super) fn req<M>(&self, m: M) -> tonic::Request<M> {
+        self.token.req(m)
     }
     /// `--write-out`.
     pub(super) fn format(&self) -> &str {
@@ -247,11 +294,20 @@ fn rpc_failure_at(target: &str, st: &tonic::Status) -> Fail {
     }
 }
 
-/// The first of `--endpoints` that answers within `--dial-timeout`.
+/// The first of `--endpoints` that answers within `--dial-timeout`; with
+/// `--user`, authenticated there first (the token goes with every request
+/// made through [`Ctx::req`]).
 pub(super) async fn connect(ctx: &Ctx) -> Result<(Channel, String), Fail> {
     let dial = ctx.timeout("dial-timeout");
     for ep in ctx.endpoints() {
         if let Ok(ch) = crate::rt::net::dial(&endpoint_url(&ep), dial).await {
+            let state = &ctx.token.0;
+            if let (Some((user, password)), None) = (state.creds.get(), state.token.get()) {
+                let token = super::auth::authenticate(ctx, &ch, &ep, user, password).await?;
+                if let Some(t) = token {
+                    let _ = state.token.set(t);
+                }
+            }
             return Ok((ch, ep));
         }
     }

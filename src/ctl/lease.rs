@@ -12,7 +12,7 @@ use crate::pb::etcdserverpb::{
 
 use crate::rt::stream::ReceiverStream;
 
-use super::global::{bad_args, call, connect, Ctx, EXIT_BAD_CONNECTION};
+use super::global::{bad_args, call, connect, Ctx, Token, EXIT_BAD_CONNECTION};
 use super::print::new_printer;
 use super::util::{parse_int, parse_int_radix};
 use super::{CmdResult, Fail, Output};
@@ -39,7 +39,7 @@ pub(super) async fn lease_grant(ctx: &Ctx, o: &mut Output) -> CmdResult {
     let display = new_printer(ctx)?;
     let (ch, ep) = connect(ctx).await?;
     let req = LeaseGrantRequest { ttl, id: 0 };
-    let resp = call(ctx, &ep, LeaseClient::new(ch).lease_grant(req))
+    let resp = call(ctx, &ep, LeaseClient::new(ch).lease_grant(ctx.req(req)))
         .await
         .map_err(|f| wrap(f, "failed to grant lease"))?;
     display.lease_grant(o, &resp)
@@ -55,7 +55,7 @@ pub(super) async fn lease_revoke(ctx: &Ctx, o: &mut Output) -> CmdResult {
     let resp = call(
         ctx,
         &ep,
-        LeaseClient::new(ch).lease_revoke(LeaseRevokeRequest { id }),
+        LeaseClient::new(ch).lease_revoke(ctx.req(LeaseRevokeRequest { id })),
     )
     .await
     .map_err(|f| wrap(f, "failed to revoke lease"))?;
@@ -73,12 +73,16 @@ pub(super) async fn lease_time_to_live(ctx: &Ctx, o: &mut Output) -> CmdResult {
     let display = new_printer(ctx)?;
     let (ch, ep) = connect(ctx).await?;
     let req = LeaseTimeToLiveRequest { id, keys };
-    let resp = call(ctx, &ep, LeaseClient::new(ch).lease_time_to_live(req))
-        .await
-        .map_err(|f| Fail {
-            code: EXIT_BAD_CONNECTION,
-            ..f
-        })?;
+    let resp = call(
+        ctx,
+        &ep,
+        LeaseClient::new(ch).lease_time_to_live(ctx.req(req)),
+    )
+    .await
+    .map_err(|f| Fail {
+        code: EXIT_BAD_CONNECTION,
+        ..f
+    })?;
     display.lease_time_to_live(o, &resp, keys)
 }
 
@@ -88,7 +92,7 @@ pub(super) async fn lease_list(ctx: &Ctx, o: &mut Output) -> CmdResult {
     let resp = call(
         ctx,
         &ep,
-        LeaseClient::new(ch).lease_leases(LeaseLeasesRequest {}),
+        LeaseClient::new(ch).lease_leases(ctx.req(LeaseLeasesRequest {})),
     )
     .await
     .map_err(|f| Fail {
@@ -112,6 +116,7 @@ pub(super) enum KeepAliveEnd {
 /// third of the TTL after each answer, which `each` sees (and stops the
 /// loop by returning `false`).
 pub(super) async fn keep_alive(
+    token: Token,
     ch: tonic::transport::Channel,
     id: i64,
     mut each: impl FnMut(&LeaseKeepAliveResponse) -> Result<bool, Fail>,
@@ -122,7 +127,7 @@ pub(super) async fn keep_alive(
         .await
         .map_err(|_| Fail(EXIT_BAD_CONNECTION, "keep-alive stream closed".into()))?;
     let mut resps = LeaseClient::new(ch)
-        .lease_keep_alive(ReceiverStream(rx))
+        .lease_keep_alive(token.req(ReceiverStream(rx)))
         .await
         .map_err(lost)?
         .into_inner();
@@ -155,7 +160,7 @@ pub(super) async fn lease_keep_alive(ctx: &Ctx, o: &mut Output) -> CmdResult {
     let once = ctx.bool("once");
     let display = new_printer(ctx)?;
     let (ch, _ep) = connect(ctx).await?;
-    let end = keep_alive(ch, id, |resp| {
+    let end = keep_alive(ctx.token.clone(), ch, id, |resp| {
         display.lease_keep_alive(o, resp)?;
         Ok(!once)
     })

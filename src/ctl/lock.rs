@@ -32,14 +32,14 @@ pub(super) async fn lock(ctx: &Ctx, o: &mut Output) -> CmdResult {
     // Waiting for the lock ends early on a signal; dropping the call makes
     // the server take our key out of the queue.
     let locked = tokio::select! {
-        r = locks.lock(req) => r.map_err(|st| rpc_failure(&ep, &st))?.into_inner(),
+        r = locks.lock(ctx.req(req)) => r.map_err(|st| rpc_failure(&ep, &st))?.into_inner(),
         _ = interrupted() => return Err(Fail(EXIT_ERROR, "context canceled".into())),
     };
     let unlock = |mut locks: LockClient<tonic::transport::Channel>, key: Vec<u8>| {
         let ep = ep.clone();
         async move {
             locks
-                .unlock(UnlockRequest { key })
+                .unlock(ctx.req(UnlockRequest { key }))
                 .await
                 .map(|_| ())
                 .map_err(|st| rpc_failure(&ep, &st))
@@ -79,7 +79,7 @@ pub(super) async fn lock(ctx: &Ctx, o: &mut Output) -> CmdResult {
         key: locked.key.clone(),
         ..Default::default()
     };
-    let held = call(ctx, &ep, KvClient::new(ch).range(get)).await?;
+    let held = call(ctx, &ep, KvClient::new(ch).range(ctx.req(get))).await?;
     if held.kvs.is_empty() {
         return Err(Fail(EXIT_ERROR, "lock lost on init".into()));
     }

@@ -23,7 +23,12 @@ pub(super) async fn member_add(ctx: &Ctx, o: &mut Output) -> CmdResult {
         peer_ur_ls: peer_urls.clone(),
         is_learner: ctx.bool("learner"),
     };
-    let resp = call(ctx, &ep, ClusterClient::new(ch.clone()).member_add(req)).await?;
+    let resp = call(
+        ctx,
+        &ep,
+        ClusterClient::new(ch.clone()).member_add(ctx.req(req)),
+    )
+    .await?;
     display.member_add(o, &resp)?;
     // Like etcdctl, the simple format goes on with the environment the new
     // member starts with, from a fresh member list.
@@ -53,7 +58,7 @@ pub(super) async fn member_remove(ctx: &Ctx, o: &mut Output) -> CmdResult {
     let id = member_id_arg(ctx)?;
     let (ch, ep) = connect(ctx).await?;
     let req = MemberRemoveRequest { id };
-    let resp = call(ctx, &ep, ClusterClient::new(ch).member_remove(req)).await?;
+    let resp = call(ctx, &ep, ClusterClient::new(ch).member_remove(ctx.req(req))).await?;
     display.member_remove(o, id, &resp)
 }
 
@@ -64,7 +69,7 @@ pub(super) async fn member_update(ctx: &Ctx, o: &mut Output) -> CmdResult {
     let peer_ur_ls = peer_urls_arg(ctx)?;
     let (ch, ep) = connect(ctx).await?;
     let req = MemberUpdateRequest { id, peer_ur_ls };
-    let resp = call(ctx, &ep, ClusterClient::new(ch).member_update(req)).await?;
+    let resp = call(ctx, &ep, ClusterClient::new(ch).member_update(ctx.req(req))).await?;
     display.member_update(o, id, &resp)
 }
 
@@ -74,7 +79,12 @@ pub(super) async fn member_promote(ctx: &Ctx, o: &mut Output) -> CmdResult {
     let id = member_id_arg(ctx)?;
     let (ch, ep) = connect(ctx).await?;
     let req = MemberPromoteRequest { id };
-    let resp = call(ctx, &ep, ClusterClient::new(ch).member_promote(req)).await?;
+    let resp = call(
+        ctx,
+        &ep,
+        ClusterClient::new(ch).member_promote(ctx.req(req)),
+    )
+    .await?;
     display.member_promote(o, id, &resp)
 }
 
@@ -95,7 +105,7 @@ pub(super) async fn fetch_member_list(
     let req = MemberListRequest {
         linearizable: false,
     };
-    call(ctx, ep, ClusterClient::new(ch).member_list(req)).await
+    call(ctx, ep, ClusterClient::new(ch).member_list(ctx.req(req))).await
 }
 
 /// `member add`'s one argument, the new member's name; a URL among extra

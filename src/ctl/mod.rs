@@ -6,6 +6,7 @@
 //! one file per output format (`print.rs` and `printer_*.rs`). This file
 //! finds the command in the arguments and runs it.
 
+mod auth;
 mod commands;
 mod compaction;
 mod del;
@@ -167,7 +168,20 @@ async fn run_with(
     let Some((cmd, ctx)) = prepare(&mut o, &args, env) else {
         return o;
     };
-    if let Err(f) = dispatch(cmd, &ctx, &mut o, stdin).await {
+    let res = match auth::credentials(&ctx, &mut o, stdin) {
+        Ok(Some((user, password))) => {
+            ctx.token.set_credentials(user, password);
+            dispatch(cmd, &ctx, &mut o, stdin).await
+        }
+        Ok(None) => dispatch(cmd, &ctx, &mut o, stdin).await,
+        Err(f) => Err(f),
+    };
+    // What authenticating logged comes first, as clientv3 logs it at dial.
+    let warned = ctx.token.take_warnings();
+    if !warned.is_empty() {
+        o.stderr.splice(0..0, warned.into_bytes());
+    }
+    if let Err(f) = res {
         if let Some(w) = f.warn {
             o.err(w);
         }
@@ -256,5 +270,20 @@ async fn dispatch(cmd: &Command, ctx: &Ctx, o: &mut Output, stdin: &mut dyn BufR
         Run::EndpointHealth => endpoint::endpoint_health(ctx, o).await,
         Run::EndpointStatus => endpoint::endpoint_status(ctx, o).await,
         Run::EndpointHashKv => endpoint::endpoint_hash_kv(ctx, o).await,
+        Run::AuthEnable => auth::auth_enable(ctx, o).await,
+        Run::AuthDisable => auth::auth_disable(ctx, o).await,
+        Run::UserAdd => auth::user_add(ctx, o, stdin).await,
+        Run::UserDelete => auth::user_delete(ctx, o).await,
+        Run::UserGet => auth::user_get(ctx, o).await,
+        Run::UserList => auth::user_list(ctx, o).await,
+        Run::UserPasswd => auth::user_passwd(ctx, o, stdin).await,
+        Run::UserGrantRole => auth::user_grant_role(ctx, o).await,
+        Run::UserRevokeRole => auth::user_revoke_role(ctx, o).await,
+        Run::RoleAdd => auth::role_add(ctx, o).await,
+        Run::RoleDelete => auth::role_delete(ctx, o).await,
+        Run::RoleGet => auth::role_get(ctx, o).await,
+        Run::RoleList => auth::role_list(ctx, o).await,
+        Run::RoleGrantPermission => auth::role_grant_permission(ctx, o).await,
+        Run::RoleRevokePermission => auth::role_revoke_permission(ctx, o).await,
     }
 }

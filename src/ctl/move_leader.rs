@@ -26,7 +26,7 @@ pub(super) async fn move_leader(ctx: &Ctx, o: &mut Output) -> CmdResult {
         let st = call(
             &one,
             &ep,
-            MaintenanceClient::new(ch.clone()).status(StatusRequest {}),
+            MaintenanceClient::new(ch.clone()).status(one.req(StatusRequest {})),
         )
         .await?;
         let me = st.header.as_ref().map_or(0, |h| h.member_id);
@@ -34,7 +34,12 @@ pub(super) async fn move_leader(ctx: &Ctx, o: &mut Output) -> CmdResult {
             continue;
         }
         let req = MoveLeaderRequest { target_id: target };
-        call(&one, &ep, MaintenanceClient::new(ch).move_leader(req)).await?;
+        call(
+            &one,
+            &ep,
+            MaintenanceClient::new(ch).move_leader(one.req(req)),
+        )
+        .await?;
         o.out(format!(
             "Leadership transferred from {me:x} to {target:x}\n"
         ));

@@ -13,7 +13,7 @@ pub(super) async fn put(ctx: &Ctx, o: &mut Output, stdin: &mut dyn BufRead) -> C
     let req = put_op(ctx, ctx.args(), Some(stdin))?;
     let (ch, ep) = connect(ctx).await?;
     check_send_size(&ep, &req)?;
-    let resp = call(ctx, &ep, KvClient::new(ch).put(req)).await?;
+    let resp = call(ctx, &ep, KvClient::new(ch).put(ctx.req(req))).await?;
     display.put(o, &resp)
 }
 

@@ -40,6 +40,36 @@ const ROOT: &[&str] = &[
 /// descriptions and subcommands (alphabetical, as cobra lists them).
 pub const GROUPS: &[(&str, &str, &[&str])] = &[
     (
+        "auth",
+        "Enable or disable authentication",
+        &["disable", "enable"],
+    ),
+    (
+        "role",
+        "Role related commands",
+        &[
+            "add",
+            "delete",
+            "get",
+            "grant-permission",
+            "list",
+            "revoke-permission",
+        ],
+    ),
+    (
+        "user",
+        "User related commands",
+        &[
+            "add",
+            "delete",
+            "get",
+            "grant-role",
+            "list",
+            "passwd",
+            "revoke-role",
+        ],
+    ),
+    (
         "endpoint",
         "Endpoint related commands",
         &["hashkv", "health", "status"],

@@ -22,12 +22,17 @@ impl Session {
     /// Grants a lease of `ttl` seconds and keeps it alive.
     pub async fn new(ctx: &Ctx, ch: &Channel, ep: &str, ttl: i64) -> Result<Session, Fail> {
         let req = LeaseGrantRequest { ttl, id: 0 };
-        let lease = call(ctx, ep, LeaseClient::new(ch.clone()).lease_grant(req))
-            .await?
-            .id;
+        let lease = call(
+            ctx,
+            ep,
+            LeaseClient::new(ch.clone()).lease_grant(ctx.req(req)),
+        )
+        .await?
+        .id;
         let ch = ch.clone();
+        let token = ctx.token.clone();
         let keeper = tokio::spawn(async move {
-            let _ = keep_alive(ch, lease, |_| Ok(true)).await;
+            let _ = keep_alive(token, ch, lease, |_| Ok(true)).await;
         });
         Ok(Session { lease, keeper })
     }

@@ -31,7 +31,7 @@ pub(super) async fn txn(ctx: &Ctx, o: &mut Output, stdin: &mut dyn BufRead) -> C
     })?;
     let (ch, ep) = connect(ctx).await?;
     check_send_size(&ep, &req)?;
-    let resp = call(ctx, &ep, KvClient::new(ch).txn(req)).await?;
+    let resp = call(ctx, &ep, KvClient::new(ch).txn(ctx.req(req))).await?;
     display.txn(o, &resp)
 }
 
@@ -173,6 +173,7 @@ fn parse_request(line: &str) -> Result<RequestOp, Fail> {
         p,
         flags,
         env: Default::default(),
+        token: Default::default(),
     };
     let req = build(&ctx)?;
     Ok(RequestOp { request: Some(req) })

@@ -123,7 +123,7 @@ pub(super) async fn watch(ctx: &Ctx, o: &mut Output) -> CmdResult {
         })
         .await;
     let mut resps = WatchClient::new(ch)
-        .watch(requests)
+        .watch(ctx.req(requests))
         .await
         .map_err(lost)?
         .into_inner();
@@ -325,7 +325,7 @@ async fn watch_interactive(ctx: &Ctx, o: &mut Output) -> CmdResult {
                 let _ = tx.send(WatchRequest { request_union: Some(request) }).await;
                 // clientv3 opens the stream with its first request.
                 if let Some(rx) = rx.take() {
-                    let opened = client.watch(ReceiverStream(rx)).await.map_err(lost)?;
+                    let opened = client.watch(ctx.req(ReceiverStream(rx))).await.map_err(lost)?;
                     resps = Some(opened.into_inner());
                 }
             }

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{EtcdServer, ServerError};
+use crate::auth::AuthInfo;
 use crate::mvcc::prefix_end;
 use crate::mvcc::watchable_store::{Out, WatchSpec};
 use crate::pb::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
@@ -174,10 +175,11 @@ where
 impl EtcdServer {
     /// The lease a recipe's key is attached to: the client's, or a new one
     /// with the session default TTL when it named none.
-    async fn session_lease(&self, lease: i64) -> Result<i64, ServerError> {
+    async fn session_lease(&self, lease: i64, ai: Option<&AuthInfo>) -> Result<i64, ServerError> {
         if lease != 0 {
             return Ok(lease);
         }
+        self.require_auth_info(ai)?;
         let r = self
             .lease_grant(LeaseGrantRequest {
                 ttl: SESSION_TTL,
@@ -187,21 +189,30 @@ impl EtcdServer {
         Ok(r.id)
     }
 
-    async fn delete_key(&self, key: &[u8]) -> Result<ResponseHeader, ServerError> {
+    async fn delete_key(
+        &self,
+        key: &[u8],
+        ai: Option<&AuthInfo>,
+    ) -> Result<ResponseHeader, ServerError> {
         let r = self
             .delete_range(
                 DeleteRangeRequest {
                     key: key.to_vec(),
                     ..Default::default()
                 },
-                None,
+                ai,
             )
             .await?;
         Ok(r.header.unwrap_or_default())
     }
 
     /// Deletes `key` if it still has create revision `rev` (`Election.Resign`).
-    async fn resign_key(&self, key: &[u8], rev: i64) -> Result<ResponseHeader, ServerError> {
+    async fn resign_key(
+        &self,
+        key: &[u8],
+        rev: i64,
+        ai: Option<&AuthInfo>,
+    ) -> Result<ResponseHeader, ServerError> {
         let del = RequestOp {
             request: Some(request_op::Request::RequestDeleteRange(
                 DeleteRangeRequest {
@@ -217,7 +228,7 @@ impl EtcdServer {
                     success: vec![del],
                     failure: vec![],
                 },
-                None,
+                ai,
             )
             .await?;
         Ok(r.header.unwrap_or_default())
@@ -247,10 +258,11 @@ impl EtcdServer {
         &self,
         pfx: &[u8],
         max_create_rev: i64,
+        ai: Option<&AuthInfo>,
     ) -> Result<ResponseHeader, RecipeError> {
         loop {
             let r = self
-                .range(by_create(pfx, SortOrder::Descend, max_create_rev), None)
+                .range(by_create(pfx, SortOrder::Descend, max_create_rev), ai)
                 .await?;
             let header = r.header.unwrap_or_default();
             match r.kvs.first() {
@@ -296,8 +308,9 @@ impl EtcdServer {
         self: &Arc<Self>,
         name: &[u8],
         lease: i64,
+        ai: Option<AuthInfo>,
     ) -> Result<(ResponseHeader, Vec<u8>), RecipeError> {
-        let lease = self.session_lease(lease).await?;
+        let lease = self.session_lease(lease, ai.as_ref()).await?;
         let pfx = queue_prefix(name);
         let key = queue_key(&pfx, lease);
         let owner = || op_range(by_create(&pfx, SortOrder::Ascend, 0));
@@ -314,7 +327,7 @@ impl EtcdServer {
                         owner(),
                     ],
                 },
-                None,
+                ai.as_ref(),
             )
             .await?;
         let header = resp.header.unwrap_or_default();
@@ -335,24 +348,29 @@ impl EtcdServer {
         // up, leave the queue (etcd's Lock unlocks on any error).
         let (me, gone) = (self.clone(), self.clone());
         let k = key.clone();
+        let ai2 = ai.clone();
         let wait = async move {
-            let r = me.wait_deletes(&pfx, my_rev - 1).await;
+            let r = me.wait_deletes(&pfx, my_rev - 1, ai2.as_ref()).await;
             if r.is_err() {
-                let _ = me.delete_key(&k).await;
+                let _ = me.delete_key(&k, ai2.as_ref()).await;
             }
             r
         };
         let k = key.clone();
         let leave = async move {
-            let _ = gone.delete_key(&k).await;
+            let _ = gone.delete_key(&k, ai.as_ref()).await;
         };
         let header = wait_or_leave(wait, leave).await?;
         Ok((header, key))
     }
 
     /// etcd's `v3lock.Unlock`: deletes the lock's key.
-    pub async fn unlock(&self, key: &[u8]) -> Result<ResponseHeader, RecipeError> {
-        Ok(self.delete_key(key).await?)
+    pub async fn unlock(
+        &self,
+        key: &[u8],
+        ai: Option<&AuthInfo>,
+    ) -> Result<ResponseHeader, RecipeError> {
+        Ok(self.delete_key(key, ai).await?)
     }
 
     /// etcd's `v3election.Campaign`: puts `value` as a candidate of `name`
@@ -362,8 +380,9 @@ impl EtcdServer {
         name: &[u8],
         lease: i64,
         value: &[u8],
+        ai: Option<AuthInfo>,
     ) -> Result<(ResponseHeader, LeaderKey), RecipeError> {
-        let lease = self.session_lease(lease).await?;
+        let lease = self.session_lease(lease, ai.as_ref()).await?;
         let pfx = queue_prefix(name);
         let key = queue_key(&pfx, lease);
         let resp = self
@@ -376,7 +395,7 @@ impl EtcdServer {
                         ..Default::default()
                     })],
                 },
-                None,
+                ai.as_ref(),
             )
             .await?;
         let header = resp.header.unwrap_or_default();
@@ -390,8 +409,8 @@ impl EtcdServer {
             if let Some(kv) = range_kvs(&resp, 0).first() {
                 leader.rev = kv.create_revision;
                 if kv.value != value {
-                    if let Err(e) = self.proclaim(Some(&leader), value).await {
-                        let _ = self.resign_key(&key, leader.rev).await;
+                    if let Err(e) = self.proclaim(Some(&leader), value, ai.as_ref()).await {
+                        let _ = self.resign_key(&key, leader.rev, ai.as_ref()).await;
                         return Err(e);
                     }
                 }
@@ -401,10 +420,11 @@ impl EtcdServer {
         // the candidacy (its context is still live).
         let (me, gone) = (self.clone(), self.clone());
         let max_create_rev = leader.rev - 1;
-        let wait = async move { me.wait_deletes(&pfx, max_create_rev).await };
+        let ai2 = ai.clone();
+        let wait = async move { me.wait_deletes(&pfx, max_create_rev, ai2.as_ref()).await };
         let rev = leader.rev;
         let leave = async move {
-            let _ = gone.resign_key(&key, rev).await;
+            let _ = gone.resign_key(&key, rev, ai.as_ref()).await;
         };
         wait_or_leave(wait, leave).await?;
         Ok((header, leader))
@@ -415,6 +435,7 @@ impl EtcdServer {
         &self,
         leader: Option<&LeaderKey>,
         value: &[u8],
+        ai: Option<&AuthInfo>,
     ) -> Result<ResponseHeader, RecipeError> {
         let l = leader.ok_or(RecipeError::MissingLeaderKey)?;
         let resp = self
@@ -424,7 +445,7 @@ impl EtcdServer {
                     success: vec![op_put(&l.key, value, l.lease)],
                     failure: vec![],
                 },
-                None,
+                ai,
             )
             .await?;
         if !resp.succeeded {
@@ -435,16 +456,24 @@ impl EtcdServer {
 
     /// etcd's `v3election.Resign`: the leader `leader` steps down (nothing
     /// happens when it no longer leads).
-    pub async fn resign(&self, leader: Option<&LeaderKey>) -> Result<ResponseHeader, RecipeError> {
+    pub async fn resign(
+        &self,
+        leader: Option<&LeaderKey>,
+        ai: Option<&AuthInfo>,
+    ) -> Result<ResponseHeader, RecipeError> {
         let l = leader.ok_or(RecipeError::MissingLeaderKey)?;
-        Ok(self.resign_key(&l.key, l.rev).await?)
+        Ok(self.resign_key(&l.key, l.rev, ai).await?)
     }
 
     /// etcd's `v3election.Leader`: the current leader's key and value.
-    pub async fn leader(&self, name: &[u8]) -> Result<(ResponseHeader, KeyValue), RecipeError> {
+    pub async fn leader(
+        &self,
+        name: &[u8],
+        ai: Option<&AuthInfo>,
+    ) -> Result<(ResponseHeader, KeyValue), RecipeError> {
         let pfx = queue_prefix(name);
         let r = self
-            .range(by_create(&pfx, SortOrder::Ascend, 0), None)
+            .range(by_create(&pfx, SortOrder::Ascend, 0), ai)
             .await?;
         let header = r.header.unwrap_or_default();
         let kv = r.kvs.into_iter().next().ok_or(RecipeError::NoLeader)?;
@@ -458,11 +487,12 @@ impl EtcdServer {
         &self,
         name: &[u8],
         out: mpsc::Sender<LeaderResponse>,
+        ai: Option<&AuthInfo>,
     ) -> Result<(), RecipeError> {
         let pfx = queue_prefix(name);
         loop {
             let r = self
-                .range(by_create(&pfx, SortOrder::Ascend, 0), None)
+                .range(by_create(&pfx, SortOrder::Ascend, 0), ai)
                 .await?;
             let header = r.header.unwrap_or_default();
             let (header, kv) = match r.kvs.into_iter().next() {

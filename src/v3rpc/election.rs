@@ -34,10 +34,10 @@ impl election_server::Election for Election {
         &self,
         r: Request<CampaignRequest>,
     ) -> Result<Response<CampaignResponse>, Status> {
-        let (req, _ai) = admit(&self.server, r)?;
+        let (req, ai) = admit(&self.server, r)?;
         let (header, leader) = self
             .server
-            .campaign(&req.name, req.lease, &req.value)
+            .campaign(&req.name, req.lease, &req.value, ai)
             .await
             .map_err(recipe_status)?;
         Ok(Response::new(CampaignResponse {
@@ -50,10 +50,10 @@ impl election_server::Election for Election {
         &self,
         r: Request<ProclaimRequest>,
     ) -> Result<Response<ProclaimResponse>, Status> {
-        let (req, _ai) = admit(&self.server, r)?;
+        let (req, ai) = admit(&self.server, r)?;
         let header = self
             .server
-            .proclaim(req.leader.as_ref(), &req.value)
+            .proclaim(req.leader.as_ref(), &req.value, ai.as_ref())
             .await
             .map_err(recipe_status)?;
         Ok(Response::new(ProclaimResponse {
@@ -62,8 +62,12 @@ impl election_server::Election for Election {
     }
 
     async fn leader(&self, r: Request<LeaderRequest>) -> Result<Response<LeaderResponse>, Status> {
-        let (req, _ai) = admit(&self.server, r)?;
-        let (header, kv) = self.server.leader(&req.name).await.map_err(recipe_status)?;
+        let (req, ai) = admit(&self.server, r)?;
+        let (header, kv) = self
+            .server
+            .leader(&req.name, ai.as_ref())
+            .await
+            .map_err(recipe_status)?;
         Ok(Response::new(LeaderResponse {
             header: Some(header),
             kv: Some(kv),
@@ -76,7 +80,7 @@ impl election_server::Election for Election {
         &self,
         r: Request<LeaderRequest>,
     ) -> Result<Response<Self::ObserveStream>, Status> {
-        let (req, _ai) = admit(&self.server, r)?;
+        let (req, ai) = admit(&self.server, r)?;
         let (out, leaders) = mpsc::channel(OBSERVE_BUFFER);
         let (done, failed) = oneshot::channel();
         let server = self.server.clone();
@@ -84,7 +88,7 @@ impl election_server::Election for Election {
         // `leaders`, is dropped) or a request fails: then the stream ends
         // with that error, after the leaders already sent, as etcd's does.
         tokio::spawn(async move {
-            let _ = done.send(server.observe(&req.name, out).await);
+            let _ = done.send(server.observe(&req.name, out, ai.as_ref()).await);
         });
         let error = futures::stream::once(failed).filter_map(|r| async move {
             match r {
@@ -98,10 +102,10 @@ impl election_server::Election for Election {
     }
 
     async fn resign(&self, r: Request<ResignRequest>) -> Result<Response<ResignResponse>, Status> {
-        let (req, _ai) = admit(&self.server, r)?;
+        let (req, ai) = admit(&self.server, r)?;
         let header = self
             .server
-            .resign(req.leader.as_ref())
+            .resign(req.leader.as_ref(), ai.as_ref())
             .await
             .map_err(recipe_status)?;
         Ok(Response::new(ResignResponse {

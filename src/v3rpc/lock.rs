@@ -19,10 +19,10 @@ pub struct Lock {
 #[tonic::async_trait]
 impl lock_server::Lock for Lock {
     async fn lock(&self, r: Request<LockRequest>) -> Result<Response<LockResponse>, Status> {
-        let (req, _ai) = admit(&self.server, r)?;
+        let (req, ai) = admit(&self.server, r)?;
         let (header, key) = self
             .server
-            .lock(&req.name, req.lease)
+            .lock(&req.name, req.lease, ai)
             .await
             .map_err(recipe_status)?;
         Ok(Response::new(LockResponse {
@@ -32,8 +32,12 @@ impl lock_server::Lock for Lock {
     }
 
     async fn unlock(&self, r: Request<UnlockRequest>) -> Result<Response<UnlockResponse>, Status> {
-        let (req, _ai) = admit(&self.server, r)?;
-        let header = self.server.unlock(&req.key).await.map_err(recipe_status)?;
+        let (req, ai) = admit(&self.server, r)?;
+        let header = self
+            .server
+            .unlock(&req.key, ai.as_ref())
+            .await
+            .map_err(recipe_status)?;
         Ok(Response::new(UnlockResponse {
             header: Some(header),
         }))

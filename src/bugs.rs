@@ -46,10 +46,14 @@ pub enum Bug {
     /// without waiting for the stream's watchers to catch up (etcd 3.4's
     /// own behaviour, which 3.5 fixed).
     ProgressBeforeSync = 14,
+    /// The auth store remembers each permission decision per user and
+    /// forgets them only when the user changes, not when a role's
+    /// permissions do (a stale permission cache: a revoke does not take).
+    StalePermCache = 15,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 14] = [
+    pub const ALL: [Bug; 15] = [
         Bug::AckBeforeFsync,
         Bug::ForgetConsistentIndex,
         Bug::StaleTxnCompare,
@@ -64,6 +68,7 @@ impl Bug {
         Bug::WatchSyncOffByOne,
         Bug::LockWaitsOnlyPredecessor,
         Bug::ProgressBeforeSync,
+        Bug::StalePermCache,
     ];
 
     /// The bug called `name` (its variant's name).

@@ -31,6 +31,7 @@ const BUG_TESTS: &[&str] = &[
     "bug_watch_sync_off_by_one",
     "bug_lock_waits_only_predecessor",
     "bug_progress_before_sync",
+    "bug_stale_perm_cache",
 ];
 
 fn cargo(root: &str, extra: &[&str]) -> i32 {

@@ -5,6 +5,8 @@
 //! Only compiled into anything useful under `--cfg madsim`; `cargo test
 //! --features sim` at the workspace root arranges that (see `tests/sim.rs`).
 
+#[cfg(madsim)]
+pub mod auth_scenario;
 #[cfg(all(madsim, feature = "bugs"))]
 pub mod bug_hunt;
 #[cfg(madsim)]

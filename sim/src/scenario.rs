@@ -38,6 +38,7 @@ pub const NAMES: &[&str] = &[
     "lease_3_members",
     "watch_3_members",
     "lock_3_members",
+    "auth_3_members",
 ];
 
 /// Starts the scenario called `name`.
@@ -55,6 +56,7 @@ pub fn by_name(name: &str) -> Option<Run> {
         "lease_3_members" => Box::pin(crate::lease_scenario::lease_3_members()),
         "watch_3_members" => Box::pin(crate::watch_scenario::watch_3_members()),
         "lock_3_members" => Box::pin(crate::lock_scenario::lock_3_members()),
+        "auth_3_members" => Box::pin(crate::auth_scenario::auth_3_members()),
         _ => return None,
     })
 }

@@ -131,6 +131,9 @@ impl std::fmt::Display for AuthError {
 
 impl std::error::Error for AuthError {}
 
+/// `(user, key, range end, write)`: a decision `Bug::StalePermCache` keeps.
+type CachedCheck = (String, Vec<u8>, Vec<u8>, bool);
+
 /// Users, roles, the enabled flag and the revision; see the module docs.
 pub struct AuthStore {
     enabled: bool,
@@ -139,6 +142,8 @@ pub struct AuthStore {
     roles: BTreeMap<String, Role>,
     pub tokens: SimpleTokens,
     ops: Vec<BackendOp>,
+    /// Decisions remembered by `Bug::StalePermCache` (empty otherwise).
+    stale_cache: std::sync::Mutex<std::collections::HashMap<CachedCheck, bool>>,
 }
 
 impl Default for AuthStore {
@@ -151,6 +156,7 @@ impl Default for AuthStore {
             roles: BTreeMap::new(),
             tokens: SimpleTokens::default(),
             ops: Vec::new(),
+            stale_cache: Default::default(),
         }
     }
 }
@@ -200,6 +206,7 @@ impl AuthStore {
     }
 
     fn put_user(&mut self, name: &str, u: User) {
+        self.forget_cached(name);
         self.ops.push(BackendOp::PutAuthUser(u.clone()));
         self.users.insert(name.to_string(), u);
     }
@@ -279,6 +286,7 @@ impl AuthStore {
         if self.users.remove(name).is_none() {
             return Err(AuthError::UserNotFound);
         }
+        self.forget_cached(name);
         self.ops.push(BackendOp::DeleteAuthUser(name.to_string()));
         self.commit_revision();
         self.tokens.invalidate_user(name);
@@ -492,7 +500,15 @@ impl AuthStore {
             .filter_map(|r| self.roles.get(r))
             .flat_map(|r| r.key_permission.iter())
             .filter(|p| perms::grants(p, write));
-        if perms::covers(granted, key, range_end) {
+        let decide = || perms::covers(granted, key, range_end);
+        let permitted = if crate::bugs::active(crate::bugs::Bug::StalePermCache) {
+            let k = (ai.username.clone(), key.to_vec(), range_end.to_vec(), write);
+            let mut cache = self.stale_cache.lock().unwrap_or_else(|e| e.into_inner());
+            *cache.entry(k).or_insert_with(decide)
+        } else {
+            decide()
+        };
+        if permitted {
             Ok(())
         } else {
             Err(AuthError::PermissionDenied)
@@ -520,6 +536,13 @@ impl AuthStore {
         range_end: &[u8],
     ) -> Result<(), AuthError> {
         self.is_op_permitted(ai, key, range_end, true)
+    }
+
+    fn forget_cached(&self, user: &str) {
+        if crate::bugs::active(crate::bugs::Bug::StalePermCache) {
+            let mut cache = self.stale_cache.lock().unwrap_or_else(|e| e.into_inner());
+            cache.retain(|k, _| k.0 != user);
+        }
     }
 
     /// Only a user with the root role (etcd's `IsAdminPermitted`).

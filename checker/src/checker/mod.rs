@@ -1,5 +1,6 @@
 //! Checkers: one file per property, each citing its source.
 
+pub mod auth;
 pub mod bank;
 pub mod kv;
 pub mod lease;

@@ -1,5 +1,6 @@
 //! Workloads: clients that drive a cluster and record a history.
 
+pub mod auth;
 pub mod bank;
 pub mod kv;
 pub mod lease;

@@ -9,6 +9,7 @@ use tonic::{Request, Response, Status};
 
 use super::errors::to_status;
 use super::interceptor::{admit, ForLearner};
+use super::validation::check_size;
 use crate::apply::auth::AuthAnswer;
 use crate::pb::etcdserverpb::ResponseHeader;
 use crate::pb::etcdserverpb::{self as pb, auth_server, internal_raft_request::Request as Raft};
@@ -17,6 +18,7 @@ use crate::server::EtcdServer;
 #[derive(Clone)]
 pub struct Auth {
     pub server: Arc<EtcdServer>,
+    pub limits: super::Limits,
 }
 
 impl ForLearner for pb::AuthEnableRequest {}
@@ -43,13 +45,26 @@ impl Auth {
         Some(self.server.header_at(self.server.current_revision()))
     }
 
+    /// `admit`, and the size limits every service applies.
+    fn admit<T: ForLearner + prost::Message>(
+        &self,
+        r: Request<T>,
+    ) -> Result<(T, Option<crate::auth::AuthInfo>), Status> {
+        let (m, ai) = admit(&self.server, r)?;
+        check_size(&self.limits, &m)?;
+        Ok((m, ai))
+    }
+
     /// Admits `r` and replicates it as the caller's user.
     async fn run<T: ForLearner>(
         &self,
         r: Request<T>,
         raft: impl FnOnce(T) -> Raft,
-    ) -> Result<AuthAnswer, Status> {
-        let (m, ai) = admit(&self.server, r)?;
+    ) -> Result<AuthAnswer, Status>
+    where
+        T: prost::Message,
+    {
+        let (m, ai) = self.admit(r)?;
         self.server
             .auth_request(raft(m), ai.as_ref())
             .await
@@ -107,6 +122,7 @@ impl auth_server::Auth for Auth {
     ) -> Result<Response<pb::AuthenticateResponse>, Status> {
         // No token is needed (or looked at) to get one.
         let r = r.into_inner();
+        check_size(&self.limits, &r)?;
         if self.server.is_learner() {
             return Err(Status::unavailable(
                 "etcdserver: rpc not supported for learner",
@@ -127,7 +143,7 @@ impl auth_server::Auth for Auth {
         &self,
         r: Request<pb::AuthUserAddRequest>,
     ) -> Result<Response<pb::AuthUserAddResponse>, Status> {
-        let (m, ai) = admit(&self.server, r)?;
+        let (m, ai) = self.admit(r)?;
         self.server
             .user_add(m, ai.as_ref())
             .await
@@ -173,7 +189,7 @@ impl auth_server::Auth for Auth {
         &self,
         r: Request<pb::AuthUserChangePasswordRequest>,
     ) -> Result<Response<pb::AuthUserChangePasswordResponse>, Status> {
-        let (m, ai) = admit(&self.server, r)?;
+        let (m, ai) = self.admit(r)?;
         self.server
             .user_change_password(m, ai.as_ref())
             .await

@@ -6,8 +6,8 @@ use tonic::{Request, Response, Status};
 
 use super::errors::to_status;
 use super::interceptor::admit;
-use super::validation::{check_delete, check_put, check_range, check_txn_request, too_large};
-use super::{Limits, GRPC_OVERHEAD_BYTES};
+use super::validation::{check_delete, check_put, check_range, check_size, check_txn_request};
+use super::Limits;
 use crate::pb::etcdserverpb::{
     kv_server, CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
     PutRequest, PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse,
@@ -22,20 +22,8 @@ pub struct Kv {
 }
 
 impl Kv {
-    /// grpc-go refuses a message over `max + overhead` in the transport;
-    /// etcd then refuses a request over `max` before proposing it.
     fn check_size<M: prost::Message>(&self, m: &M) -> Result<(), Status> {
-        let len = m.encoded_len();
-        let transport_max = self.limits.max_request_bytes + GRPC_OVERHEAD_BYTES;
-        if len > transport_max {
-            return Err(Status::resource_exhausted(format!(
-                "grpc: received message larger than max ({len} vs. {transport_max})"
-            )));
-        }
-        if len > self.limits.max_request_bytes {
-            return Err(too_large());
-        }
-        Ok(())
+        check_size(&self.limits, m)
     }
 }
 

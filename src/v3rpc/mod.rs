@@ -111,9 +111,13 @@ pub async fn serve(
         .add_service(cluster)
         .add_service(watch)
         .add_service(lease)
-        .add_service(etcdserverpb::auth_server::AuthServer::new(auth::Auth {
-            server: server.clone(),
-        }))
+        .add_service(
+            etcdserverpb::auth_server::AuthServer::new(auth::Auth {
+                server: server.clone(),
+                limits,
+            })
+            .max_decoding_message_size(max),
+        )
         .add_service(lock)
         .add_service(election);
     net::serve(router, listener, opts.drain, shutdown).await

@@ -18,6 +18,22 @@ pub(super) fn too_large() -> Status {
     Status::invalid_argument("etcdserver: request is too large")
 }
 
+/// grpc-go refuses a message over `max + overhead` in the transport; etcd
+/// then refuses a request over `max` before proposing it.
+pub fn check_size<M: prost::Message>(limits: &super::Limits, m: &M) -> Result<(), Status> {
+    let len = m.encoded_len();
+    let transport_max = limits.max_request_bytes + super::GRPC_OVERHEAD_BYTES;
+    if len > transport_max {
+        return Err(Status::resource_exhausted(format!(
+            "grpc: received message larger than max ({len} vs. {transport_max})"
+        )));
+    }
+    if len > limits.max_request_bytes {
+        return Err(too_large());
+    }
+    Ok(())
+}
+
 pub fn check_range(r: &RangeRequest) -> Result<(), Status> {
     if r.key.is_empty() {
         return Err(empty_key());

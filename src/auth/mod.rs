@@ -68,6 +68,9 @@ pub enum AuthError {
     RoleNotFound,
     RoleEmpty,
     AuthFailed,
+    /// A password was given for a `no_password` user (etcd's
+    /// `ErrNoPasswordUser`, which etcd 3.4 sends as it is: code `Unknown`).
+    NoPasswordUser,
     PermissionNotGiven,
     PermissionDenied,
     RoleNotGranted,
@@ -91,6 +94,7 @@ impl AuthError {
             | AuthError::AuthOldRevision => Code::InvalidArgument,
             AuthError::PermissionDenied => Code::PermissionDenied,
             AuthError::InvalidAuthToken => Code::Unauthenticated,
+            AuthError::NoPasswordUser => Code::Unknown,
             _ => Code::FailedPrecondition,
         }
     }
@@ -110,6 +114,7 @@ impl std::fmt::Display for AuthError {
             AuthError::AuthFailed => {
                 "etcdserver: authentication failed, invalid user ID or password"
             }
+            AuthError::NoPasswordUser => AuthError::NoPasswordUser.go_message(),
             AuthError::PermissionNotGiven => "etcdserver: permission not given",
             AuthError::PermissionDenied => "etcdserver: permission denied",
             AuthError::RoleNotGranted => "etcdserver: role is not granted to the user",
@@ -123,6 +128,36 @@ impl std::fmt::Display for AuthError {
 }
 
 impl std::error::Error for AuthError {}
+
+impl AuthError {
+    /// The text of etcd's own error (`auth.Err*`, not its gRPC form): what
+    /// etcd sends, with code `Unknown`, where it returns the auth store's
+    /// error without mapping it (Defragment, Hash, HashKV in 3.4).
+    pub fn go_message(self) -> &'static str {
+        match self {
+            AuthError::RootUserNotExist => "auth: root user does not exist",
+            AuthError::RootRoleNotExist => "auth: root user does not have root role",
+            AuthError::UserAlreadyExist => "auth: user already exists",
+            AuthError::UserEmpty => "auth: user name is empty",
+            AuthError::UserNotFound => "auth: user not found",
+            AuthError::RoleAlreadyExist => "auth: role already exists",
+            AuthError::RoleNotFound => "auth: role not found",
+            AuthError::RoleEmpty => "auth: role name is empty",
+            AuthError::AuthFailed => "auth: authentication failed, invalid user ID or password",
+            AuthError::NoPasswordUser => {
+                "auth: authentication failed, password was given for no password user"
+            }
+            AuthError::PermissionNotGiven => "auth: permission not given",
+            AuthError::PermissionDenied => "auth: permission denied",
+            AuthError::RoleNotGranted => "auth: role is not granted to the user",
+            AuthError::PermissionNotGranted => "auth: permission is not granted to the role",
+            AuthError::AuthNotEnabled => "auth: authentication is not enabled",
+            AuthError::InvalidAuthToken => "auth: invalid auth token",
+            AuthError::InvalidAuthMgmt => "auth: invalid auth management",
+            AuthError::AuthOldRevision => "auth: revision in header is old",
+        }
+    }
+}
 
 /// Users, roles, the enabled flag and the revision; see the module docs.
 pub struct AuthStore {
@@ -549,7 +584,8 @@ impl AuthStore {
         }
         let u = self.users.get(name).ok_or(AuthError::AuthFailed)?;
         if u.options.as_ref().is_some_and(|o| o.no_password) {
-            return Err(AuthError::AuthFailed);
+            // Not `AuthFailed`: etcd's `CheckPassword` says why.
+            return Err(AuthError::NoPasswordUser);
         }
         Ok((
             String::from_utf8_lossy(&u.password).into_owned(),

@@ -68,8 +68,8 @@ pub enum AuthError {
     RoleNotFound,
     RoleEmpty,
     AuthFailed,
-    /// etcd 3.4 has no gRPC error for it: it goes out as `Unknown` with the
-    /// auth package's own text.
+    /// A password was given for a `no_password` user (etcd's
+    /// `ErrNoPasswordUser`, which etcd 3.4 sends as it is: code `Unknown`).
     NoPasswordUser,
     PermissionNotGiven,
     PermissionDenied,
@@ -114,9 +114,7 @@ impl std::fmt::Display for AuthError {
             AuthError::AuthFailed => {
                 "etcdserver: authentication failed, invalid user ID or password"
             }
-            AuthError::NoPasswordUser => {
-                "auth: authentication failed, password was given for no password user"
-            }
+            AuthError::NoPasswordUser => AuthError::NoPasswordUser.go_message(),
             AuthError::PermissionNotGiven => "etcdserver: permission not given",
             AuthError::PermissionDenied => "etcdserver: permission denied",
             AuthError::RoleNotGranted => "etcdserver: role is not granted to the user",
@@ -130,6 +128,36 @@ impl std::fmt::Display for AuthError {
 }
 
 impl std::error::Error for AuthError {}
+
+impl AuthError {
+    /// The text of etcd's own error (`auth.Err*`, not its gRPC form): what
+    /// etcd sends, with code `Unknown`, where it returns the auth store's
+    /// error without mapping it (Defragment, Hash, HashKV in 3.4).
+    pub fn go_message(self) -> &'static str {
+        match self {
+            AuthError::RootUserNotExist => "auth: root user does not exist",
+            AuthError::RootRoleNotExist => "auth: root user does not have root role",
+            AuthError::UserAlreadyExist => "auth: user already exists",
+            AuthError::UserEmpty => "auth: user name is empty",
+            AuthError::UserNotFound => "auth: user not found",
+            AuthError::RoleAlreadyExist => "auth: role already exists",
+            AuthError::RoleNotFound => "auth: role not found",
+            AuthError::RoleEmpty => "auth: role name is empty",
+            AuthError::AuthFailed => "auth: authentication failed, invalid user ID or password",
+            AuthError::NoPasswordUser => {
+                "auth: authentication failed, password was given for no password user"
+            }
+            AuthError::PermissionNotGiven => "auth: permission not given",
+            AuthError::PermissionDenied => "auth: permission denied",
+            AuthError::RoleNotGranted => "auth: role is not granted to the user",
+            AuthError::PermissionNotGranted => "auth: permission is not granted to the role",
+            AuthError::AuthNotEnabled => "auth: authentication is not enabled",
+            AuthError::InvalidAuthToken => "auth: invalid auth token",
+            AuthError::InvalidAuthMgmt => "auth: invalid auth management",
+            AuthError::AuthOldRevision => "auth: revision in header is old",
+        }
+    }
+}
 
 /// `(user, key, range end, write)`: a decision `Bug::StalePermCache` keeps.
 type CachedCheck = (String, Vec<u8>, Vec<u8>, bool);
@@ -579,6 +607,7 @@ impl AuthStore {
         }
         let u = self.users.get(name).ok_or(AuthError::AuthFailed)?;
         if u.options.as_ref().is_some_and(|o| o.no_password) {
+            // Not `AuthFailed`: etcd's `CheckPassword` says why.
             return Err(AuthError::NoPasswordUser);
         }
         Ok((

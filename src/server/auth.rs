@@ -156,16 +156,22 @@ async fn auth_work(
 
 impl EtcdServer {
     /// May `ai`'s user read every key attached to lease `id`? (Root may.)
+    /// Some user must ask, even about a lease without keys (etcd 3.4.26's
+    /// `checkLeaseTimeToLive`).
     pub fn check_lease_readable(&self, id: i64, ai: Option<&AuthInfo>) -> Result<(), ServerError> {
         let shared = self.read();
         let auth = &shared.state.auth;
-        if !auth.is_enabled() || auth.is_admin_permitted(ai).is_ok() {
+        if !auth.is_enabled() {
             return Ok(());
         }
-        let who = ai.map_or_else(AuthInfo::default, |ai| AuthInfo {
+        let ai = ai.ok_or(AuthError::UserEmpty)?;
+        if auth.is_admin_permitted(Some(ai)).is_ok() {
+            return Ok(());
+        }
+        let who = AuthInfo {
             username: ai.username.clone(),
             revision: auth.revision(),
-        });
+        };
         if let Some(lease) = shared.state.lessor.lookup(id) {
             for k in &lease.keys {
                 auth.is_range_permitted(&who, k, &[])?;

@@ -79,13 +79,21 @@ pub fn admit<T: ForLearner>(
     r: Request<T>,
 ) -> Result<(T, Option<AuthInfo>), Status> {
     let ai = server.auth_info(token(&r).as_deref()).map_err(to_status)?;
+    Ok((admit_any_token(server, r)?, ai))
+}
+
+/// As [`admit`], without resolving the token: for the services that look
+/// at it themselves, as etcd does (the watch stream opens whatever its
+/// token says and checks it with each create request; etcd 3.4's
+/// Defragment, Hash and HashKV send its error unmapped).
+pub fn admit_any_token<T: ForLearner>(server: &EtcdServer, r: Request<T>) -> Result<T, Status> {
     let r = r.into_inner();
     if server.is_learner() && !r.allowed_on_learner() {
         return Err(Status::unavailable(
             "etcdserver: rpc not supported for learner",
         ));
     }
-    Ok((r, ai))
+    Ok(r)
 }
 
 /// The auth token of a request: gRPC's `token` metadata, or the JSON

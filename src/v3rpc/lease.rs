@@ -123,10 +123,13 @@ impl lease_server::Lease for Lease {
         let (req, ai) = admit(&self.server, r)?;
         let id = req.id;
         // The keys of a lease are only for those who may read them all
-        // (etcd 3.4.26+'s `checkLeaseTimeToLive`).
-        self.server
-            .check_lease_readable(id, ai.as_ref())
-            .map_err(to_status)?;
+        // (etcd 3.4.26+'s `checkLeaseTimeToLive`), checked only when the
+        // keys are asked for, as there.
+        if req.keys {
+            self.server
+                .check_lease_readable(id, ai.as_ref())
+                .map_err(to_status)?;
+        }
         let mut resp = match self.server.lease_time_to_live(req).await {
             Ok(resp) => resp,
             // etcd answers an unknown lease with TTL -1, not an error.

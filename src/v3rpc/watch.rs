@@ -17,7 +17,8 @@ use prost::Message;
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::interceptor::admit;
+use super::errors::to_status;
+use super::interceptor::admit_any_token;
 use crate::mvcc::watchable_store::{check_range, Batch, Out, WatchError, WatchSpec};
 use crate::pb::etcdserverpb::{
     watch_create_request::FilterType, watch_request::RequestUnion, watch_server, ResponseHeader,
@@ -96,7 +97,12 @@ impl Watch {
                             .check_range_permitted(ai.as_ref(), &c.key, &c.range_end)
                     });
                     if let Err(e) = permitted {
-                        if tx.send(Out::Control(self.refused(e))).await.is_err() {
+                        // etcd's cancel reason is the gRPC error's text
+                        // (`rpctypes.ErrGRPC*.Error()`), code and all.
+                        let s = to_status(e);
+                        let why =
+                            format!("rpc error: code = {:?} desc = {}", s.code(), s.message());
+                        if tx.send(Out::Control(self.refused(why))).await.is_err() {
                             return;
                         }
                         continue;
@@ -351,7 +357,8 @@ impl watch_server::Watch for Watch {
         r: Request<Streaming<WatchRequest>>,
     ) -> Result<Response<Self::WatchStream>, Status> {
         let token = super::interceptor::token(&r);
-        let (requests, _) = admit(&self.server, r)?;
+        // An invalid token cancels each watch it asks for, not the stream.
+        let requests = admit_any_token(&self.server, r)?;
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let st = Arc::new(StreamState {
             id: self.server.watchable.new_stream(),

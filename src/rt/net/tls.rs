@@ -200,6 +200,9 @@ fn sans(der: &[u8]) -> (Vec<IpAddr>, Vec<String>) {
     (ips, dns)
 }
 
+/// A CRL file's bytes and the verifier built on them.
+type CrlVerifier = (Vec<u8>, Arc<dyn ClientCertVerifier>);
+
 /// Verifies client certificates as etcd's server `tls.Config` does: the
 /// chain to the trusted roots, then the CRL file (re-read per handshake),
 /// then `--peer-cert-allowed-cn` / `-hostname`.
@@ -210,7 +213,7 @@ struct ClientVerifier {
     provider: Arc<CryptoProvider>,
     crl_file: String,
     /// The CRL file's bytes as last read, and the verifier built on them.
-    crl: Mutex<Option<(Vec<u8>, Arc<dyn ClientCertVerifier>)>>,
+    crl: Mutex<Option<CrlVerifier>>,
     allowed_cn: String,
     allowed_hostname: String,
 }
@@ -653,4 +656,165 @@ fn write_private(dir: &Path, path: &Path, data: &[u8]) -> Result<(), String> {
         .open(path)
         .map_err(|e| go_io("open", &shown, &e))?;
     f.write_all(data).map_err(|e| go_io("write", &shown, &e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose, SanType,
+    };
+
+    /// Writes a CA, a server certificate for 127.0.0.1 and a client
+    /// certificate with CN `cn` into a fresh directory.
+    fn pki(cn: &str) -> std::path::PathBuf {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "oxcd-tls-unit-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut ca = CertificateParams::default();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca_key = KeyPair::generate().unwrap();
+        std::fs::write(dir.join("ca.crt"), ca.self_signed(&ca_key).unwrap().pem()).unwrap();
+        let issuer = Issuer::from_params(&ca, &ca_key);
+        for (file, name) in [("server", "server"), ("client", cn)] {
+            let mut p = CertificateParams::default();
+            p.distinguished_name = rcgen::DistinguishedName::new();
+            p.distinguished_name.push(DnType::CommonName, name);
+            p.subject_alt_names = vec![SanType::IpAddress([127, 0, 0, 1].into())];
+            p.extended_key_usages = vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ];
+            let key = KeyPair::generate().unwrap();
+            let cert = p.signed_by(&key, &issuer).unwrap();
+            std::fs::write(dir.join(format!("{file}.crt")), cert.pem()).unwrap();
+            std::fs::write(dir.join(format!("{file}.key")), key.serialize_pem()).unwrap();
+        }
+        dir
+    }
+
+    fn path(dir: &Path, f: &str) -> String {
+        dir.join(f).display().to_string()
+    }
+
+    /// One handshake over an in-memory pipe: what the server accepted.
+    fn handshake(server: TlsInfo, client: ClientTls) -> Result<Option<String>, String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let tls = ServerTls::new(&server)?;
+            let config = client_config(&client)?;
+            let (a, b) = tokio::io::duplex(64 << 10);
+            let name = ServerName::try_from("127.0.0.1").unwrap();
+            let connecting = tokio_rustls::TlsConnector::from(config).connect(name, b);
+            let client = async {
+                // TLS 1.3: the client finishes first; a refused certificate
+                // shows when it reads the server's alert.
+                let mut s = connecting.await.map_err(|e| e.to_string())?;
+                use tokio::io::AsyncReadExt;
+                let mut byte = [0u8; 1];
+                let _ = s.read(&mut byte).await;
+                Ok::<_, String>(())
+            };
+            let server = async {
+                let accepted = tls.accept(a, None).await;
+                // Closing our end ends the client's read.
+                accepted.map(|acc| acc.client_cn)
+            };
+            let (c, s) = tokio::join!(client, server);
+            c?;
+            s
+        })
+    }
+
+    #[test]
+    fn verified_client_cn_is_exposed() {
+        let dir = pki("alice");
+        let server = TlsInfo {
+            cert_file: path(&dir, "server.crt"),
+            key_file: path(&dir, "server.key"),
+            trusted_ca_file: path(&dir, "ca.crt"),
+            client_cert_auth: true,
+            ..TlsInfo::default()
+        };
+        let client = ClientTls {
+            ca_file: path(&dir, "ca.crt"),
+            cert_file: path(&dir, "client.crt"),
+            key_file: path(&dir, "client.key"),
+            ..ClientTls::default()
+        };
+        assert_eq!(
+            handshake(server.clone(), client.clone()),
+            Ok(Some("alice".to_string()))
+        );
+        // Without client-cert auth no certificate is asked for, so none is
+        // exposed (etcd's AuthInfoFromTLS sees no verified chain either).
+        let plain = TlsInfo {
+            trusted_ca_file: String::new(),
+            client_cert_auth: false,
+            ..server.clone()
+        };
+        assert_eq!(handshake(plain, client.clone()), Ok(None));
+        // --peer-cert-allowed-cn refuses another CN during the handshake.
+        let bob_only = TlsInfo {
+            allowed_cn: "bob".to_string(),
+            ..server.clone()
+        };
+        let e = handshake(bob_only, client.clone()).unwrap_err();
+        assert!(
+            e.contains("client certificate authentication failed"),
+            "{e}"
+        );
+        // The allowed hostname is matched against the certificate's SANs.
+        let by_host = TlsInfo {
+            allowed_hostname: "127.0.0.1".to_string(),
+            ..server.clone()
+        };
+        assert_eq!(
+            handshake(by_host, client.clone()),
+            Ok(Some("alice".to_string()))
+        );
+        // A CRL file that cannot be read refuses every certificate, as etcd's
+        // per-connection checkCRL does.
+        let missing_crl = TlsInfo {
+            crl_file: path(&dir, "missing.crl"),
+            ..server
+        };
+        let e = handshake(missing_crl, client).unwrap_err();
+        assert!(e.contains("no such file or directory"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn cn_reader_takes_the_connection_info() {
+        let mut req = tonic::Request::new(());
+        assert_eq!(super::super::client_cert_cn(&req), None);
+        req.extensions_mut().insert(super::super::ConnInfo {
+            client_cn: Some("alice".to_string()),
+            ..Default::default()
+        });
+        assert_eq!(super::super::client_cert_cn(&req), Some("alice"));
+    }
+
+    #[test]
+    fn cipher_suite_names() {
+        let p = provider(&["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".to_string()]).unwrap();
+        // The three TLS 1.3 suites stay (Go cannot configure them either).
+        assert_eq!(p.cipher_suites.len(), 4);
+        for name in super::super::CIPHER_SUITES {
+            assert!(rustls_suite_name(name).is_some(), "{name}");
+        }
+        assert_eq!(
+            provider(&["FOO".to_string()]).unwrap_err(),
+            "unexpected TLS cipher suite \"FOO\""
+        );
+    }
 }

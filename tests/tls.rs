@@ -388,11 +388,12 @@ fn auto_tls_serves_a_self_signed_certificate() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn three_members_over_peer_tls_with_client_cert_auth() {
-    let dir = temp_dir("tls-peers");
-    let pki = Pki::new(&dir, "peer-ca");
-    let other = Pki::new(&dir, "other-ca");
+/// Three members on https:// peer URLs (plain client URLs, for our own
+/// etcdctl), each started with `peer_flags(i)` added; waits until all serve.
+fn peer_tls_cluster(
+    dir: &Path,
+    peer_flags: impl Fn(usize) -> Vec<String>,
+) -> (Vec<Server>, Vec<u16>) {
     let n = 3;
     let client_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
     let peer_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
@@ -403,27 +404,40 @@ fn three_members_over_peer_tls_with_client_cert_auth() {
     let mut members = Vec::new();
     for i in 0..n {
         let name = format!("node{}", i + 1);
-        let (crt, key) = pki.leaf(&name, "etcd-peer", 10 + i as u64);
         let peer_url = format!("https://127.0.0.1:{}", peer_ports[i]);
-        let args = [
+        let mut args = vec![
             format!("--name={name}"),
             format!("--data-dir={}", p(&dir.join(&name))),
             format!("--listen-peer-urls={peer_url}"),
             format!("--initial-advertise-peer-urls={peer_url}"),
             format!("--initial-cluster={initial}"),
             "--initial-cluster-token=tls".to_string(),
+        ];
+        args.extend(peer_flags(i));
+        let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        members.push(Server::spawn(dir, client_ports[i], peer_ports[i], &args));
+    }
+    for m in &members {
+        m.wait_ready();
+    }
+    (members, peer_ports)
+}
+
+#[test]
+fn three_members_over_peer_tls_with_client_cert_auth() {
+    let dir = temp_dir("tls-peers");
+    let pki = Pki::new(&dir, "peer-ca");
+    let other = Pki::new(&dir, "other-ca");
+    let (members, peer_ports) = peer_tls_cluster(&dir, |i| {
+        let (crt, key) = pki.leaf(&format!("node{}", i + 1), "etcd-peer", 10 + i as u64);
+        vec![
             format!("--peer-cert-file={}", p(&crt)),
             format!("--peer-key-file={}", p(&key)),
             format!("--peer-trusted-ca-file={}", p(&pki.ca)),
             "--peer-client-cert-auth".to_string(),
             "--peer-cert-allowed-cn=etcd-peer".to_string(),
-        ];
-        let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-        members.push(Server::spawn(&dir, client_ports[i], peer_ports[i], &args));
-    }
-    for m in &members {
-        m.wait_ready();
-    }
+        ]
+    });
     // A leader was elected over TLS, and a write on one member is read on
     // the others.
     let put = members[0].ctl(&["put", "over", "tls"]);
@@ -469,6 +483,25 @@ fn three_members_over_peer_tls_with_client_cert_auth() {
     assert!(log(&members[1]).contains("client certificate authentication failed"));
     // Still one cluster serving.
     assert_eq!(stdout(&members[2].ctl(&["get", "over"])), "over\ntls\n");
+    drop(members);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--peer-auto-tls`: each member serves a self-signed certificate and
+/// dials the others without verifying them, as etcd does.
+#[test]
+fn three_members_over_peer_auto_tls() {
+    let dir = temp_dir("tls-peer-auto");
+    let (members, _) = peer_tls_cluster(&dir, |_| vec!["--peer-auto-tls".to_string()]);
+    let put = members[1].ctl(&["put", "auto", "peer"]);
+    assert_eq!(stdout(&put), "OK\n", "{put:?}");
+    for m in [&members[0], &members[2]] {
+        assert_eq!(stdout(&m.ctl(&["get", "auto"])), "auto\npeer\n");
+    }
+    for i in 1..=3 {
+        let fixtures = dir.join(format!("node{i}")).join("fixtures").join("peer");
+        assert!(fixtures.join("cert.pem").exists() && fixtures.join("key.pem").exists());
+    }
     drop(members);
     let _ = std::fs::remove_dir_all(&dir);
 }

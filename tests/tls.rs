@@ -190,6 +190,26 @@ fn plain_http_is_closed(port: u16) {
     );
 }
 
+/// A channel from oxcd's own dialler (for etcdctl later).
+async fn tls_url_channel(url: &str, tls: &ClientTls) -> tonic::transport::Channel {
+    oxcd::rt::net::dial_tls(url, Duration::from_secs(3), tls)
+        .await
+        .unwrap()
+}
+
+/// The value of `key`, through `ch`.
+async fn value_of(ch: &tonic::transport::Channel, key: &str) -> Vec<u8> {
+    let r = KvClient::new(ch.clone())
+        .range(RangeRequest {
+            key: key.as_bytes().to_vec(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    r.kvs[0].value.clone()
+}
+
 #[test]
 fn client_cert_auth_with_crl_and_refusals() {
     let Some(ctl) = real_etcdctl() else { return };
@@ -249,6 +269,9 @@ fn client_cert_auth_with_crl_and_refusals() {
     );
     assert!(!o.status.success(), "{o:?}");
     plain_http_is_closed(port);
+    // A client that connects and says nothing holds only its own handshake
+    // task: the accept loop goes on.
+    let silent = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
 
     // The server kept serving, and nothing refused was written.
     let get = real_ctl(ctl, &url, &alice, &["get", "k"]);
@@ -256,6 +279,7 @@ fn client_cert_auth_with_crl_and_refusals() {
     let l = log(&server);
     assert!(l.contains("serving client requests on 127.0.0.1"), "{l}");
     assert!(l.contains("rejected connection from"), "{l}");
+    drop(silent);
     assert!(
         l.contains("first record does not look like a TLS handshake"),
         "{l}"
@@ -264,16 +288,14 @@ fn client_cert_auth_with_crl_and_refusals() {
     // oxcd's own dialler (for etcdctl later): https with a client cert.
     let rt = common::runtime();
     rt.block_on(async {
-        let tls = ClientTls {
+        let alice_tls = ClientTls {
             ca_file: p(&pki.ca),
             cert_file: p(&alice_crt),
             key_file: p(&alice_key),
             ..ClientTls::default()
         };
-        let ch = oxcd::rt::net::dial_tls(&url, Duration::from_secs(3), &tls)
-            .await
-            .unwrap();
-        let mut kv = KvClient::new(ch);
+        let ch = tls_url_channel(&url, &alice_tls).await;
+        let mut kv = KvClient::new(ch.clone());
         kv.put(PutRequest {
             key: b"from-dial".to_vec(),
             value: b"x".to_vec(),
@@ -281,15 +303,7 @@ fn client_cert_auth_with_crl_and_refusals() {
         })
         .await
         .unwrap();
-        let r = kv
-            .range(RangeRequest {
-                key: b"k".to_vec(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        assert_eq!(r.kvs[0].value, b"v1");
+        assert_eq!(value_of(&ch, "k").await, b"v1");
         // Without a client certificate the first request fails.
         let tls = ClientTls {
             ca_file: p(&pki.ca),
@@ -371,18 +385,10 @@ fn auto_tls_serves_a_self_signed_certificate() {
             insecure_skip_verify: true,
             ..ClientTls::default()
         };
-        let ch = oxcd::rt::net::dial_tls(&url, Duration::from_secs(3), &tls)
-            .await
-            .unwrap();
-        let r = KvClient::new(ch)
-            .range(RangeRequest {
-                key: b"a".to_vec(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        assert_eq!(r.kvs[0].value, b"1");
+        assert_eq!(
+            value_of(&tls_url_channel(&url, &tls).await, "a").await,
+            b"1"
+        );
     });
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
@@ -525,44 +531,43 @@ fn tls_urls_without_certificates_are_refused() {
     };
     let port = free_port();
     let url = format!("https://127.0.0.1:{port}");
-    let (code, l) = run(&[
-        &format!("--listen-client-urls={url}"),
-        &format!("--advertise-client-urls={url}"),
-    ]);
-    assert_eq!(code, Some(1));
-    assert!(
-        l.contains(&format!(
-            "TLS key/cert (--cert-file, --key-file) must be provided for client url {url} with HTTPS scheme"
-        )),
-        "{l}"
-    );
     let peer = free_port();
     let purl = format!("https://127.0.0.1:{peer}");
-    let (code, l) = run(&[
-        &format!("--listen-peer-urls={purl}"),
-        &format!("--initial-advertise-peer-urls={purl}"),
-        &format!("--initial-cluster=default={purl}"),
-    ]);
-    assert_eq!(code, Some(1));
-    assert!(
-        l.contains(&format!(
-            "cannot listen on TLS for 127.0.0.1:{peer}: KeyFile and CertFile are not presented"
-        )),
-        "{l}"
-    );
-    let (code, l) = run(&[
-        &format!("--listen-client-urls={url}"),
-        &format!("--advertise-client-urls={url}"),
-        "--cert-file=nope.crt",
-        "--key-file=nope.key",
-    ]);
-    assert_eq!(code, Some(1));
-    assert!(
-        l.contains("open nope.crt: no such file or directory"),
-        "{l}"
-    );
-    let (code, l) = run(&["--cipher-suites=FOO"]);
-    assert_eq!(code, Some(1));
-    assert!(l.contains("unexpected TLS cipher suite \"FOO\""), "{l}");
+    let cases: [(Vec<String>, String); 4] = [
+        (
+            vec![
+                format!("--listen-client-urls={url}"),
+                format!("--advertise-client-urls={url}"),
+            ],
+            format!("TLS key/cert (--cert-file, --key-file) must be provided for client url {url} with HTTPS scheme"),
+        ),
+        (
+            vec![
+                format!("--listen-peer-urls={purl}"),
+                format!("--initial-advertise-peer-urls={purl}"),
+                format!("--initial-cluster=default={purl}"),
+            ],
+            format!("cannot listen on TLS for 127.0.0.1:{peer}: KeyFile and CertFile are not presented"),
+        ),
+        (
+            vec![
+                format!("--listen-client-urls={url}"),
+                format!("--advertise-client-urls={url}"),
+                "--cert-file=nope.crt".to_string(),
+                "--key-file=nope.key".to_string(),
+            ],
+            "open nope.crt: no such file or directory".to_string(),
+        ),
+        (
+            vec!["--cipher-suites=FOO".to_string()],
+            "unexpected TLS cipher suite \"FOO\"".to_string(),
+        ),
+    ];
+    for (args, message) in cases {
+        let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        let (code, l) = run(&args);
+        assert_eq!(code, Some(1), "{args:?}");
+        assert!(l.contains(&message), "{args:?}: {l}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -94,17 +94,24 @@ impl fmt::Display for ListenAddr {
     }
 }
 
-/// Go's text for a system call error: `bind: address already in use`.
+/// Go's text for an OS error: `address already in use` (Rust's, less its
+/// capital and its `(os error N)`).
 #[cfg_attr(madsim, allow(dead_code))]
-fn go_error(op: &str, addr: &ListenAddr, e: &io::Error) -> io::Error {
+fn go_text(e: &io::Error) -> String {
     let mut text = e.to_string();
     if let Some(i) = text.find(" (os error") {
         text.truncate(i);
     }
-    let text = match text.get(..1) {
+    match text.get(..1) {
         Some(first) => first.to_lowercase() + &text[1..],
         None => text,
-    };
+    }
+}
+
+/// Go's text for a system call error: `bind: address already in use`.
+#[cfg_attr(madsim, allow(dead_code))]
+fn go_error(op: &str, addr: &ListenAddr, e: &io::Error) -> io::Error {
+    let text = go_text(e);
     io::Error::new(
         e.kind(),
         format!("listen {} {addr}: {op}: {text}", addr.network()),

@@ -62,15 +62,7 @@ const SYSTEM_ROOTS: &[&str] = &[
 
 /// Go's text for a failed open: `open x.crt: no such file or directory`.
 fn go_io(op: &str, path: &str, e: &io::Error) -> String {
-    let mut text = e.to_string();
-    if let Some(i) = text.find(" (os error") {
-        text.truncate(i);
-    }
-    let text = match text.get(..1) {
-        Some(first) => first.to_lowercase() + &text[1..],
-        None => text,
-    };
-    format!("{op} {path}: {text}")
+    format!("{op} {path}: {}", super::go_text(e))
 }
 
 fn read(path: &str) -> Result<Vec<u8>, String> {

@@ -27,7 +27,7 @@ use crate::pb::oxcdpeer::{
     LeaseTimeToLiveResponse as PeerTtlResponse, MembersRequest, MembersResponse, PromoteRequest,
     PromoteResponse, RaftBatch, SnapshotChunk,
 };
-use crate::rt::net::{self, Listener, ServeOptions};
+use crate::rt::net::{self, Dialer, Listener, ServeOptions};
 use crate::server::Forwarded;
 use crate::v3rpc::http::PeerHttp;
 
@@ -70,14 +70,17 @@ pub struct Transport {
     /// Where snapshot outcomes are reported.
     raft: Arc<dyn RaftSink>,
     reachable: Reachable,
+    /// How peers are dialled (the peer TLS for `https://` peer URLs).
+    dialer: Dialer,
 }
 
 impl Transport {
-    pub fn new(raft: Arc<dyn RaftSink>, reachable: Reachable) -> Transport {
+    pub fn new(raft: Arc<dyn RaftSink>, reachable: Reachable, dialer: Dialer) -> Transport {
         Transport {
             peers: HashMap::new(),
             raft,
             reachable,
+            dialer,
         }
     }
 
@@ -87,7 +90,13 @@ impl Transport {
             return;
         }
         let (tx, rx) = mpsc::channel(PEER_QUEUE_MAX);
-        tokio::spawn(sender(id, url.to_string(), rx, self.reachable.clone()));
+        tokio::spawn(sender(
+            id,
+            url.to_string(),
+            rx,
+            self.reachable.clone(),
+            self.dialer.clone(),
+        ));
         self.peers.insert(
             id,
             PeerLink {
@@ -110,7 +119,12 @@ impl Transport {
                 continue;
             };
             if m.get_msg_type() == MessageType::MsgSnapshot {
-                tokio::spawn(send_snapshot(p.url.clone(), m, self.raft.clone()));
+                tokio::spawn(send_snapshot(
+                    p.url.clone(),
+                    m,
+                    self.raft.clone(),
+                    self.dialer.clone(),
+                ));
             } else {
                 let _ = p.queue.try_send(m);
             }
@@ -118,8 +132,14 @@ impl Transport {
     }
 }
 
-async fn connect(url: &str) -> Option<PeerClient<tonic::transport::Channel>> {
-    let ch = net::dial(url, PEER_TIMEOUT).await.ok()?;
+async fn connect(url: &str, dialer: &Dialer) -> Option<PeerClient<tonic::transport::Channel>> {
+    let ch = match dialer.dial(url, PEER_TIMEOUT).await {
+        Ok(ch) => ch,
+        Err(e) => {
+            tracing::debug!(target: "rafthttp", "cannot dial peer {url}: {e}");
+            return None;
+        }
+    };
     Some(
         PeerClient::new(ch)
             .max_decoding_message_size(64 << 20)
@@ -127,7 +147,13 @@ async fn connect(url: &str) -> Option<PeerClient<tonic::transport::Channel>> {
     )
 }
 
-async fn sender(id: u64, url: String, mut rx: mpsc::Receiver<Message>, reachable: Reachable) {
+async fn sender(
+    id: u64,
+    url: String,
+    mut rx: mpsc::Receiver<Message>,
+    reachable: Reachable,
+    dialer: Dialer,
+) {
     let mut client: Option<PeerClient<tonic::transport::Channel>> = None;
     loop {
         let mut batch = Vec::new();
@@ -143,7 +169,7 @@ async fn sender(id: u64, url: String, mut rx: mpsc::Receiver<Message>, reachable
             }
         }
         if client.is_none() {
-            client = connect(&url).await;
+            client = connect(&url, &dialer).await;
         }
         let ok = match client.as_mut() {
             None => false,
@@ -167,7 +193,7 @@ async fn sender(id: u64, url: String, mut rx: mpsc::Receiver<Message>, reachable
 }
 
 /// Streams one snapshot message in chunks and tells raft how it went.
-async fn send_snapshot(url: String, mut m: Message, raft: Arc<dyn RaftSink>) {
+async fn send_snapshot(url: String, mut m: Message, raft: Arc<dyn RaftSink>, dialer: Dialer) {
     let to = m.to;
     let data = std::mem::take(&mut m.mut_snapshot().data);
     let head = m.write_to_bytes().unwrap_or_default();
@@ -181,7 +207,7 @@ async fn send_snapshot(url: String, mut m: Message, raft: Arc<dyn RaftSink>) {
         message: Vec::new(),
         data: p.to_vec(),
     }));
-    let ok = match connect(&url).await {
+    let ok = match connect(&url, &dialer).await {
         _ if chunks[0].message.is_empty() => false,
         None => false,
         Some(mut c) => {
@@ -324,22 +350,33 @@ impl peer_server::Peer for PeerService {
 /// follower would otherwise dial the leader once a renewal. Forgotten after
 /// a failure or when the leader moves.
 #[derive(Default)]
-pub struct LeaderConn(std::sync::Mutex<Option<(String, PeerClient<tonic::transport::Channel>)>>);
+pub struct LeaderConn {
+    dialer: Dialer,
+    conn: std::sync::Mutex<Option<(String, PeerClient<tonic::transport::Channel>)>>,
+}
 
 impl LeaderConn {
+    /// Dials the leader with `dialer` (the peer TLS).
+    pub fn new(dialer: Dialer) -> LeaderConn {
+        LeaderConn {
+            dialer,
+            conn: Default::default(),
+        }
+    }
+
     async fn client(&self, url: &str) -> Option<PeerClient<tonic::transport::Channel>> {
-        if let Some((at, c)) = &*self.0.lock().expect("leader connection") {
+        if let Some((at, c)) = &*self.conn.lock().expect("leader connection") {
             if at == url {
                 return Some(c.clone());
             }
         }
-        let c = connect(url).await?;
-        *self.0.lock().expect("leader connection") = Some((url.to_string(), c.clone()));
+        let c = connect(url, &self.dialer).await?;
+        *self.conn.lock().expect("leader connection") = Some((url.to_string(), c.clone()));
         Some(c)
     }
 
     fn forget(&self) {
-        *self.0.lock().expect("leader connection") = None;
+        *self.conn.lock().expect("leader connection") = None;
     }
 }
 
@@ -396,8 +433,8 @@ pub async fn forward_lease_time_to_live(
 
 /// Asks the member at `url` for the cluster's members (a joining member's
 /// first step).
-pub async fn fetch_members(url: &str) -> Option<MembersResponse> {
-    let mut c = connect(url).await?;
+pub async fn fetch_members(url: &str, dialer: &Dialer) -> Option<MembersResponse> {
+    let mut c = connect(url, dialer).await?;
     let r = tokio::time::timeout(PEER_TIMEOUT, c.members(MembersRequest {})).await;
     r.ok()?.ok().map(|r| r.into_inner())
 }

@@ -60,7 +60,6 @@ const fn hidden(mut flag: Flag) -> Flag {
 use Kind::*;
 use Support::*;
 
-const TLS: Support = Refused("TLS is not built in oxcd yet; refusing to run without the transport security this flag asks for");
 const NO_METRICS: Support = Ignored("metrics and profiling endpoints are not built yet");
 const NO_V2: Support = Ignored("the v2 API and its proxy are not built (v2 is off, as by default)");
 const BACKEND: Support = Ignored("oxcd's backend (sled) batches and frees pages by itself");
@@ -111,25 +110,25 @@ pub const GROUPS: &[(&str, &[Flag])] = &[
         f("force-new-cluster", Bool, "false", Refused("--force-new-cluster (recovering a member as a new one-member cluster) is not built in oxcd yet"), "Force to create a new one member cluster."),
     ]),
     ("Security", &[
-        f("cert-file", Str, "", TLS, "Path to the client server TLS cert file."),
-        f("key-file", Str, "", TLS, "Path to the client server TLS key file."),
-        f("client-cert-auth", Bool, "false", TLS, "Enable client cert authentication."),
-        f("client-crl-file", Str, "", TLS, "Path to the client certificate revocation list file."),
-        f("client-cert-allowed-hostname", Str, "", TLS, "Allowed TLS hostname for client cert authentication."),
-        f("trusted-ca-file", Str, "", TLS, "Path to the client server TLS trusted CA cert file."),
-        f("auto-tls", Bool, "false", TLS, "Client TLS using generated certificates."),
-        f("peer-cert-file", Str, "", TLS, "Path to the peer server TLS cert file."),
-        f("peer-key-file", Str, "", TLS, "Path to the peer server TLS key file."),
-        f("peer-client-cert-auth", Bool, "false", TLS, "Enable peer client cert authentication."),
-        f("peer-trusted-ca-file", Str, "", TLS, "Path to the peer server TLS trusted CA file."),
-        f("peer-cert-allowed-cn", Str, "", TLS, "Required CN for client certs connecting to the peer endpoint."),
-        f("peer-cert-allowed-hostname", Str, "", TLS, "Allowed TLS hostname for inter peer authentication."),
-        f("peer-auto-tls", Bool, "false", TLS, "Peer TLS using self-generated certificates."),
-        f("peer-crl-file", Str, "", TLS, "Path to the peer certificate revocation list file."),
-        f("cipher-suites", Str, "", TLS, "Comma-separated list of supported TLS cipher suites."),
+        f("cert-file", Str, "", Yes, "Path to the client server TLS cert file."),
+        f("key-file", Str, "", Yes, "Path to the client server TLS key file."),
+        f("client-cert-auth", Bool, "false", Yes, "Enable client cert authentication."),
+        f("client-crl-file", Str, "", Yes, "Path to the client certificate revocation list file."),
+        f("client-cert-allowed-hostname", Str, "", Yes, "Allowed TLS hostname for client cert authentication."),
+        f("trusted-ca-file", Str, "", Yes, "Path to the client server TLS trusted CA cert file."),
+        f("auto-tls", Bool, "false", Yes, "Client TLS using generated certificates."),
+        f("peer-cert-file", Str, "", Yes, "Path to the peer server TLS cert file."),
+        f("peer-key-file", Str, "", Yes, "Path to the peer server TLS key file."),
+        f("peer-client-cert-auth", Bool, "false", Yes, "Enable peer client cert authentication."),
+        f("peer-trusted-ca-file", Str, "", Yes, "Path to the peer server TLS trusted CA file."),
+        f("peer-cert-allowed-cn", Str, "", Yes, "Required CN for client certs connecting to the peer endpoint."),
+        f("peer-cert-allowed-hostname", Str, "", Yes, "Allowed TLS hostname for inter peer authentication."),
+        f("peer-auto-tls", Bool, "false", Yes, "Peer TLS using self-generated certificates."),
+        f("peer-crl-file", Str, "", Yes, "Path to the peer certificate revocation list file."),
+        f("cipher-suites", Str, "", Yes, "Comma-separated list of supported TLS cipher suites."),
         f("cors", Str, "*", Yes, "Comma-separated whitelist of origins for CORS, or cross-origin resource sharing ('*' allows all)."),
         f("host-whitelist", Str, "*", Refused("--host-whitelist (checking the Host header) is not built in oxcd yet"), "Acceptable hostnames from HTTP client requests ('*' allows all)."),
-        hidden(f("experimental-peer-skip-client-san-verification", Bool, "false", TLS, "Skip verification of SAN field in client certificate for peer connections.")),
+        hidden(f("experimental-peer-skip-client-san-verification", Bool, "false", Yes, "Skip verification of SAN field in client certificate for peer connections.")),
     ]),
     ("Auth", &[
         f("auth-token", Str, "simple", Yes, "Specify a v3 authentication token type and its options ('simple' or 'jwt')."),

@@ -110,9 +110,7 @@ fn ignored_flags_warn_and_refused_flags_name_the_feature() {
     let (_, warnings) = parse(&args, &BTreeMap::new()).unwrap();
     assert_eq!(warnings.len(), 2, "{warnings:?}");
     assert!(warnings[0].contains("corruption checks are not built"));
-    assert!(fatal(&["--cert-file=/c.pem"]).contains("TLS is not built"));
     assert!(fatal(&["--discovery-srv=example.com"]).contains("DNS discovery is not built"));
-    assert!(fatal(&["--listen-client-urls=https://127.0.0.1:2379"]).contains("TLS is not built"));
     assert!(fatal(&["--force-new-cluster"]).contains("force-new-cluster"));
     // At their defaults they change nothing and pass.
     p(&["--client-cert-auth=false", "--cert-file=", "--proxy=off"]).unwrap();
@@ -144,4 +142,60 @@ fn help_lists_every_visible_flag() {
     assert!(h.starts_with("\nMember:\n  --name 'default'\n"));
     assert!(h.contains("  --max-concurrent-streams 'math.MaxUint32'\n"));
     assert!(!h.contains("--config-file"));
+}
+
+#[test]
+fn tls_flags_and_env() {
+    let mut env = BTreeMap::new();
+    env.insert("ETCD_PEER_CERT_FILE".to_string(), "/p.crt".to_string());
+    env.insert("ETCD_PEER_CLIENT_CERT_AUTH".to_string(), "true".to_string());
+    let args: Vec<String> = [
+        "--cert-file=/c.crt",
+        "--key-file=/c.key",
+        "--trusted-ca-file=/ca.crt",
+        "--client-cert-auth",
+        "--client-crl-file=/c.crl",
+        "--auto-tls",
+        "--peer-cert-allowed-cn=etcd-peer",
+        "--experimental-peer-skip-client-san-verification",
+        "--cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305",
+        "--listen-client-urls=https://127.0.0.1:2379",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (Parsed::Run(c), _) = parse(&args, &env).unwrap() else {
+        panic!()
+    };
+    assert_eq!(c.listen_client_urls, vec!["https://127.0.0.1:2379"]);
+    let t = &c.client_tls;
+    assert_eq!(
+        (
+            t.cert_file.as_str(),
+            t.key_file.as_str(),
+            t.trusted_ca_file.as_str()
+        ),
+        ("/c.crt", "/c.key", "/ca.crt")
+    );
+    assert!(t.client_cert_auth && !t.check_client_san && c.client_auto_tls);
+    assert_eq!(t.crl_file, "/c.crl");
+    assert_eq!(t.cipher_suites.len(), 2);
+    let p = &c.peer_tls;
+    assert_eq!(p.cert_file, "/p.crt");
+    assert!(p.client_cert_auth && !p.check_client_san && !c.peer_auto_tls);
+    assert_eq!(p.allowed_cn, "etcd-peer");
+    assert_eq!(p.cipher_suites, t.cipher_suites);
+    // The peer port checks client SANs unless told not to, as etcd does.
+    assert!(p_default_peer_checks_san());
+    assert_eq!(
+        fatal(&["--cipher-suites=FOO"]),
+        "unexpected TLS cipher suite \"FOO\""
+    );
+    assert!(
+        fatal(&["--cipher-suites=TLS_RSA_WITH_AES_128_CBC_SHA"]).contains("not offered by oxcd")
+    );
+}
+
+fn p_default_peer_checks_san() -> bool {
+    p(&[]).unwrap().peer_tls.check_client_san
 }

@@ -66,6 +66,8 @@ pub struct NodeConfig {
     pub lessor: LessorConfig,
     /// `--auth-token-ttl`: how long a simple token lives after its last use.
     pub auth_token_ttl: Duration,
+    /// How the transport dials peers (the peer TLS, if any).
+    pub peer_dialer: crate::rt::net::Dialer,
 }
 
 fn invalid(msg: String) -> io::Error {
@@ -233,6 +235,7 @@ impl RaftNode {
             transport: None,
             transfers: Vec::new(),
             initial_peers: cfg.peers.clone(),
+            peer_dialer: cfg.peer_dialer.clone(),
             snapshot_count: cfg.snapshot_count.max(1),
             compacted_at: consistent_index,
             removed: false,
@@ -323,6 +326,7 @@ mod tests {
             snapshot_count: 100,
             lessor: LessorConfig::default(),
             auth_token_ttl: crate::auth::token::TTL_DEFAULT,
+            peer_dialer: Default::default(),
         }
     }
 

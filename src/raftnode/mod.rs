@@ -186,6 +186,7 @@ pub struct RaftNode {
     /// Leadership transfers waiting for their target to lead.
     transfers: Vec<(u64, oneshot::Sender<Result<(), TransferError>>)>,
     initial_peers: Vec<(u64, String)>,
+    peer_dialer: crate::rt::net::Dialer,
     snapshot_count: u64,
     /// Applied index at the last compaction.
     compacted_at: u64,
@@ -247,7 +248,11 @@ impl RaftNode {
         stop: tokio_util::sync::CancellationToken,
     ) -> io::Result<bool> {
         let sink: Arc<dyn RaftSink> = Arc::new(tx.downgrade());
-        let mut transport = Transport::new(sink, self.handle.reachable.clone());
+        let mut transport = Transport::new(
+            sink,
+            self.handle.reachable.clone(),
+            self.peer_dialer.clone(),
+        );
         for (id, url) in &self.initial_peers {
             if *id != self.me() {
                 transport.add(*id, url);

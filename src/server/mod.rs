@@ -209,6 +209,11 @@ impl EtcdServer {
         }
     }
 
+    /// Dials the leader (for forwarded requests) with the peer TLS.
+    pub fn set_peer_dialer(&mut self, dialer: crate::rt::net::Dialer) {
+        self.leader_conn = crate::transport::LeaderConn::new(dialer);
+    }
+
     /// The replicated state and raft's progress, for reading.
     fn read(&self) -> RwLockReadGuard<'_, Shared> {
         self.shared.read().expect("state lock")

@@ -8,6 +8,11 @@
 //! * **A connection cap** ([`connection_cap`]): beyond it a connection is
 //!   accepted and closed at once (refused, never queued), so clients cannot
 //!   take the descriptors the WAL, the backend and the peers need.
+//! * **TLS handshakes off the accept loop.** On a TLS listener each
+//!   accepted connection (already holding its permit) does its handshake on
+//!   a task of its own, bounded by `tls::HANDSHAKE_TIMEOUT`; only finished
+//!   handshakes reach tonic. A plain-text, silent or refused client costs
+//!   one task until the timeout, never the loop.
 //! * **Bounded shutdown.** On the signal the listener closes, connections
 //!   get GOAWAY (HTTP/2) or close when idle (HTTP/1), in-flight requests
 //!   have `drain` to finish, and then serving returns regardless.
@@ -20,10 +25,11 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tonic::transport::server::{Connected, TcpConnectInfo};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tonic::transport::server::Connected;
 
-use super::{GrpcRouter, ListenAddr, Listener};
+use super::tls::ServerTls;
+use super::{ConnInfo, GrpcRouter, ListenAddr, Listener};
 
 /// Descriptors kept back from clients for the WAL, backend, peers and logs.
 const RESERVED_FDS: u64 = 128;
@@ -31,6 +37,10 @@ const RESERVED_FDS: u64 = 128;
 const CONNECTIONS_MIN: u64 = 16;
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// The first byte of a TLS handshake record.
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+/// Finished TLS handshakes waiting for tonic to take them.
+const HANDSHAKES_DONE_MAX: usize = 64;
 
 pub(super) enum Bound {
     Tcp(TcpListener),
@@ -48,15 +58,20 @@ impl Bound {
         }
     }
 
-    async fn accept(&self) -> io::Result<Io> {
+    async fn accept(&self) -> io::Result<(Io, ConnInfo)> {
         match self {
             Bound::Tcp(l) => {
-                let (s, _) = l.accept().await?;
+                let (s, remote) = l.accept().await?;
                 // gRPC answers are small: don't let Nagle hold them back.
                 let _ = s.set_nodelay(true);
-                Ok(Io::Tcp(s))
+                let info = ConnInfo {
+                    local_addr: s.local_addr().ok(),
+                    remote_addr: Some(remote),
+                    client_cn: None,
+                };
+                Ok((Io::Tcp(s), info))
             }
-            Bound::Unix(l, _) => Ok(Io::Unix(l.accept().await?.0)),
+            Bound::Unix(l, _) => Ok((Io::Unix(l.accept().await?.0), ConnInfo::default())),
         }
     }
 }
@@ -97,24 +112,81 @@ fn connection_permits() -> Arc<Semaphore> {
 enum Io {
     Tcp(TcpStream),
     Unix(UnixStream),
+    /// A finished server handshake over one of the others.
+    Tls(Box<tokio_rustls::server::TlsStream<Io>>),
 }
 
 /// An accepted connection; its permit goes back when it is dropped.
 pub(super) struct Conn {
     io: Io,
+    info: ConnInfo,
     _permit: OwnedSemaphorePermit,
 }
 
 impl Connected for Conn {
-    type ConnectInfo = TcpConnectInfo;
+    type ConnectInfo = ConnInfo;
 
-    fn connect_info(&self) -> TcpConnectInfo {
-        match &self.io {
-            Io::Tcp(s) => s.connect_info(),
-            Io::Unix(_) => TcpConnectInfo {
-                local_addr: None,
-                remote_addr: None,
-            },
+    fn connect_info(&self) -> ConnInfo {
+        self.info.clone()
+    }
+}
+
+impl AsyncRead for Io {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Io::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Io::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Io::Tls(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Io {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Io::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Io::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            Io::Tls(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Io::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Io::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Io::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Io::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Io::Unix(s) => Pin::new(s).poll_flush(cx),
+            Io::Tls(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Io::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Io::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            Io::Tls(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }
@@ -125,10 +197,7 @@ impl AsyncRead for Conn {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().io {
-            Io::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            Io::Unix(s) => Pin::new(s).poll_read(cx, buf),
-        }
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
     }
 }
 
@@ -138,10 +207,7 @@ impl AsyncWrite for Conn {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match &mut self.get_mut().io {
-            Io::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            Io::Unix(s) => Pin::new(s).poll_write(cx, buf),
-        }
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -149,10 +215,7 @@ impl AsyncWrite for Conn {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match &mut self.get_mut().io {
-            Io::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Io::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-        }
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -160,17 +223,11 @@ impl AsyncWrite for Conn {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().io {
-            Io::Tcp(s) => Pin::new(s).poll_flush(cx),
-            Io::Unix(s) => Pin::new(s).poll_flush(cx),
-        }
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().io {
-            Io::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            Io::Unix(s) => Pin::new(s).poll_shutdown(cx),
-        }
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
     }
 }
 
@@ -189,8 +246,8 @@ impl Acceptor {
     async fn next(&mut self) -> Conn {
         let mut backoff = Duration::ZERO;
         loop {
-            let io = match self.listener.bound.accept().await {
-                Ok(io) => io,
+            let (io, info) = match self.listener.bound.accept().await {
+                Ok(accepted) => accepted,
                 Err(e) => {
                     backoff = (backoff * 2).clamp(ACCEPT_BACKOFF_MIN, ACCEPT_BACKOFF_MAX);
                     if self.failures == 0 {
@@ -235,6 +292,7 @@ impl Acceptor {
             }
             return Conn {
                 io,
+                info,
                 _permit: permit,
             };
         }
@@ -248,16 +306,20 @@ pub(super) async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let addr = listener.addr.clone();
+    let tls = listener.tls.clone();
     let acceptor = Acceptor {
         listener,
         permits: connection_permits(),
         failures: 0,
         refused: 0,
     };
-    let incoming = futures::stream::unfold(acceptor, |mut a| async move {
-        let conn = a.next().await;
-        Some((Ok::<_, io::Error>(conn), a))
-    });
+    let incoming: futures::stream::BoxStream<'static, io::Result<Conn>> = match tls {
+        None => Box::pin(futures::stream::unfold(acceptor, |mut a| async move {
+            let conn = a.next().await;
+            Some((Ok::<_, io::Error>(conn), a))
+        })),
+        Some(tls) => Box::pin(tls_incoming(acceptor, tls)),
+    };
     let stop = tokio_util::sync::CancellationToken::new();
     let serving = router.serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned());
     let mut serving = std::pin::pin!(serving);
@@ -273,6 +335,117 @@ pub(super) async fn serve(
             Ok(())
         }
     }
+}
+
+/// Accepted connections whose TLS handshakes have finished: each handshake
+/// runs on a task of its own (bounded by `tls::HANDSHAKE_TIMEOUT`, holding
+/// the connection's permit), and tonic gets only the finished ones.
+fn tls_incoming(
+    acceptor: Acceptor,
+    tls: Arc<ServerTls>,
+) -> impl futures::Stream<Item = io::Result<Conn>> + Send + 'static {
+    let (done_tx, done_rx) = mpsc::channel::<Conn>(HANDSHAKES_DONE_MAX);
+    futures::stream::unfold(
+        (acceptor, done_tx, done_rx),
+        move |(mut acceptor, done_tx, mut done_rx)| {
+            let tls = tls.clone();
+            async move {
+                loop {
+                    tokio::select! {
+                        biased;
+                        Some(conn) = done_rx.recv() => {
+                            return Some((Ok(conn), (acceptor, done_tx, done_rx)));
+                        }
+                        conn = acceptor.next() => {
+                            tokio::spawn(handshake(tls.clone(), conn, done_tx.clone()));
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// One connection's server handshake; a failure is logged as etcd logs it
+/// and closes the connection (dropping it returns its permit).
+async fn handshake(tls: Arc<ServerTls>, conn: Conn, done: mpsc::Sender<Conn>) {
+    let Conn { io, info, _permit } = conn;
+    let accepted = tokio::time::timeout(super::tls::HANDSHAKE_TIMEOUT, async {
+        // As Go's: plain text is closed without an answer (rustls would
+        // send an alert, which an HTTP client shows as garbage).
+        if let Io::Tcp(s) = &io {
+            let mut first = [0u8; 1];
+            match s.peek(&mut first).await {
+                Ok(1) if first[0] == TLS_HANDSHAKE_RECORD => {}
+                Ok(1) => return Err("tls: first record does not look like a TLS handshake".into()),
+                _ => return Err("EOF".to_string()),
+            }
+        }
+        tls.accept(io, info.remote_addr).await
+    })
+    .await
+    .unwrap_or_else(|_| Err("tls: handshake timed out".to_string()));
+    match accepted {
+        Ok(accepted) => {
+            let conn = Conn {
+                io: Io::Tls(Box::new(accepted.stream)),
+                info: ConnInfo {
+                    client_cn: accepted.client_cn,
+                    ..info
+                },
+                _permit,
+            };
+            // Fails only once serving has stopped: the connection closes.
+            let _ = done.send(conn).await;
+        }
+        Err(e) => {
+            let from = info.remote_addr.map_or_else(String::new, |a| a.to_string());
+            tracing::info!(target: "embed", "rejected connection from {from:?} (error {e:?})");
+        }
+    }
+}
+
+/// A gRPC channel over TLS to `hostport` (`host:port`, maybe followed by
+/// a path), verifying the server as `config` says.
+pub(super) async fn dial_https(
+    hostport: &str,
+    config: Arc<rustls::ClientConfig>,
+    server_name: String,
+    timeout: Duration,
+) -> Result<tonic::transport::Channel, String> {
+    let hostport = hostport.split('/').next().unwrap_or("").to_string();
+    let (host, port) = hostport
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
+        .ok_or_else(|| format!("address {hostport}: missing port in address"))?;
+    let connector = tower::service_fn(move |_: tonic::codegen::http::Uri| {
+        let (config, host, name) = (config.clone(), host.clone(), server_name.clone());
+        async move {
+            let s = super::tls::connect(config, &host, port, &name).await?;
+            Ok::<_, io::Error>(hyper_util::rt::TokioIo::new(s))
+        }
+    });
+    // The connector reaches the server; the URI names it in requests.
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("https://{hostport}"))
+        .map_err(|e| format!("bad endpoint https://{hostport}: {e}"))?
+        .connect_timeout(timeout);
+    match tokio::time::timeout(timeout, endpoint.connect_with_connector(connector)).await {
+        Ok(Ok(ch)) => Ok(ch),
+        Ok(Err(e)) => Err(tonic_error_text(&e)),
+        Err(_) => Err("context deadline exceeded".into()),
+    }
+}
+
+/// A tonic transport error with its causes (the TLS reason is in them).
+fn tonic_error_text(e: &tonic::transport::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 /// A gRPC channel over the unix socket at `path`.

@@ -306,6 +306,7 @@ pub async fn run(
     );
     server.strict_reconfig = cfg.strict_reconfig_check;
     server.bcrypt_cost = cfg.bcrypt_cost;
+    server.client_cert_auth = cfg.client_tls.client_cert_auth;
     server.set_peer_dialer(dialer);
     let server = Arc::new(server);
     let member = Member {

@@ -571,3 +571,118 @@ fn tls_urls_without_certificates_are_refused() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// With `--client-cert-auth` and auth on, a request without a token is the
+/// user its client certificate names (etcd's `AuthInfoFromTLS`). The same
+/// steps, with our etcdctl and the real one, against oxcd and the real
+/// etcd 3.4: every output must agree.
+#[test]
+fn the_certificate_cn_is_the_user() {
+    let Some(real) = real_etcdctl() else { return };
+    let mut transcripts = Vec::new();
+    for server_bin in [ETCD, "/usr/bin/etcd"] {
+        if !Path::new(server_bin).exists() {
+            continue;
+        }
+        for ctl in [common::ETCDCTL, real] {
+            transcripts.push((server_bin, ctl, cn_steps(server_bin, ctl)));
+        }
+    }
+    let (_, _, first) = &transcripts[0];
+    eprintln!(
+        "{} runs; ours against oxcd:\n{}",
+        transcripts.len(),
+        first.join("\n")
+    );
+    for (server, ctl, t) in &transcripts[1..] {
+        assert_eq!(
+            t, first,
+            "{ctl} against {server} differs from our etcdctl against oxcd"
+        );
+    }
+    assert!(first.iter().any(|l| l.contains("permission denied")));
+    assert!(transcripts.len() >= 2, "{transcripts:?}");
+}
+
+/// Runs the steps; returns each step's exit code and output.
+fn cn_steps(server_bin: &str, ctl: &str) -> Vec<String> {
+    let dir = temp_dir("tls-cn");
+    let pki = Pki::new(&dir, "ca");
+    let (server_crt, server_key) = pki.leaf("server", "server", 1);
+    let (root_crt, root_key) = pki.leaf("root", "root", 2);
+    let (alice_crt, alice_key) = pki.leaf("alice", "alice", 3);
+    let (bob_crt, bob_key) = pki.leaf("bob", "bob", 4);
+    let port = free_port();
+    let url = format!("https://127.0.0.1:{port}");
+    let server = Server::spawn_bin(
+        server_bin,
+        None,
+        &dir,
+        port,
+        free_port(),
+        &[
+            &format!("--listen-client-urls={url}"),
+            &format!("--advertise-client-urls={url}"),
+            &format!("--cert-file={}", p(&server_crt)),
+            &format!("--key-file={}", p(&server_key)),
+            &format!("--trusted-ca-file={}", p(&pki.ca)),
+            "--client-cert-auth",
+        ],
+    );
+    let root = tls_flags(&pki.ca, &root_crt, &root_key);
+    let alice = tls_flags(&pki.ca, &alice_crt, &alice_key);
+    let bob = tls_flags(&pki.ca, &bob_crt, &bob_key);
+    wait_healthy(REAL_ETCDCTL, &url, &root, &server);
+    let steps: Vec<(&Vec<String>, Vec<&str>)> = vec![
+        (&root, vec!["user", "add", "root:rootpw"]),
+        (&root, vec!["user", "grant-role", "root", "root"]),
+        (&root, vec!["user", "add", "alice", "--no-password"]),
+        (&root, vec!["role", "add", "r"]),
+        (
+            &root,
+            vec![
+                "role",
+                "grant-permission",
+                "r",
+                "readwrite",
+                "--prefix",
+                "a/",
+            ],
+        ),
+        (&root, vec!["user", "grant-role", "alice", "r"]),
+        (&root, vec!["auth", "enable"]),
+        // Each as its certificate says, without a token.
+        (&alice, vec!["put", "a/1", "x"]),
+        (&alice, vec!["get", "a/1"]),
+        (&alice, vec!["put", "b/1", "x"]),
+        (&bob, vec!["get", "a/1"]),
+        (&root, vec!["get", "a/1", "--print-value-only"]),
+        (&alice, vec!["user", "list"]),
+        (&root, vec!["user", "list"]),
+        (&root, vec!["auth", "disable"]),
+        (&bob, vec!["get", "a/1", "--print-value-only"]),
+    ];
+    let mut out = Vec::new();
+    for (tls, args) in steps {
+        let mut cmd = Command::new(ctl);
+        cmd.env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints={url}"))
+            .args(["--dial-timeout=2s", "--command-timeout=4s"])
+            .args(tls)
+            .args(&args);
+        let o = cmd.output().unwrap();
+        // The error's last line (clientv3's warning line has a timestamp).
+        let err = String::from_utf8_lossy(&o.stderr);
+        let err = err.lines().last().unwrap_or("");
+        out.push(format!(
+            "{} -> {:?} {:?} {:?}",
+            args.join(" "),
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout),
+            err
+        ));
+    }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+    out
+}

@@ -55,7 +55,7 @@ pub(super) async fn endpoint_health(ctx: &Ctx, o: &mut Output) -> CmdResult {
     let display = new_printer(ctx)?;
     let mut hs = Vec::new();
     for ep in endpoints_from_cluster(ctx).await? {
-        hs.push(check_health(ctx, endpoint_url(&ep)).await);
+        hs.push(check_health(ctx, &ep).await);
     }
     display.endpoint_health(o, &hs)?;
     if hs.iter().any(|h| h.health.is_err()) {
@@ -64,13 +64,13 @@ pub(super) async fn endpoint_health(ctx: &Ctx, o: &mut Output) -> CmdResult {
     Ok(())
 }
 
-async fn check_health(ctx: &Ctx, url: String) -> EpHealth {
+async fn check_health(ctx: &Ctx, ep: &str) -> EpHealth {
+    let url = endpoint_url(ep);
+    let ctx = &ctx.with_endpoint(ep);
     #[allow(clippy::disallowed_methods)] // measures the client's round trip
     let start = std::time::Instant::now();
     let health: Result<(), String> = async {
-        let ch = crate::rt::net::dial(&url, ctx.timeout("dial-timeout"))
-            .await
-            .map_err(|_| "context deadline exceeded".to_string())?;
+        let (ch, _) = connect(ctx).await.map_err(|f| f.msg)?;
         let get = RangeRequest {
             key: b"health".to_vec(),
             ..Default::default()

@@ -141,30 +141,46 @@ impl Ctx {
     }
 }
 
-/// Until TLS is built, a request for it is refused rather than served in
-/// plain text (etcdctl 3.4 would speak TLS, or fail to).
+/// Refuses what oxcd's etcdctl cannot do: dial a TLS unix socket.
 pub(super) fn tls_requested(ctx: &Ctx) -> Option<String> {
-    let refuse = |what: &str| {
-        Some(format!(
-            "{what}: TLS is not built in oxcd's etcdctl yet; refusing to connect in plain text"
-        ))
-    };
-    if let Some(ep) = ctx
-        .endpoints()
+    ctx.endpoints()
         .into_iter()
-        .find(|e| e.starts_with("https://") || e.starts_with("unixs://"))
-    {
-        return refuse(&format!("--endpoints={ep}"));
+        .find(|e| e.starts_with("unixs://"))
+        .map(|ep| {
+            format!("--endpoints={ep}: unixs:// endpoints are not built in oxcd's etcdctl yet")
+        })
+}
+
+impl Ctx {
+    /// `--cacert`, `--cert`, `--key`, `--insecure-skip-tls-verify`, as
+    /// etcdctl's `newClientCfg` reads them: TLS is configured when any
+    /// file is given or `--insecure-transport=false`.
+    fn client_tls(&self) -> Option<crate::rt::net::ClientTls> {
+        let (ca, cert, key) = (self.get("cacert"), self.get("cert"), self.get("key"));
+        let any = !ca.is_empty() || !cert.is_empty() || !key.is_empty();
+        (any || !self.bool("insecure-transport")).then(|| crate::rt::net::ClientTls {
+            ca_file: ca.to_string(),
+            cert_file: cert.to_string(),
+            key_file: key.to_string(),
+            insecure_skip_verify: self.bool("insecure-skip-tls-verify"),
+            server_name: String::new(),
+        })
     }
-    for name in ["cacert", "cert", "key"] {
-        if !ctx.get(name).is_empty() {
-            return refuse(&format!("--{name}"));
-        }
+
+    /// Dials `ep` as clientv3 does: `https://` over TLS (with the system's
+    /// roots when no CA is given), `http://` in plain text whatever the
+    /// flags say, and a bare `host:port` over TLS exactly when TLS is
+    /// configured.
+    pub(super) async fn dial(&self, ep: &str) -> Result<Channel, String> {
+        let timeout = self.timeout("dial-timeout");
+        let tls = self.client_tls();
+        let url = match (ep.contains("://"), &tls) {
+            (true, _) => ep.to_string(),
+            (false, Some(_)) => format!("https://{ep}"),
+            (false, None) => format!("http://{ep}"),
+        };
+        crate::rt::net::dial_tls(&url, timeout, &tls.unwrap_or_default()).await
     }
-    if !ctx.bool("insecure-transport") {
-        return refuse("--insecure-transport=false");
-    }
-    None
 }
 
 /// An endpoint as a URL: etcdctl accepts `host:port` and means plain HTTP.
@@ -298,9 +314,8 @@ fn rpc_failure_at(target: &str, st: &tonic::Status) -> Fail {
 /// `--user`, authenticated there first (the token goes with every request
 /// made through [`Ctx::req`]).
 pub(super) async fn connect(ctx: &Ctx) -> Result<(Channel, String), Fail> {
-    let dial = ctx.timeout("dial-timeout");
     for ep in ctx.endpoints() {
-        if let Ok(ch) = crate::rt::net::dial(&endpoint_url(&ep), dial).await {
+        if let Ok(ch) = ctx.dial(&ep).await {
             let state = &ctx.token.0;
             if let (Some((user, password)), None) = (state.creds.get(), state.token.get()) {
                 let token = super::auth::authenticate(ctx, &ch, &ep, user, password).await?;

@@ -21,6 +21,26 @@ impl EtcdServer {
         Ok(self.read().state.auth.auth_info(token, now)?)
     }
 
+    /// [`Self::auth_info`], or, for a request without a token over TLS with
+    /// `--client-cert-auth`, its client certificate's CN as the user
+    /// (etcd's `AuthInfoFromTLS`).
+    pub fn auth_info_from(
+        &self,
+        token: Option<&str>,
+        cn: Option<&str>,
+    ) -> Result<Option<AuthInfo>, ServerError> {
+        let ai = self.auth_info(token)?;
+        if ai.is_some() || !self.client_cert_auth {
+            return Ok(ai);
+        }
+        let shared = self.read();
+        let auth = &shared.state.auth;
+        Ok(cn.filter(|_| auth.is_enabled()).map(|cn| AuthInfo {
+            username: cn.to_string(),
+            revision: auth.revision(),
+        }))
+    }
+
     pub fn auth_enabled(&self) -> bool {
         self.read().state.auth.is_enabled()
     }

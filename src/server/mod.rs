@@ -167,6 +167,9 @@ pub struct EtcdServer {
     leader_conn: crate::transport::LeaderConn,
     /// `--bcrypt-cost`, for the passwords this member hashes.
     pub bcrypt_cost: u32,
+    /// `--client-cert-auth`: a client certificate's CN names the user of a
+    /// request without a token.
+    pub client_cert_auth: bool,
     /// At most this many bcrypt checks run at once: each takes tens of
     /// milliseconds of CPU, and password guesses must not starve the rest.
     bcrypt_permits: tokio::sync::Semaphore,
@@ -205,6 +208,7 @@ impl EtcdServer {
             strict_reconfig: true,
             leader_conn: Default::default(),
             bcrypt_cost: crate::auth::BCRYPT_COST_DEFAULT,
+            client_cert_auth: false,
             bcrypt_permits: tokio::sync::Semaphore::new(BCRYPT_CONCURRENCY),
         }
     }

@@ -78,7 +78,9 @@ pub fn admit<T: ForLearner>(
     server: &EtcdServer,
     r: Request<T>,
 ) -> Result<(T, Option<AuthInfo>), Status> {
-    let ai = server.auth_info(token(&r).as_deref()).map_err(to_status)?;
+    let ai = server
+        .auth_info_from(token(&r).as_deref(), client_cn(&r).as_deref())
+        .map_err(to_status)?;
     Ok((admit_any_token(server, r)?, ai))
 }
 
@@ -94,6 +96,12 @@ pub fn admit_any_token<T: ForLearner>(server: &EtcdServer, r: Request<T>) -> Res
         ));
     }
     Ok(r)
+}
+
+/// The Subject CN of the verified client certificate the request came with
+/// (TLS with `--client-cert-auth`), if any.
+pub fn client_cn<T>(r: &Request<T>) -> Option<String> {
+    crate::rt::net::client_cert_cn(r).map(str::to_string)
 }
 
 /// The auth token of a request: gRPC's `token` metadata, or the JSON

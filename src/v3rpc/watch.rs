@@ -82,7 +82,7 @@ impl Watch {
         self,
         st: Arc<StreamState>,
         mut requests: Streaming<WatchRequest>,
-        token: Option<String>,
+        (token, cn): (Option<String>, Option<String>),
         tx: mpsc::Sender<Out>,
     ) {
         let mut next_auto = 0i64;
@@ -92,10 +92,13 @@ impl Watch {
                     // Each watch is checked as it is created, with the
                     // stream's token as it stands then (etcd's
                     // `isWatchPermitted`); a refusal cancels just this one.
-                    let permitted = self.server.auth_info(token.as_deref()).and_then(|ai| {
-                        self.server
-                            .check_range_permitted(ai.as_ref(), &c.key, &c.range_end)
-                    });
+                    let permitted = self
+                        .server
+                        .auth_info_from(token.as_deref(), cn.as_deref())
+                        .and_then(|ai| {
+                            self.server
+                                .check_range_permitted(ai.as_ref(), &c.key, &c.range_end)
+                        });
                     if let Err(e) = permitted {
                         // etcd's cancel reason is the gRPC error's text
                         // (`rpctypes.ErrGRPC*.Error()`), code and all.
@@ -357,6 +360,7 @@ impl watch_server::Watch for Watch {
         r: Request<Streaming<WatchRequest>>,
     ) -> Result<Response<Self::WatchStream>, Status> {
         let token = super::interceptor::token(&r);
+        let cn = super::interceptor::client_cn(&r);
         // An invalid token cancels each watch it asks for, not the stream.
         let requests = admit_any_token(&self.server, r)?;
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
@@ -366,7 +370,10 @@ impl watch_server::Watch for Watch {
             progress_pending: AtomicBool::new(false),
         });
         tokio::spawn(self.clone().progress_ticks(st.clone(), tx.clone()));
-        tokio::spawn(self.clone().recv_loop(st.clone(), requests, token, tx));
+        tokio::spawn(
+            self.clone()
+                .recv_loop(st.clone(), requests, (token, cn), tx),
+        );
         // The send half: the response stream itself. Dropping it (the
         // client went away, or the server stops) closes the queue, so the
         // receive half ends and the store forgets the stream's watchers.

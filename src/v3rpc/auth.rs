@@ -56,14 +56,11 @@ impl Auth {
     }
 
     /// Admits `r` and replicates it as the caller's user.
-    async fn run<T: ForLearner>(
+    async fn run<T: ForLearner + prost::Message>(
         &self,
         r: Request<T>,
         raft: impl FnOnce(T) -> Raft,
-    ) -> Result<AuthAnswer, Status>
-    where
-        T: prost::Message,
-    {
+    ) -> Result<AuthAnswer, Status> {
         let (m, ai) = self.admit(r)?;
         self.server
             .auth_request(raft(m), ai.as_ref())

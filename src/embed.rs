@@ -350,7 +350,7 @@ fn node_config(
             checkpoint_interval: cfg.lease_checkpoint.then_some(CHECKPOINT_INTERVAL),
             checkpoint_persist: cfg.lease_checkpoint_persist,
         },
-        auth_token_ttl: cfg.auth_token_ttl,
+        auth_tokens: cfg.auth_tokens.clone(),
         peer_dialer: Dialer::default(),
     }
 }

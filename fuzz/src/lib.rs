@@ -270,7 +270,7 @@ pub fn snapshot(data: &[u8]) {
         .map(|p| (&p.key[..], &p.value[..]))
         .collect();
     if let Ok(loaded) = schema::decode_all(backend.into_iter()) {
-        let _ = State::recover(loaded, Default::default(), Default::default());
+        let _ = State::recover(loaded, Default::default(), &Default::default());
     }
 }
 

@@ -10,7 +10,7 @@
 //! applies the same entries to the same auth state.
 
 use super::{ApplyError, State};
-use crate::auth::{AuthError, AuthInfo, SimpleTokens};
+use crate::auth::{AuthError, AuthInfo};
 use crate::pb::etcdserverpb::{
     internal_raft_request::Request, request_op, DeleteRangeRequest, PutRequest, TxnRequest,
 };
@@ -198,6 +198,5 @@ fn authenticate(
     } else {
         prefix
     };
-    let tokens: &mut SimpleTokens = &mut a.tokens;
-    Ok(AuthAnswer::Token(tokens.assign(prefix, index, name, now)))
+    Ok(AuthAnswer::Token(a.assign_token(prefix, index, name, now)?))
 }

@@ -24,7 +24,7 @@ use prost::Message;
 use protobuf::Message as _;
 use raft::eraftpb::{ConfChange, ConfState, Entry, EntryType};
 
-use crate::auth::{AuthError, AuthInfo, AuthStore};
+use crate::auth::{AuthError, AuthInfo, AuthStore, TokenConfig};
 use crate::lease::{LeaseError, Lessor, LessorConfig};
 use crate::membership::{MemberError, RaftCluster};
 use crate::mvcc::{KvStore, MvccError};
@@ -48,9 +48,9 @@ pub struct State {
 
 impl State {
     /// The state a backend holds.
-    pub fn recover(loaded: Loaded, lessor: LessorConfig, token_ttl: Duration) -> State {
+    pub fn recover(loaded: Loaded, lessor: LessorConfig, tokens: &TokenConfig) -> State {
         let cluster = RaftCluster::recover(&loaded);
-        let auth = AuthStore::recover(&loaded, token_ttl);
+        let auth = AuthStore::recover(&loaded, tokens);
         let kv = KvStore::restore(loaded.revs, loaded.compact_rev);
         let mut lessor = Lessor::recover(lessor, &loaded.leases);
         for (key, id) in kv.leased_keys() {

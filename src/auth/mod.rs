@@ -27,6 +27,8 @@
 //! (bcrypt is slow, and a password must not reach the WAL): the entry
 //! carries `hashedPassword`, as etcd 3.5 does.
 
+#[cfg(not(madsim))]
+pub mod jwt;
 pub mod perms;
 pub mod token;
 
@@ -79,6 +81,13 @@ pub enum AuthError {
     InvalidAuthToken,
     InvalidAuthMgmt,
     AuthOldRevision,
+    /// etcd's auth package errors that have no gRPC form (start-up and
+    /// token signing).
+    InvalidAuthOpts,
+    InvalidAuthMethod,
+    MissingKey,
+    KeyMismatch,
+    VerifyOnly,
 }
 
 impl AuthError {
@@ -94,7 +103,12 @@ impl AuthError {
             | AuthError::AuthOldRevision => Code::InvalidArgument,
             AuthError::PermissionDenied => Code::PermissionDenied,
             AuthError::InvalidAuthToken => Code::Unauthenticated,
-            AuthError::NoPasswordUser => Code::Unknown,
+            AuthError::NoPasswordUser
+            | AuthError::InvalidAuthOpts
+            | AuthError::InvalidAuthMethod
+            | AuthError::MissingKey
+            | AuthError::KeyMismatch
+            | AuthError::VerifyOnly => Code::Unknown,
             _ => Code::FailedPrecondition,
         }
     }
@@ -123,6 +137,8 @@ impl std::fmt::Display for AuthError {
             AuthError::InvalidAuthToken => "etcdserver: invalid auth token",
             AuthError::InvalidAuthMgmt => "etcdserver: invalid auth management",
             AuthError::AuthOldRevision => "etcdserver: revision of auth store is old",
+            // No gRPC form: sent as etcd sends them, unmapped.
+            e => e.go_message(),
         })
     }
 }
@@ -155,7 +171,38 @@ impl AuthError {
             AuthError::InvalidAuthToken => "auth: invalid auth token",
             AuthError::InvalidAuthMgmt => "auth: invalid auth management",
             AuthError::AuthOldRevision => "auth: revision in header is old",
+            AuthError::InvalidAuthOpts => "auth: invalid auth options",
+            AuthError::InvalidAuthMethod => "auth: invalid auth signature method",
+            AuthError::MissingKey => "auth: missing key data",
+            AuthError::KeyMismatch => "auth: public and private keys don't match",
+            AuthError::VerifyOnly => "auth: token signing attempted with verify-only key",
         }
+    }
+}
+
+/// How this member makes and reads tokens (`--auth-token`,
+/// `--auth-token-ttl`): simple tokens, or JWTs when `jwt` is set.
+#[derive(Clone, Debug)]
+pub struct TokenConfig {
+    pub simple_ttl: Duration,
+    #[cfg(not(madsim))]
+    pub jwt: Option<std::sync::Arc<jwt::JwtTokens>>,
+}
+
+impl TokenConfig {
+    /// Simple tokens living `ttl` past their last use.
+    pub fn simple(ttl: Duration) -> TokenConfig {
+        TokenConfig {
+            simple_ttl: ttl,
+            #[cfg(not(madsim))]
+            jwt: None,
+        }
+    }
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        TokenConfig::simple(token::TTL_DEFAULT)
     }
 }
 
@@ -169,6 +216,8 @@ pub struct AuthStore {
     users: BTreeMap<String, User>,
     roles: BTreeMap<String, Role>,
     pub tokens: SimpleTokens,
+    #[cfg(not(madsim))]
+    jwt: Option<std::sync::Arc<jwt::JwtTokens>>,
     ops: Vec<BackendOp>,
     /// Decisions remembered by `Bug::StalePermCache` (empty otherwise).
     stale_cache: std::sync::Mutex<std::collections::HashMap<CachedCheck, bool>>,
@@ -183,6 +232,8 @@ impl Default for AuthStore {
             users: BTreeMap::new(),
             roles: BTreeMap::new(),
             tokens: SimpleTokens::default(),
+            #[cfg(not(madsim))]
+            jwt: None,
             ops: Vec::new(),
             stale_cache: Default::default(),
         }
@@ -192,11 +243,13 @@ impl Default for AuthStore {
 impl AuthStore {
     /// The store a backend holds. A new store is at revision 1, as etcd's
     /// `NewAuthStore` makes it (so revision 0 can mean "no user").
-    pub fn recover(loaded: &Loaded, token_ttl: Duration) -> AuthStore {
+    pub fn recover(loaded: &Loaded, tokens: &TokenConfig) -> AuthStore {
         let mut s = AuthStore {
             enabled: loaded.auth_enabled,
             revision: loaded.auth_revision.max(1),
-            tokens: SimpleTokens::new(token_ttl),
+            tokens: SimpleTokens::new(tokens.simple_ttl),
+            #[cfg(not(madsim))]
+            jwt: tokens.jwt.clone(),
             ..AuthStore::default()
         };
         for u in &loaded.users {
@@ -490,6 +543,13 @@ impl AuthStore {
         let Some(token) = token else {
             return Ok(None);
         };
+        // A JWT names the revision it was issued at (so it goes old with
+        // any auth change); a simple token is always at the current one.
+        #[cfg(not(madsim))]
+        if let Some(jwt) = &self.jwt {
+            let (username, revision) = jwt.info(token).ok_or(AuthError::InvalidAuthToken)?;
+            return Ok(Some(AuthInfo { username, revision }));
+        }
         match self.tokens.user(token, now) {
             Some(username) => Ok(Some(AuthInfo {
                 username,
@@ -597,6 +657,22 @@ impl AuthStore {
         self.users
             .get(user)
             .is_some_and(|u| u.roles.iter().any(|r| r == role))
+    }
+
+    /// A token for `user` (applying `Authenticate`): a JWT at the current
+    /// revision, or the simple token `prefix.index`.
+    pub fn assign_token(
+        &mut self,
+        prefix: &str,
+        index: u64,
+        user: &str,
+        now: Duration,
+    ) -> Result<String, AuthError> {
+        #[cfg(not(madsim))]
+        if let Some(jwt) = &self.jwt {
+            return jwt.assign(user, self.revision);
+        }
+        Ok(self.tokens.assign(prefix, index, user, now))
     }
 
     /// The stored bcrypt hash to check a password against, and the revision

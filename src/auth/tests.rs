@@ -160,7 +160,7 @@ fn the_store_survives_the_backend() {
         };
     }
     let loaded = decode_all(kv.iter().map(|(k, v)| (k.as_slice(), v.as_slice()))).unwrap();
-    let back = AuthStore::recover(&loaded, Duration::from_secs(300));
+    let back = AuthStore::recover(&loaded, &TokenConfig::default());
     assert!(back.is_enabled());
     assert_eq!(back.revision(), t);
     assert_eq!(back.user_list(), ["alice", "root"]);

@@ -81,8 +81,8 @@ pub struct Config {
     pub lease_checkpoint_persist: bool,
     /// `--bcrypt-cost` (etcd falls back to 10 outside bcrypt's 4..=31).
     pub bcrypt_cost: u32,
-    /// `--auth-token-ttl`.
-    pub auth_token_ttl: Duration,
+    /// `--auth-token` and `--auth-token-ttl`.
+    pub auth_tokens: crate::auth::TokenConfig,
     /// The client port's TLS (`--cert-file`, `--key-file`,
     /// `--trusted-ca-file`, `--client-cert-auth`, `--client-crl-file`,
     /// `--client-cert-allowed-hostname`, `--cipher-suites`); served on
@@ -390,7 +390,7 @@ fn build(
             c @ 4..=31 => c as u32,
             _ => crate::auth::BCRYPT_COST_DEFAULT,
         },
-        auth_token_ttl: Duration::from_secs(num("auth-token-ttl")),
+        auth_tokens: auth_tokens(&get("auth-token"), num("auth-token-ttl"))?,
         client_tls: TlsInfo {
             cert_file: get("cert-file"),
             key_file: get("key-file"),
@@ -418,7 +418,6 @@ fn build(
         client_auto_tls: flag("auto-tls"),
         peer_auto_tls: flag("peer-auto-tls"),
     };
-    check_auth_token(&get("auth-token"))?;
     if cfg.lease_checkpoint_persist && !cfg.lease_checkpoint {
         return Err(flag_error(
             "setting experimental-enable-lease-checkpoint-persist requires experimental-enable-lease-checkpoint".to_string(),
@@ -430,14 +429,30 @@ fn build(
 #[cfg(test)]
 mod tests;
 
-/// `--auth-token`: `simple`, or `jwt,…` (not built yet: refused rather
-/// than silently serving simple tokens); anything else is etcd's error.
-fn check_auth_token(v: &str) -> Result<(), ConfigError> {
-    match v.split(',').next().unwrap_or("") {
-        "simple" => Ok(()),
-        "jwt" => Err(ConfigError::Fatal(
-            "--auth-token jwt is not built in oxcd yet (use simple tokens)".to_string(),
-        )),
-        _ => Err(ConfigError::Fatal("auth: invalid auth options".to_string())),
+/// `--auth-token`: `simple`, or `jwt,sign-method=…,pub-key=…,priv-key=…,ttl=…`
+/// (etcd's `NewTokenProvider`; its errors end start-up).
+fn auth_tokens(v: &str, simple_ttl_secs: u64) -> Result<crate::auth::TokenConfig, ConfigError> {
+    let mut parts = v.split(',');
+    let kind = parts.next().unwrap_or("");
+    #[allow(unused_mut)] // set only where JWTs are built
+    let mut cfg = crate::auth::TokenConfig::simple(Duration::from_secs(simple_ttl_secs));
+    let fatal = |e: String| ConfigError::Fatal(format!("failed to create token provider: {e}"));
+    let invalid = || fatal("auth: invalid auth options".to_string());
+    let mut opts = Vec::new();
+    for p in parts {
+        let (k, v) = p.split_once('=').ok_or_else(invalid)?;
+        opts.push((k.to_string(), v.to_string()));
+    }
+    match kind {
+        "simple" => Ok(cfg),
+        #[cfg(not(madsim))]
+        "jwt" => {
+            let jwt = crate::auth::jwt::JwtTokens::from_options(&opts).map_err(fatal)?;
+            cfg.jwt = Some(std::sync::Arc::new(jwt));
+            Ok(cfg)
+        }
+        #[cfg(madsim)]
+        "jwt" => Err(fatal("jwt tokens are not simulated".to_string())),
+        _ => Err(invalid()),
     }
 }

@@ -64,8 +64,8 @@ pub struct NodeConfig {
     pub snapshot_count: u64,
     /// The lessor's minimum TTL and checkpoints.
     pub lessor: LessorConfig,
-    /// `--auth-token-ttl`: how long a simple token lives after its last use.
-    pub auth_token_ttl: Duration,
+    /// `--auth-token`, `--auth-token-ttl`: how tokens are made.
+    pub auth_tokens: crate::auth::TokenConfig,
     /// How the transport dials peers (the peer TLS, if any).
     pub peer_dialer: crate::rt::net::Dialer,
 }
@@ -204,7 +204,7 @@ impl RaftNode {
         if let Some(v) = &loaded.cluster_version {
             log_cluster_version(None, v);
         }
-        let state = State::recover(loaded, cfg.lessor, cfg.auth_token_ttl);
+        let state = State::recover(loaded, cfg.lessor, &cfg.auth_tokens);
         let learner = state.cluster.is_learner(cfg.id);
         let watchable = Arc::new(WatchableStore::new(state.kv.rev()));
         let handle = RaftHandle {
@@ -245,7 +245,7 @@ impl RaftNode {
             last_reset: None,
             published: RaftStatus::default(),
             lessor: cfg.lessor,
-            auth_token_ttl: cfg.auth_token_ttl,
+            auth_tokens: cfg.auth_tokens.clone(),
             primary: false,
         };
         Ok((node, handle))
@@ -325,7 +325,7 @@ mod tests {
             election_ticks: 10,
             snapshot_count: 100,
             lessor: LessorConfig::default(),
-            auth_token_ttl: crate::auth::token::TTL_DEFAULT,
+            auth_tokens: Default::default(),
             peer_dialer: Default::default(),
         }
     }

@@ -200,8 +200,8 @@ pub struct RaftNode {
     published: RaftStatus,
     /// The lessor's configuration (a snapshot's state gets it too).
     lessor: LessorConfig,
-    /// `--auth-token-ttl` (a snapshot's state gets it too).
-    auth_token_ttl: Duration,
+    /// `--auth-token`, `--auth-token-ttl` (a snapshot's state gets them too).
+    auth_tokens: crate::auth::TokenConfig,
     /// Whether this member's lessor is primary (it leads, and applied its
     /// term's first entry).
     primary: bool,

@@ -73,7 +73,7 @@ impl RaftNode {
             .install_snapshot(data.pairs, meta.index, meta.term)?;
         let loaded = self.backend.load()?;
         // Only a follower installs a snapshot: its lessor is not primary.
-        let mut state = State::recover(loaded, self.lessor, self.auth_token_ttl);
+        let mut state = State::recover(loaded, self.lessor, &self.auth_tokens);
         // The tokens are this member's, not the snapshot's: clients keep
         // theirs (unless auth is off in the new state).
         {

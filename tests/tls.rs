@@ -686,3 +686,71 @@ fn cn_steps(server_bin: &str, ctl: &str) -> Vec<String> {
     let _ = std::fs::remove_dir_all(&dir);
     out
 }
+
+/// Connections that never finish a handshake (silent, or sending garbage,
+/// or a ClientHello cut short) hold only their own handshake task, bounded
+/// by its timeout: clients with certificates are served meanwhile, and the
+/// server's descriptors come back once they go.
+#[test]
+fn stalled_handshakes_do_not_stop_tls_serving() {
+    let Some(ctl) = real_etcdctl() else { return };
+    let dir = temp_dir("tls-stalled");
+    let pki = Pki::new(&dir, "ca");
+    let (server_crt, server_key) = pki.leaf("server", "server", 1);
+    let (alice_crt, alice_key) = pki.leaf("alice", "alice", 2);
+    let port = free_port();
+    let url = format!("https://127.0.0.1:{port}");
+    let server = Server::spawn_bin(
+        ETCD,
+        None,
+        &dir,
+        port,
+        free_port(),
+        &[
+            &format!("--listen-client-urls={url}"),
+            &format!("--advertise-client-urls={url}"),
+            &format!("--cert-file={}", p(&server_crt)),
+            &format!("--key-file={}", p(&server_key)),
+            &format!("--trusted-ca-file={}", p(&pki.ca)),
+            "--client-cert-auth",
+        ],
+    );
+    let alice = tls_flags(&pki.ca, &alice_crt, &alice_key);
+    wait_healthy(ctl, &url, &alice, &server);
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{}/fd", server.child.id()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let before = fds();
+    // A TLS record header announcing a ClientHello, then nothing more.
+    let cut_hello: &[u8] = &[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc];
+    let mut stalled = Vec::new();
+    for i in 0..300 {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        match i % 3 {
+            0 => {}
+            1 => s.write_all(b"\x00\x01garbage").unwrap(),
+            _ => s.write_all(cut_hello).unwrap(),
+        }
+        stalled.push(s);
+    }
+    let started = Instant::now();
+    let put = real_ctl(ctl, &url, &alice, &["put", "k", "during"]);
+    assert_eq!(stdout(&put), "OK\n", "{put:?}");
+    let get = real_ctl(ctl, &url, &alice, &["get", "k", "--print-value-only"]);
+    assert_eq!(stdout(&get), "during\n");
+    eprintln!(
+        "with 300 stalled handshakes: put+get in {:?}, {} descriptors (from {before})",
+        started.elapsed(),
+        fds()
+    );
+    drop(stalled);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while fds() > before + 5 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(fds() <= before + 5, "descriptors {} after, {before} before", fds());
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

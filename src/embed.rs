@@ -182,12 +182,6 @@ pub async fn listen(cfg: &Config) -> io::Result<Listeners> {
     let mut clients = Vec::new();
     for url in &cfg.listen_client_urls {
         let addr = ListenAddr::parse(url).map_err(io::Error::other)?;
-        // etcd refuses one port given twice (e.g. as http:// and https://).
-        if clients.iter().any(|l: &Listener| *l.addr() == addr) {
-            return Err(io::Error::other(format!(
-                "listen {addr}: the same address is given twice in --listen-client-urls"
-            )));
-        }
         if is_tls_url(url) && client_tls.is_empty() {
             return Err(io::Error::other(format!(
                 "TLS key/cert (--cert-file, --key-file) must be provided for client url {url} with HTTPS scheme"
@@ -196,6 +190,23 @@ pub async fn listen(cfg: &Config) -> io::Result<Listeners> {
         if !is_tls_url(url) && !client_tls.is_empty() {
             // etcd's own words, "peer" included.
             tracing::warn!(target: "embed", "The scheme of client url {url} is HTTP while peer key/cert files are presented. Ignored key/cert files.");
+        }
+        // One port as both http:// and https://: etcd 3.4 serves both on
+        // it (plain text and TLS told apart per connection).
+        if let Some(i) = clients.iter().position(|l: &Listener| *l.addr() == addr) {
+            let l = clients.remove(i);
+            let both = match (l.is_tls(), is_tls_url(url)) {
+                (false, true) => l.with_tls(&client_tls)?.also_plain(),
+                (true, false) => l.also_plain(),
+                _ => {
+                    return Err(io::Error::other(format!(
+                        "listen {addr}: the same address is given twice in --listen-client-urls"
+                    )))
+                }
+            };
+            tracing::warn!(target: "embed", "serving insecure client requests on {addr}, this is strongly discouraged!");
+            clients.insert(i, both);
+            continue;
         }
         let l = Listener::bind(addr).await?;
         clients.push(if is_tls_url(url) {

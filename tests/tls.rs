@@ -750,7 +750,56 @@ fn stalled_handshakes_do_not_stop_tls_serving() {
     while fds() > before + 5 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(fds() <= before + 5, "descriptors {} after, {before} before", fds());
+    assert!(
+        fds() <= before + 5,
+        "descriptors {} after, {before} before",
+        fds()
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One port listed as both `http://` and `https://`: etcd 3.4 serves plain
+/// text and TLS on it (HTTP and HTTPS alike), told apart per connection.
+#[test]
+fn one_port_serves_plain_and_tls_when_listed_as_both() {
+    let Some(ctl) = real_etcdctl() else { return };
+    let dir = temp_dir("tls-mixed");
+    let port = free_port();
+    let (http, https) = (
+        format!("http://127.0.0.1:{port}"),
+        format!("https://127.0.0.1:{port}"),
+    );
+    let server = Server::spawn_bin(
+        ETCD,
+        None,
+        &dir,
+        port,
+        free_port(),
+        &[
+            &format!("--data-dir={}", p(&dir.join("d"))),
+            &format!("--listen-client-urls={http},{https}"),
+            &format!("--advertise-client-urls={http}"),
+            "--auto-tls",
+        ],
+    );
+    let insecure = vec![
+        "--insecure-skip-tls-verify".to_string(),
+        "--insecure-transport=false".to_string(),
+    ];
+    wait_healthy(ctl, &https, &insecure, &server);
+    let put = real_ctl(ctl, &http, &[], &["put", "a", "1"]);
+    assert_eq!(stdout(&put), "OK\n", "{put:?}");
+    let get = real_ctl(ctl, &https, &insecure, &["get", "a", "--print-value-only"]);
+    assert_eq!(stdout(&get), "1\n", "{get:?}");
+    // Plain HTTP is answered on the same port.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(b"GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    assert!(body.contains("\"etcdserver\":\"3.4.23\""), "{body}");
+    assert!(log(&server).contains("serving insecure client requests on"));
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -307,6 +307,7 @@ pub(super) async fn serve(
 ) -> io::Result<()> {
     let addr = listener.addr.clone();
     let tls = listener.tls.clone();
+    let plain_too = listener.plain_too;
     let acceptor = Acceptor {
         listener,
         permits: connection_permits(),
@@ -318,7 +319,7 @@ pub(super) async fn serve(
             let conn = a.next().await;
             Some((Ok::<_, io::Error>(conn), a))
         })),
-        Some(tls) => Box::pin(tls_incoming(acceptor, tls)),
+        Some(tls) => Box::pin(tls_incoming(acceptor, tls, plain_too)),
     };
     let stop = tokio_util::sync::CancellationToken::new();
     let serving = router.serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned());
@@ -343,6 +344,7 @@ pub(super) async fn serve(
 fn tls_incoming(
     acceptor: Acceptor,
     tls: Arc<ServerTls>,
+    plain_too: bool,
 ) -> impl futures::Stream<Item = io::Result<Conn>> + Send + 'static {
     let (done_tx, done_rx) = mpsc::channel::<Conn>(HANDSHAKES_DONE_MAX);
     futures::stream::unfold(
@@ -357,7 +359,7 @@ fn tls_incoming(
                             return Some((Ok(conn), (acceptor, done_tx, done_rx)));
                         }
                         conn = acceptor.next() => {
-                            tokio::spawn(handshake(tls.clone(), conn, done_tx.clone()));
+                            tokio::spawn(handshake(tls.clone(), conn, plain_too, done_tx.clone()));
                         }
                     }
                 }
@@ -368,23 +370,39 @@ fn tls_incoming(
 
 /// One connection's server handshake; a failure is logged as etcd logs it
 /// and closes the connection (dropping it returns its permit).
-async fn handshake(tls: Arc<ServerTls>, conn: Conn, done: mpsc::Sender<Conn>) {
+async fn handshake(tls: Arc<ServerTls>, conn: Conn, plain_too: bool, done: mpsc::Sender<Conn>) {
     let Conn { io, info, _permit } = conn;
-    let accepted = tokio::time::timeout(super::tls::HANDSHAKE_TIMEOUT, async {
-        // As Go's: plain text is closed without an answer (rustls would
-        // send an alert, which an HTTP client shows as garbage).
-        if let Io::Tcp(s) = &io {
-            let mut first = [0u8; 1];
-            match s.peek(&mut first).await {
-                Ok(1) if first[0] == TLS_HANDSHAKE_RECORD => {}
-                Ok(1) => return Err("tls: first record does not look like a TLS handshake".into()),
-                _ => return Err("EOF".to_string()),
-            }
+    let deadline = super::super::time::now() + super::tls::HANDSHAKE_TIMEOUT;
+    // As Go's: plain text is closed without an answer (rustls would send an
+    // alert, which an HTTP client shows as garbage), unless the port serves
+    // plain text too.
+    let first = async {
+        let Io::Tcp(s) = &io else {
+            return Ok(true);
+        };
+        let mut first = [0u8; 1];
+        match s.peek(&mut first).await {
+            Ok(1) if first[0] == TLS_HANDSHAKE_RECORD => Ok(true),
+            Ok(1) if plain_too => Ok(false),
+            Ok(1) => Err("tls: first record does not look like a TLS handshake".to_string()),
+            _ => Err("EOF".to_string()),
         }
-        tls.accept(io, info.remote_addr).await
-    })
-    .await
-    .unwrap_or_else(|_| Err("tls: handshake timed out".to_string()));
+    };
+    let timed_out = || "tls: handshake timed out".to_string();
+    let is_tls = tokio::time::timeout_at(deadline, first)
+        .await
+        .unwrap_or_else(|_| Err(timed_out()));
+    let accepted = match is_tls {
+        Ok(false) => {
+            // Plain text on a port that serves both.
+            let _ = done.send(Conn { io, info, _permit }).await;
+            return;
+        }
+        Ok(true) => tokio::time::timeout_at(deadline, tls.accept(io, info.remote_addr))
+            .await
+            .unwrap_or_else(|_| Err(timed_out())),
+        Err(e) => Err(e),
+    };
     match accepted {
         Ok(accepted) => {
             let conn = Conn {

@@ -125,6 +125,10 @@ pub struct Listener {
     bound: accept::Bound,
     #[cfg(not(madsim))]
     tls: Option<Arc<tls::ServerTls>>,
+    /// A TLS listener that also serves plain text (its port listed as both
+    /// `http://` and `https://`): told apart by the first byte.
+    #[cfg(not(madsim))]
+    plain_too: bool,
 }
 
 impl Listener {
@@ -140,6 +144,7 @@ impl Listener {
                 addr,
                 bound,
                 tls: None,
+                plain_too: false,
             })
         }
         #[cfg(madsim)]
@@ -177,6 +182,19 @@ impl Listener {
                 "TLS is not simulated; use http:// URLs in simulation",
             ))
         }
+    }
+
+    /// A TLS listener that serves plain-text clients too, as etcd 3.4 does
+    /// for a port given as both `http://` and `https://` (a connection
+    /// whose first byte starts no TLS record is served as it is).
+    pub fn also_plain(self) -> Listener {
+        #[cfg(not(madsim))]
+        return Listener {
+            plain_too: true,
+            ..self
+        };
+        #[cfg(madsim)]
+        self
     }
 
     /// Whether this listener serves TLS.

@@ -68,15 +68,25 @@ impl JwtTokens {
             t => crate::config::parse_duration(t)
                 .ok_or_else(|| AuthError::InvalidAuthOpts.go_message().to_string())?,
         };
+        // A key file is small; reading at most this much keeps a wrong
+        // path (a device, a huge file) from hanging start-up.
+        const KEY_FILE_MAX: u64 = 1 << 20;
         let read = |k: &str| -> Result<Vec<u8>, String> {
-            match get(k) {
-                "" => Ok(Vec::new()),
-                f => std::fs::read(f).map_err(|e| {
-                    let e = e.to_string();
-                    let e = e.split(" (os error").next().unwrap_or(&e).to_lowercase();
-                    format!("open {f}: {e}")
-                }),
+            use std::io::Read;
+            let f = get(k);
+            if f.is_empty() {
+                return Ok(Vec::new());
             }
+            let go_error = |e: std::io::Error| {
+                let e = e.to_string();
+                let e = e.split(" (os error").next().unwrap_or(&e).to_lowercase();
+                format!("open {f}: {e}")
+            };
+            let mut buf = Vec::new();
+            std::fs::File::open(f)
+                .and_then(|file| file.take(KEY_FILE_MAX).read_to_end(&mut buf))
+                .map_err(go_error)?;
+            Ok(buf)
         };
         let (public, private) = (read("pub-key")?, read("priv-key")?);
         use Algorithm::*;

@@ -169,11 +169,12 @@ async fn run_with(
         return o;
     };
     let res = match auth::credentials(&ctx, &mut o, stdin) {
-        Ok(Some((user, password))) => {
+        // clientv3 authenticates only with both a name and a password.
+        Ok(Some((user, password))) if !user.is_empty() && !password.is_empty() => {
             ctx.token.set_credentials(user, password);
             dispatch(cmd, &ctx, &mut o, stdin).await
         }
-        Ok(None) => dispatch(cmd, &ctx, &mut o, stdin).await,
+        Ok(_) => dispatch(cmd, &ctx, &mut o, stdin).await,
         Err(f) => Err(f),
     };
     // What authenticating logged comes first, as clientv3 logs it at dial.

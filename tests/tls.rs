@@ -664,6 +664,15 @@ fn cn_steps(server_bin: &str, ctl: &str) -> Vec<String> {
     ];
     let mut out = Vec::new();
     for (tls, args) in steps {
+        if args == ["auth", "disable"] {
+            // Before auth goes off: a root-only RPC (HashKV, which etcd
+            // 3.4 refuses unmapped) as root's and as alice's certificate.
+            out.extend(hash_kv_as_certificates(
+                &url,
+                &pki,
+                [(&root_crt, &root_key), (&alice_crt, &alice_key)],
+            ));
+        }
         let mut cmd = Command::new(ctl);
         cmd.env("ETCDCTL_API", "3")
             .arg(format!("--endpoints={url}"))
@@ -685,6 +694,34 @@ fn cn_steps(server_bin: &str, ctl: &str) -> Vec<String> {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
     out
+}
+
+/// HashKV over TLS with each client certificate and no token: what each
+/// got (`OK`, or the status).
+fn hash_kv_as_certificates(url: &str, pki: &Pki, certs: [(&PathBuf, &PathBuf); 2]) -> Vec<String> {
+    common::runtime().block_on(async {
+        let mut out = Vec::new();
+        for (crt, key) in certs {
+            let tls = ClientTls {
+                ca_file: p(&pki.ca),
+                cert_file: p(crt),
+                key_file: p(key),
+                ..ClientTls::default()
+            };
+            let ch = tls_url_channel(url, &tls).await;
+            let r = oxcd::pb::etcdserverpb::maintenance_client::MaintenanceClient::new(ch)
+                .hash_kv(oxcd::pb::etcdserverpb::HashKvRequest { revision: 0 })
+                .await;
+            out.push(
+                match r {
+                    Ok(_) => format!("hashkv as {}: OK", p(crt)),
+                    Err(st) => format!("hashkv as {}: {:?} {}", p(crt), st.code(), st.message()),
+                }
+                .replace(&p(&pki.dir), "<dir>"),
+            );
+        }
+        out
+    })
 }
 
 /// Connections that never finish a handshake (silent, or sending garbage,

@@ -16,7 +16,9 @@ impl EtcdServer {
     /// The user a request's token names (etcd's `AuthInfoFromCtx`):
     /// `None` when auth is off or the request has no token; an unknown or
     /// expired token is `ErrInvalidAuthToken`.
-    pub fn auth_info(&self, token: Option<&str>) -> Result<Option<AuthInfo>, ServerError> {
+    /// (Private: requests go through [`Self::auth_info_from`], which also
+    /// knows the client certificate.)
+    fn auth_info(&self, token: Option<&str>) -> Result<Option<AuthInfo>, ServerError> {
         let now = self.clock.now();
         Ok(self.read().state.auth.auth_info(token, now)?)
     }

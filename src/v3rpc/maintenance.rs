@@ -29,11 +29,11 @@ impl Maintenance {
     /// `Unknown` and the auth package's text ("auth: permission denied"),
     /// an invalid token included.
     fn admin_unmapped<T: ForLearner>(&self, r: Request<T>) -> Result<T, Status> {
-        let token = interceptor::token(&r);
+        let (token, cn) = (interceptor::token(&r), interceptor::client_cn(&r));
         let r = interceptor::admit_any_token(&self.server, r)?;
         let admitted = self
             .server
-            .auth_info(token.as_deref())
+            .auth_info_from(token.as_deref(), cn.as_deref())
             .and_then(|ai| self.server.check_admin(ai.as_ref()));
         match admitted {
             Ok(()) => Ok(r),

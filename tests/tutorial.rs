@@ -72,15 +72,19 @@ fn unimplemented_rpcs_name_themselves() {
         .unwrap();
     let ep = srv.endpoint();
     let st = rt.block_on(async move {
-        let mut c = oxcd::pb::etcdserverpb::auth_client::AuthClient::connect(ep)
+        let mut c = oxcd::pb::etcdserverpb::maintenance_client::MaintenanceClient::connect(ep)
             .await
             .unwrap();
-        c.auth_status(oxcd::pb::etcdserverpb::AuthStatusRequest {})
+        c.downgrade(oxcd::pb::etcdserverpb::DowngradeRequest::default())
             .await
             .unwrap_err()
     });
     assert_eq!(st.code(), tonic::Code::Unimplemented);
-    assert!(st.message().contains("Auth.AuthStatus"), "{}", st.message());
+    assert!(
+        st.message().contains("Maintenance.Downgrade"),
+        "{}",
+        st.message()
+    );
     drop(srv);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -179,6 +179,11 @@ impl Ctx {
             (false, Some(_)) => format!("https://{ep}"),
             (false, None) => format!("http://{ep}"),
         };
+        if !url.starts_with("https://") {
+            // No TLS configuration to build (it would look for the system's
+            // roots, which a minimal image does not have).
+            return crate::rt::net::dial(&url, timeout).await;
+        }
         crate::rt::net::dial_tls(&url, timeout, &tls.unwrap_or_default()).await
     }
 }

@@ -613,6 +613,22 @@ impl AuthStore {
         self.is_op_permitted(ai, key, range_end, false)
     }
 
+    /// [`Self::is_range_permitted`] for a read checked under the lock it
+    /// reads with: the caller (`None`: no user) at the current revision, so
+    /// only its permissions decide, never a revision gone old meanwhile.
+    pub fn is_range_permitted_now(
+        &self,
+        ai: Option<&AuthInfo>,
+        key: &[u8],
+        range_end: &[u8],
+    ) -> Result<(), AuthError> {
+        let who = ai.map_or_else(AuthInfo::default, |ai| AuthInfo {
+            username: ai.username.clone(),
+            revision: self.revision,
+        });
+        self.is_range_permitted(&who, key, range_end)
+    }
+
     pub fn is_put_permitted(&self, ai: &AuthInfo, key: &[u8]) -> Result<(), AuthError> {
         self.is_op_permitted(ai, key, &[], true)
     }

@@ -195,13 +195,9 @@ impl EtcdServer {
         if auth.is_admin_permitted(Some(ai)).is_ok() {
             return Ok(());
         }
-        let who = AuthInfo {
-            username: ai.username.clone(),
-            revision: auth.revision(),
-        };
         if let Some(lease) = shared.state.lessor.lookup(id) {
             for k in &lease.keys {
-                auth.is_range_permitted(&who, k, &[])?;
+                auth.is_range_permitted_now(Some(ai), k, &[])?;
             }
         }
         Ok(())
@@ -218,11 +214,9 @@ impl EtcdServer {
         range_end: &[u8],
     ) -> Result<(), ServerError> {
         let shared = self.read();
-        let auth = &shared.state.auth;
-        let who = ai.map_or_else(AuthInfo::default, |ai| AuthInfo {
-            username: ai.username.clone(),
-            revision: auth.revision(),
-        });
-        Ok(auth.is_range_permitted(&who, key, range_end)?)
+        Ok(shared
+            .state
+            .auth
+            .is_range_permitted_now(ai, key, range_end)?)
     }
 }

@@ -370,14 +370,12 @@ impl EtcdServer {
         }
         let mut resp = {
             let shared = self.read();
-            let auth = &shared.state.auth;
             // Checked under the lock the read takes, so at the revision the
             // read sees (etcd resolves the token after the ReadIndex too).
-            let who = ai.map_or_else(AuthInfo::default, |ai| AuthInfo {
-                username: ai.username.clone(),
-                revision: auth.revision(),
-            });
-            auth.is_range_permitted(&who, &req.key, &req.range_end)?;
+            shared
+                .state
+                .auth
+                .is_range_permitted_now(ai, &req.key, &req.range_end)?;
             shared.state.kv.range(&req)?
         };
         self.header(&mut resp.header);

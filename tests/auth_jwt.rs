@@ -26,7 +26,7 @@ use oxcd::pb::etcdserverpb::{
 use tonic::transport::Channel;
 use tonic::Request;
 
-const REAL_ETCD: &str = "/usr/bin/etcd";
+use common::REAL_ETCD;
 
 fn openssl(dir: &Path, args: &[&str]) {
     let ok = Command::new("openssl")
@@ -182,14 +182,7 @@ async fn steps(run: &Run) -> Vec<String> {
 
 #[test]
 fn jwt_tokens_as_etcd_34_makes_them() {
-    let have_etcd = Path::new(REAL_ETCD).exists();
-    if !have_etcd {
-        assert!(
-            std::env::var("CI").is_err() && std::env::var("OXCD_REQUIRE_DIFFERENTIAL").is_err(),
-            "{REAL_ETCD} is required"
-        );
-        eprintln!("{REAL_ETCD} missing: the comparison is not run");
-    }
+    let have_etcd = common::real_etcd_present(REAL_ETCD, "the JWT comparison with etcd 3.4");
     let dir = temp_dir("auth-jwt-keys");
     let rt = common::runtime();
     for (method, private, public) in keys(&dir) {

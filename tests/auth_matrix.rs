@@ -32,7 +32,6 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::Duration;
 
 use common::{free_port, temp_dir, Server};
@@ -56,7 +55,7 @@ use oxcd::rt::stream::ReceiverStream;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
-const REAL_ETCD: &str = "/usr/bin/etcd";
+use common::REAL_ETCD;
 const FLAGS: &[&str] = &["--bcrypt-cost", "4"];
 /// Every lease here outlives the test.
 const TTL: i64 = 600;
@@ -1675,24 +1674,6 @@ const KNOWN_DIFFERENCES: &[&str] = &[
 
 // ------------------------------------------------------------------ the test
 
-/// Whether the real etcd 3.4 is installed; where it must be (CI, or
-/// `OXCD_REQUIRE_DIFFERENTIAL=1`) its absence fails the test rather than
-/// skipping the comparison.
-fn real_etcd_present() -> bool {
-    let required = std::env::var("OXCD_REQUIRE_DIFFERENTIAL").is_ok_and(|v| v == "1")
-        || std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-    if Path::new(REAL_ETCD).exists() {
-        return true;
-    }
-    assert!(
-        !required,
-        "the real etcd 3.4 is required but {REAL_ETCD} is missing: run `.ci/run` or \
-         `apt-get install etcd-server etcd-client`"
-    );
-    eprintln!("AUTH MATRIX: COMPARISON WITH ETCD NOT RUN: {REAL_ETCD} is missing");
-    false
-}
-
 /// Starts `bin` (ours when `None`) fresh and runs the matrix on it.
 fn matrix_on(bin: Option<&str>, rt: &tokio::runtime::Runtime) -> Vec<Cell> {
     let tag = if bin.is_some() { "etcd" } else { "oxcd" };
@@ -1711,7 +1692,7 @@ fn matrix_on(bin: Option<&str>, rt: &tokio::runtime::Runtime) -> Vec<Cell> {
 
 #[test]
 fn every_rpc_checks_permissions_as_etcd_does() {
-    let compare = real_etcd_present();
+    let compare = common::real_etcd_present(REAL_ETCD, "AUTH MATRIX: COMPARISON WITH ETCD");
     let rt = common::runtime();
     let ours = matrix_on(None, &rt);
     let theirs = compare.then(|| matrix_on(Some(REAL_ETCD), &rt));

@@ -20,8 +20,6 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::{free_port, temp_dir, Server};
 use oxcd::pb::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
 use oxcd::pb::etcdserverpb::kv_client::KvClient;
@@ -35,7 +33,7 @@ use oxcd::pb::etcdserverpb::{
 use oxcd::pb::etcdserverpb::{watch_request, WatchCreateRequest, WatchRequest, WatchResponse};
 use tonic::transport::Channel;
 
-const REAL_ETCD: &str = "/usr/bin/etcd";
+use common::REAL_ETCD;
 const KEYS: usize = 5;
 
 #[derive(Clone, Debug)]
@@ -531,27 +529,9 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// Whether the real etcd 3.4 is installed; where it must be (CI, or
-/// `OXCD_REQUIRE_DIFFERENTIAL=1`) its absence fails the test rather than
-/// skipping it.
-fn real_etcd_present() -> bool {
-    let required = std::env::var("OXCD_REQUIRE_DIFFERENTIAL").is_ok_and(|v| v == "1")
-        || std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-    if Path::new(REAL_ETCD).exists() {
-        return true;
-    }
-    assert!(
-        !required,
-        "the real etcd 3.4 is required but {REAL_ETCD} is missing: run `.ci/run` or \
-         `apt-get install etcd-server etcd-client`"
-    );
-    eprintln!("GRPC DIFFERENTIAL TEST NOT RUN: {REAL_ETCD} is missing");
-    false
-}
-
 #[test]
 fn kv_requests_get_etcds_answers() {
-    if !real_etcd_present() {
+    if !common::real_etcd_present(REAL_ETCD, "GRPC DIFFERENTIAL TEST") {
         return;
     }
     let (ours_dir, real_dir) = (temp_dir("grpc-diff-oxcd"), temp_dir("grpc-diff-etcd"));
@@ -869,7 +849,7 @@ fn assert_same_steps(what: &str, got: &[String], want: &[String]) {
 
 #[test]
 fn lock_and_election_get_etcds_answers() {
-    if !real_etcd_present() {
+    if !common::real_etcd_present(REAL_ETCD, "GRPC DIFFERENTIAL TEST") {
         return;
     }
     let (got, want) = script_on_both("lock", &[], lock_and_election_script);
@@ -981,7 +961,7 @@ async fn progress_notify_script(endpoint: String) -> Vec<String> {
 
 #[test]
 fn watch_progress_and_fragments_match_etcds() {
-    if !real_etcd_present() {
+    if !common::real_etcd_present(REAL_ETCD, "GRPC DIFFERENTIAL TEST") {
         return;
     }
     let flag = ["--experimental-watch-progress-notify-interval=500ms"];

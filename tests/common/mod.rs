@@ -170,3 +170,25 @@ pub fn shell_status(s: std::process::ExitStatus) -> Option<i32> {
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
+
+/// The real etcd 3.4 (Debian's `etcd-server`), the oracle of the tests that
+/// compare with it.
+pub const REAL_ETCD: &str = "/usr/bin/etcd";
+
+/// Whether the oracle at `path` is installed. Where it must be (`CI` or
+/// `OXCD_REQUIRE_DIFFERENTIAL` set) its absence fails the test; elsewhere
+/// `what` is reported as not run.
+pub fn real_etcd_present(path: &str, what: &str) -> bool {
+    if Path::new(path).exists() {
+        return true;
+    }
+    let required =
+        std::env::var_os("CI").is_some() || std::env::var_os("OXCD_REQUIRE_DIFFERENTIAL").is_some();
+    assert!(
+        !required,
+        "the real etcd 3.4 is required but {path} is missing: run `.ci/run` or \
+         `apt-get install etcd-server etcd-client`"
+    );
+    eprintln!("{what} NOT RUN: {path} is missing");
+    false
+}

@@ -15,7 +15,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/v3electionpb/v3election.proto",
         "proto/oxcdpeer/peer.proto",
     ];
-    tonic_build::configure().compile_protos(&protos, &["proto"])?;
+    // The descriptors ride in the binary for the JSON gateway's transcoding.
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
+    tonic_build::configure()
+        .file_descriptor_set_path(out.join("oxcd_descriptor.bin"))
+        .compile_protos(&protos, &["proto"])?;
     for p in protos {
         println!("cargo:rerun-if-changed={p}");
     }

@@ -15,6 +15,7 @@ pub mod embed;
 pub mod lease;
 pub mod logging;
 pub mod membership;
+pub mod metrics;
 pub mod mvcc;
 pub mod pb;
 pub mod raftnode;

@@ -27,10 +27,12 @@ use raft::eraftpb::{ConfChange, ConfState, Entry, EntryType};
 use crate::auth::{AuthError, AuthInfo, AuthStore, TokenConfig};
 use crate::lease::{LeaseError, Lessor, LessorConfig};
 use crate::membership::{MemberError, RaftCluster};
+use crate::metrics::ApplyCounts;
 use crate::mvcc::{KvStore, MvccError};
 use crate::pb::etcdserverpb::{
-    internal_raft_request::Request, CompactionResponse, DeleteRangeResponse, InternalRaftRequest,
-    LeaseGrantResponse, LeaseRevokeResponse, Member, PutResponse, TxnResponse,
+    internal_raft_request::Request, response_op, CompactionResponse, DeleteRangeResponse,
+    InternalRaftRequest, LeaseGrantResponse, LeaseRevokeResponse, Member, PutResponse, ResponseOp,
+    TxnResponse,
 };
 use crate::storage::schema::{BackendOp, Loaded};
 
@@ -160,6 +162,7 @@ pub struct Applier {
     /// The node clock as the batch is applied (a lease granted on the
     /// primary expires its TTL from then).
     now: Duration,
+    counts: ApplyCounts,
 }
 
 impl Applier {
@@ -170,6 +173,7 @@ impl Applier {
             conf_state,
             applied,
             now: Duration::ZERO,
+            counts: ApplyCounts::default(),
         }
     }
 
@@ -180,6 +184,40 @@ impl Applier {
 
     pub fn applied(&self) -> u64 {
         self.applied
+    }
+
+    /// What this applier has applied, by kind, since it started (etcd's
+    /// mvcc and lease counters; a txn's ops count as their kinds too).
+    pub fn counts(&self) -> ApplyCounts {
+        self.counts
+    }
+
+    /// Counts what a request did, by its answer; a txn's executed ops (as
+    /// its response lists them, nested txns included) count as their kinds.
+    fn count(&mut self, answer: &Answer) {
+        fn ops(c: &mut ApplyCounts, done: &[ResponseOp]) {
+            for op in done {
+                match &op.response {
+                    Some(response_op::Response::ResponseRange(_)) => c.ranges += 1,
+                    Some(response_op::Response::ResponsePut(_)) => c.puts += 1,
+                    Some(response_op::Response::ResponseDeleteRange(_)) => c.deletes += 1,
+                    Some(response_op::Response::ResponseTxn(t)) => ops(c, &t.responses),
+                    None => {}
+                }
+            }
+        }
+        let c = &mut self.counts;
+        match answer {
+            Answer::Put(Ok(_)) => c.puts += 1,
+            Answer::DeleteRange(Ok(_)) => c.deletes += 1,
+            Answer::Txn(Ok(t)) => {
+                c.txns += 1;
+                ops(c, &t.responses);
+            }
+            Answer::LeaseGrant(Ok(_)) => c.leases_granted += 1,
+            Answer::LeaseRevoke(Ok(_)) => c.leases_revoked += 1,
+            _ => {}
+        }
     }
 
     /// After a snapshot replaced the state.
@@ -240,7 +278,7 @@ impl Applier {
 
     /// The one dispatch on the request kind.
     fn apply_request(
-        &self,
+        &mut self,
         st: &mut State,
         ai: Option<&AuthInfo>,
         req: Option<Request>,
@@ -250,7 +288,7 @@ impl Applier {
         if let Some(Err(e)) = ai.map(|ai| auth::check(st, ai, &req)) {
             return Some(refused(&req, e));
         }
-        Some(match req {
+        let answer = match req {
             Request::Put(r) => Answer::Put(kv::put(st, &r)),
             Request::DeleteRange(r) => Answer::DeleteRange(Ok(kv::delete_range(st, &r))),
             Request::Txn(r) => Answer::Txn(kv::txn(st, &r)),
@@ -273,7 +311,9 @@ impl Applier {
                 Answer::Done(Ok(()))
             }
             r => Answer::Auth(auth::apply(st, r, self.applied, self.now)),
-        })
+        };
+        self.count(&answer);
+        Some(answer)
     }
 }
 

@@ -60,7 +60,6 @@ const fn hidden(mut flag: Flag) -> Flag {
 use Kind::*;
 use Support::*;
 
-const NO_METRICS: Support = Ignored("metrics and profiling endpoints are not built yet");
 const NO_V2: Support = Ignored("the v2 API and its proxy are not built (v2 is off, as by default)");
 const BACKEND: Support = Ignored("oxcd's backend (sled) batches and frees pages by itself");
 const NO_CORRUPT_CHECK: Support = Ignored("corruption checks are not built yet");
@@ -136,10 +135,10 @@ pub const GROUPS: &[(&str, &[Flag])] = &[
         f("auth-token-ttl", Uint, "300", Yes, "The lifetime in seconds of the auth token."),
     ]),
     ("Profiling and Monitoring", &[
-        f("enable-pprof", Bool, "false", NO_METRICS, "Enable runtime profiling data via HTTP server."),
-        f("metrics", Str, "basic", NO_METRICS, "Set level of detail for exported metrics ('basic' or 'extensive')."),
-        f("listen-metrics-urls", Urls, "", NO_METRICS, "List of URLs to listen on for the metrics and health endpoints."),
-        hidden(f("enable-grpc-gateway", Bool, "true", Ignored("the v3 JSON gateway is not built yet"), "Enable the gRPC gateway.")),
+        f("enable-pprof", Bool, "false", Ignored("pprof is Go's profiler; oxcd has none to serve"), "Enable runtime profiling data via HTTP server."),
+        f("metrics", Str, "basic", Yes, "Set level of detail for exported metrics ('basic' or 'extensive')."),
+        f("listen-metrics-urls", Urls, "", Yes, "List of URLs to listen on for the metrics and health endpoints."),
+        hidden(f("enable-grpc-gateway", Bool, "true", Yes, "Enable the gRPC gateway.")),
     ]),
     ("Logging", &[
         f("logger", Str, "capnslog", Yes, "Specify 'zap' for structured logging or 'capnslog'."),

@@ -75,6 +75,12 @@ pub struct Config {
     pub strict_reconfig_check: bool,
     /// `--cors` origins (`*` for any).
     pub cors: Vec<String>,
+    /// `--enable-grpc-gateway`: the v3 JSON gateway on the client port.
+    pub grpc_gateway: bool,
+    /// `--metrics`: etcd takes `extensive`, and anything else as `basic`.
+    pub metrics: crate::metrics::Level,
+    /// `--listen-metrics-urls`: ports with only `/metrics` and `/health`.
+    pub listen_metrics_urls: Vec<String>,
     /// `--experimental-enable-lease-checkpoint`.
     pub lease_checkpoint: bool,
     /// `--experimental-enable-lease-checkpoint-persist`.
@@ -382,6 +388,9 @@ fn build(
         snapshot_count: num("snapshot-count"),
         strict_reconfig_check: parse_bool(&get("strict-reconfig-check")).expect("checked"),
         cors: urls(&get("cors")),
+        grpc_gateway: parse_bool(&get("enable-grpc-gateway")).expect("checked"),
+        metrics: crate::metrics::Level::parse(&get("metrics")).unwrap_or_default(),
+        listen_metrics_urls: urls(&get("listen-metrics-urls")),
         lease_checkpoint: parse_bool(&get("experimental-enable-lease-checkpoint"))
             .expect("checked"),
         lease_checkpoint_persist: parse_bool(&get("experimental-enable-lease-checkpoint-persist"))

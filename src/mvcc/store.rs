@@ -168,6 +168,16 @@ impl KvStore {
         self.compact_rev
     }
 
+    /// How many keys exist at the current revision (etcd's keys gauge).
+    /// Counted when asked, which is once per `/metrics` scrape.
+    pub fn keys_total(&self) -> i64 {
+        let rev = self.current_rev;
+        self.index
+            .values()
+            .filter(|ki| ki.get(rev).is_some())
+            .count() as i64
+    }
+
     /// Backend operations produced since the last call.
     pub fn take_ops(&mut self) -> Vec<BackendOp> {
         std::mem::take(&mut self.ops)

@@ -114,6 +114,8 @@ struct Inner {
     /// The last revision whose events were handed out.
     notified: i64,
     next_stream: u64,
+    /// Streams opened and not yet closed (a metric).
+    open_streams: i64,
 }
 
 /// The watchers of one member.
@@ -167,7 +169,19 @@ impl WatchableStore {
     pub fn new_stream(&self) -> u64 {
         let mut g = self.lock();
         g.next_stream += 1;
+        g.open_streams += 1;
         g.next_stream
+    }
+
+    /// `(watchers, open streams, watchers not synced)`, for `/metrics`.
+    pub fn gauges(&self) -> (i64, i64, i64) {
+        let g = self.lock();
+        let slow = g
+            .watchers
+            .values()
+            .filter(|w| !matches!(w.set, Set::Synced))
+            .count();
+        (g.watchers.len() as i64, g.open_streams, slow as i64)
     }
 
     /// Watches `spec` on `stream` as `watch_id` (0: the lowest free id from
@@ -228,7 +242,9 @@ impl WatchableStore {
 
     /// A stream ended: its watchers go.
     pub fn close_stream(&self, stream: u64) {
-        self.lock().watchers.retain(|_, w| w.stream != stream);
+        let mut g = self.lock();
+        g.open_streams -= 1;
+        g.watchers.retain(|_, w| w.stream != stream);
     }
 
     /// The revision a stream's watchers are all complete up to, if every

@@ -68,6 +68,8 @@ pub struct NodeConfig {
     pub auth_tokens: crate::auth::TokenConfig,
     /// How the transport dials peers (the peer TLS, if any).
     pub peer_dialer: crate::rt::net::Dialer,
+    /// `--metrics`.
+    pub metrics: crate::metrics::Level,
 }
 
 fn invalid(msg: String) -> io::Error {
@@ -219,6 +221,7 @@ impl RaftNode {
             learner: Arc::new(AtomicBool::new(learner)),
             clock: Default::default(),
             watchable,
+            metrics: Arc::new(crate::metrics::Metrics::new(cfg.metrics)),
         };
         let node = RaftNode {
             raw,
@@ -327,6 +330,7 @@ mod tests {
             lessor: LessorConfig::default(),
             auth_tokens: Default::default(),
             peer_dialer: Default::default(),
+            metrics: Default::default(),
         }
     }
 

@@ -123,6 +123,8 @@ pub struct RaftHandle {
     pub clock: NodeClock,
     /// The watchers, told of every applied revision.
     pub watchable: Arc<crate::mvcc::watchable_store::WatchableStore>,
+    /// This member's metrics (`/metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The member's own clock, as the raft ticker measures it: the ticks
@@ -433,7 +435,9 @@ impl RaftNode {
                 "failed to sync the WAL: the disk failed the fsync",
             ));
         }
+        let fsync_started = tokio::time::Instant::now();
         self.wal.sync()?;
+        self.handle.metrics.observe_fsync(fsync_started.elapsed());
         crate::rt::faults::fsync_point(false).await;
         if !early {
             self.send(persisted);
@@ -504,7 +508,14 @@ impl RaftNode {
                 last,
                 "every committed entry applied"
             );
+            let started = tokio::time::Instant::now();
             self.backend.commit(&out.ops, last)?;
+            self.handle
+                .metrics
+                .observe_backend_commit(started.elapsed());
+            self.handle
+                .metrics
+                .carry_apply_counts(self.applier.counts());
         }
         self.batches_since_flush += 1;
         if self.batches_since_flush >= FLUSH_EVERY_BATCHES {
@@ -694,6 +705,9 @@ impl RaftNode {
             is_leader: r.state == StateRole::Leader,
         };
         if st != self.published {
+            if st.leader_id != 0 && st.leader_id != self.published.leader_id {
+                self.handle.metrics.leader_changes_seen.inc();
+            }
             self.published = st;
             self.handle.shared.write().expect("state lock").status = st;
         }

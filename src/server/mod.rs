@@ -49,6 +49,8 @@ pub const SERVER_VERSION: &str = "3.4.23";
 /// The cluster version every oxcd member can run (etcd's `MinClusterVersion`
 /// of its members' versions, which are all this one).
 pub const CLUSTER_VERSION: &str = "3.4.0";
+/// etcd's default `--quota-backend-bytes` (2 GiB), as `/metrics` reports it.
+const QUOTA_BACKEND_BYTES_DEFAULT: i64 = 2 << 30;
 
 /// Server-level failures; `Display` is etcd's message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -159,6 +161,7 @@ pub struct EtcdServer {
     clock: crate::raftnode::NodeClock,
     /// The watchers (the raft loop notifies them).
     pub watchable: Arc<crate::mvcc::watchable_store::WatchableStore>,
+    metrics: Arc<crate::metrics::Metrics>,
     backend: Arc<dyn Backend>,
     next_id: AtomicU64,
     /// `--strict-reconfig-check`.
@@ -196,6 +199,7 @@ impl EtcdServer {
             learner: handle.learner,
             clock: handle.clock,
             watchable: handle.watchable,
+            metrics: handle.metrics,
             backend,
             // etcd's idutil: the member's low 16 bits, then 40 bits of the
             // start time in ms, then a counter that may carry into them. An
@@ -252,6 +256,46 @@ impl EtcdServer {
         self.backend.size_bytes()
     }
 
+    /// This member's metrics.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
+    }
+
+    /// `/metrics`: the exposition, with the state-derived figures read now.
+    pub fn metrics_text(&self) -> String {
+        let (watchers, watch_streams, slow_watchers) = self.watchable.gauges();
+        let db = self.db_size() as i64;
+        let scrape = {
+            let g = self.read();
+            crate::metrics::Scrape {
+                member_id: self.member_id,
+                server_version: self.version.to_string(),
+                // etcd labels it major.minor.
+                cluster_version: g
+                    .state
+                    .cluster
+                    .version()
+                    .map(|v| major_minor(v).to_string()),
+                has_leader: g.status.leader_id != 0,
+                is_leader: g.status.is_leader,
+                is_learner: self.learner.load(std::sync::atomic::Ordering::Relaxed),
+                committed_index: g.status.commit_index,
+                applied_index: g.status.applied_index,
+                current_revision: g.state.kv.rev(),
+                compact_revision: g.state.kv.compact_rev(),
+                keys: g.state.kv.keys_total(),
+                db_size_bytes: db,
+                db_size_in_use_bytes: db,
+                watchers,
+                watch_streams,
+                slow_watchers,
+                auth_revision: g.state.auth.revision() as i64,
+                quota_backend_bytes: QUOTA_BACKEND_BYTES_DEFAULT,
+            }
+        };
+        self.metrics.gather(&scrape)
+    }
+
     /// Fills the header fields the state machine does not know.
     pub fn header(&self, h: &mut Option<ResponseHeader>) {
         let h = h.get_or_insert_with(Default::default);
@@ -294,12 +338,21 @@ impl EtcdServer {
         waiter: impl FnOnce(Reply<T>) -> Waiter,
     ) -> Result<T, ServerError> {
         let (reply, rx) = oneshot::channel();
-        self.submit_as(req, ai, waiter(reply)).await?;
-        match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
-            Err(_) => Err(ServerError::Timeout),
-            Ok(Err(_)) => Err(ServerError::Stopped),
-            Ok(Ok(res)) => Ok(res?),
-        }
+        let pending = &self.metrics.proposals_pending;
+        pending.inc();
+        // Dropped on every path, a caller that goes away included.
+        let _pending = scopeguard(|| pending.dec());
+        let outcome = match self.submit_as(req, ai, waiter(reply)).await {
+            Err(e) => Err(e),
+            Ok(()) => match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
+                Err(_) => Err(ServerError::Timeout),
+                Ok(Err(_)) => Err(ServerError::Stopped),
+                Ok(Ok(res)) => return Ok(res?),
+            },
+        };
+        // etcd's proposals_failed_total: a proposal that never came back.
+        self.metrics.proposals_failed.inc();
+        outcome
     }
 
     /// Hands `req` to the raft loop; `waiter` gets its result.
@@ -365,6 +418,7 @@ impl EtcdServer {
         req: RangeRequest,
         ai: Option<&AuthInfo>,
     ) -> Result<RangeResponse, ServerError> {
+        self.metrics.range_served();
         if !req.serializable && !crate::bugs::active(crate::bugs::Bug::SkipReadIndex) {
             self.linearizable_barrier().await?;
         }
@@ -507,4 +561,17 @@ impl EtcdServer {
         }
         Ok((kv.hash_kv(at), kv.rev(), kv.compact_rev()))
     }
+}
+
+/// Runs `f` when dropped.
+fn scopeguard<F: FnOnce()>(f: F) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
 }

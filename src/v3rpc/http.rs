@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::rt::net::{HttpHandler, HttpRequest, HttpResponse};
+use crate::rt::net::{GrpcCallStats, GrpcObserver, HttpHandler, HttpRequest, HttpResponse};
 use crate::server::EtcdServer;
 
 /// `--cors`: which origins browsers may call from (etcd's default is `*`).
@@ -75,11 +75,11 @@ pub async fn healthy(server: &EtcdServer) -> bool {
 const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
 
 fn plain(status: u16, body: &str) -> HttpResponse {
-    HttpResponse {
+    HttpResponse::new(
         status,
-        headers: vec![("content-type", TEXT_PLAIN.into())],
-        body: body.as_bytes().to_vec(),
-    }
+        vec![("content-type", TEXT_PLAIN.into())],
+        body.as_bytes().to_vec(),
+    )
 }
 
 /// Go's `http.Error`: plain text that browsers must not sniff.
@@ -101,10 +101,122 @@ fn method_not_allowed() -> HttpResponse {
     r
 }
 
+/// What the client port serves besides gRPC.
+#[derive(Clone, Debug)]
+pub struct ClientFace {
+    pub cors: Cors,
+    /// `--enable-grpc-gateway`: the JSON gateway under `/v3/`.
+    pub gateway: bool,
+}
+
+/// `/health`, counted in `/metrics` as etcd counts it.
+async fn health(server: &EtcdServer) -> HttpResponse {
+    let ok = healthy(server).await;
+    if ok {
+        server.metrics().health_success.inc();
+    } else {
+        server.metrics().health_failures.inc();
+        tracing::warn!("/health error (status code 503)");
+    }
+    plain(if ok { 200 } else { 503 }, &health_body(ok))
+}
+
+/// `/metrics`: Prometheus's text format (any method, as Go's promhttp).
+fn metrics(server: &EtcdServer) -> HttpResponse {
+    HttpResponse::new(
+        200,
+        vec![(
+            "content-type",
+            "text/plain; version=0.0.4; charset=utf-8".into(),
+        )],
+        server.metrics_text().into_bytes(),
+    )
+}
+
+/// A `--listen-metrics-urls` port: `/metrics` and `/health` only.
+pub struct MetricsHttp {
+    pub server: Arc<EtcdServer>,
+}
+
+#[tonic::async_trait]
+impl HttpHandler for MetricsHttp {
+    async fn handle(&self, req: HttpRequest) -> HttpResponse {
+        match req.path.as_str() {
+            "/health" if req.method != "GET" => method_not_allowed(),
+            "/health" => health(&self.server).await,
+            "/metrics" => metrics(&self.server),
+            _ => not_found(),
+        }
+    }
+}
+
+/// Counts the client port's gRPC calls into the member's metrics.
+struct GrpcMetrics {
+    server: Arc<EtcdServer>,
+}
+
+/// `(service, method, grpc_type)` of a gRPC path; `None` for a path that
+/// names no method of etcd's services (not counted, as grpc-go's unknown
+/// services are not).
+fn grpc_labels(path: &str) -> Option<(&str, &str, &'static str)> {
+    let kind = super::gateway::grpc_types()
+        .iter()
+        .find(|(p, _)| p == path)?
+        .1;
+    let (service, method) = path.trim_start_matches('/').split_once('/')?;
+    Some((service, method, kind))
+}
+
+impl GrpcObserver for GrpcMetrics {
+    fn started(&self, path: &str) {
+        if let Some((service, method, kind)) = grpc_labels(path) {
+            let m = self.server.metrics();
+            m.grpc_started
+                .with_label_values(&[method, service, kind])
+                .inc();
+        }
+    }
+
+    fn handled(&self, path: &str, s: &GrpcCallStats) {
+        let m = self.server.metrics();
+        m.client_grpc_received_bytes.inc_by(s.bytes_in);
+        m.client_grpc_sent_bytes.inc_by(s.bytes_out);
+        let Some((service, method, kind)) = grpc_labels(path) else {
+            return;
+        };
+        let labels = [method, service, kind];
+        let code = crate::metrics::GRPC_CODES
+            .get(s.code as usize)
+            .copied()
+            .unwrap_or("Unknown");
+        m.grpc_handled
+            .with_label_values(&[code, method, service, kind])
+            .inc();
+        m.grpc_msg_received
+            .with_label_values(&labels)
+            .inc_by(s.msgs_in);
+        m.grpc_msg_sent
+            .with_label_values(&labels)
+            .inc_by(s.msgs_out);
+        if let Some(h) = &m.grpc_handling_seconds {
+            h.with_label_values(&labels).observe(s.took.as_secs_f64());
+        }
+    }
+}
+
+/// Lists every method of etcd's services in the member's metrics with
+/// zeros, as etcd does at start-up.
+pub fn init_grpc_metrics(server: &EtcdServer) {
+    let labels = super::gateway::grpc_types()
+        .iter()
+        .filter_map(|(p, _)| grpc_labels(p));
+    server.metrics().init_grpc_methods(labels);
+}
+
 /// The client port's plain HTTP face.
 pub struct ClientHttp {
     pub server: Arc<EtcdServer>,
-    pub cors: Cors,
+    pub face: ClientFace,
 }
 
 impl ClientHttp {
@@ -114,23 +226,18 @@ impl ClientHttp {
                 tracing::warn!("/health error (status code 405)");
                 method_not_allowed()
             }
-            "/health" => {
-                let ok = healthy(&self.server).await;
-                if !ok {
-                    tracing::warn!("/health error (status code 503)");
-                }
-                plain(if ok { 200 } else { 503 }, &health_body(ok))
-            }
+            "/health" => health(&self.server).await,
+            "/metrics" => metrics(&self.server),
             "/version" if req.method != "GET" => method_not_allowed(),
-            "/version" => HttpResponse {
-                status: 200,
-                headers: vec![("content-type", "application/json".into())],
-                body: version_body(
+            "/version" => HttpResponse::new(
+                200,
+                vec![("content-type", "application/json".into())],
+                version_body(
                     self.server.version,
                     self.server.cluster_version().as_deref(),
                 )
                 .into_bytes(),
-            },
+            ),
             _ => not_found(),
         }
     }
@@ -138,17 +245,23 @@ impl ClientHttp {
 
 #[tonic::async_trait]
 impl HttpHandler for ClientHttp {
+    fn grpc_observer(&self) -> Option<Arc<dyn GrpcObserver>> {
+        Some(Arc::new(GrpcMetrics {
+            server: self.server.clone(),
+        }))
+    }
+
     async fn handle(&self, req: HttpRequest) -> HttpResponse {
-        let mut headers = self.cors.headers(req.origin.as_deref());
+        let mut headers = self.face.cors.headers(req.origin.as_deref());
         // etcd's CORS handler answers every preflight itself.
-        let mut resp = if req.method == "OPTIONS" {
-            HttpResponse {
-                status: 200,
-                headers: vec![],
-                body: vec![],
-            }
-        } else {
-            self.route(&req).await
+        let gateway = match self.face.gateway && req.method != "OPTIONS" {
+            true => super::gateway::serve(&req).await,
+            false => None,
+        };
+        let mut resp = match gateway {
+            _ if req.method == "OPTIONS" => HttpResponse::new(200, vec![], vec![]),
+            Some(resp) => resp,
+            None => self.route(&req).await,
         };
         headers.append(&mut resp.headers);
         resp.headers = headers;

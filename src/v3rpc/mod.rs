@@ -8,6 +8,7 @@ mod auth;
 mod cluster;
 mod election;
 mod errors;
+mod gateway;
 pub mod http;
 mod interceptor;
 mod kv;
@@ -71,7 +72,7 @@ pub async fn serve(
     limits: Limits,
     listener: Listener,
     opts: &ServeOptions,
-    cors: http::Cors,
+    face: http::ClientFace,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let max = (limits.max_request_bytes + GRPC_OVERHEAD_BYTES).max(DECODE_BYTES_MAX);
@@ -101,9 +102,10 @@ pub async fn serve(
     let election = v3electionpb::election_server::ElectionServer::new(election::Election {
         server: server.clone(),
     });
+    http::init_grpc_metrics(&server);
     let http = Arc::new(http::ClientHttp {
         server: server.clone(),
-        cors,
+        face,
     });
     let router = net::grpc_server(opts, http)
         .add_service(kv)
@@ -120,5 +122,20 @@ pub async fn serve(
         )
         .add_service(lock)
         .add_service(election);
+    net::serve(router, listener, opts.drain, shutdown).await
+}
+
+/// Serves a `--listen-metrics-urls` port: `/metrics` and `/health` over
+/// plain HTTP, and no gRPC service at all.
+pub async fn serve_metrics(
+    server: Arc<EtcdServer>,
+    listener: Listener,
+    opts: &ServeOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let http = Arc::new(http::MetricsHttp { server });
+    // A router with no service: gRPC calls get UNIMPLEMENTED.
+    let router = net::grpc_server(opts, http)
+        .add_optional_service(None::<v3lockpb::lock_server::LockServer<lock::Lock>>);
     net::serve(router, listener, opts.drain, shutdown).await
 }

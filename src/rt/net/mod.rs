@@ -23,6 +23,8 @@ mod accept;
 #[cfg(not(madsim))]
 mod mux;
 #[cfg(not(madsim))]
+mod observe;
+#[cfg(not(madsim))]
 mod tls;
 
 /// Where a listener listens, from one of etcd's listen URLs.
@@ -372,21 +374,118 @@ pub struct HttpRequest {
     pub query: String,
     /// The `Origin` header, for CORS.
     pub origin: Option<String>,
+    /// The `Authorization` header (the JSON gateway's token).
+    pub authorization: Option<String>,
     pub body: Vec<u8>,
+    /// The port's own gRPC services (real networks only).
+    pub grpc: Option<GrpcLoopback>,
 }
 
+/// A response body sent as it is produced (the gateway's streams): each
+/// item goes out as it comes, and the body ends with the stream.
+pub type BodyStream = futures::stream::BoxStream<'static, Vec<u8>>;
+
 /// The answer to an [`HttpRequest`].
-#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpResponse {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
     pub body: Vec<u8>,
+    /// Sent after `body`, when set.
+    pub stream: Option<BodyStream>,
+}
+
+impl HttpResponse {
+    pub fn new(status: u16, headers: Vec<(&'static str, String)>, body: Vec<u8>) -> Self {
+        HttpResponse {
+            status,
+            headers,
+            body,
+            stream: None,
+        }
+    }
+}
+
+impl fmt::Debug for HttpResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpResponse")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .field("body", &String::from_utf8_lossy(&self.body))
+            .field("stream", &self.stream.is_some())
+            .finish()
+    }
+}
+
+/// The replies of a [`GrpcLoopback`] call, encoded; an error ends them.
+pub type GrpcReplies = futures::stream::BoxStream<'static, Result<Vec<u8>, tonic::Status>>;
+
+/// The port's own gRPC services, called in-process with encoded messages:
+/// the JSON gateway's way in. etcd's grpc-gateway dials its own port; this
+/// skips the socket but not the services, so every call passes the same
+/// interceptors, checks and limits as one from a gRPC client.
+#[derive(Clone)]
+pub struct GrpcLoopback {
+    #[cfg(not(madsim))]
+    svc: mux::Loopback,
+}
+
+impl fmt::Debug for GrpcLoopback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("GrpcLoopback")
+    }
+}
+
+impl GrpcLoopback {
+    /// Calls the method at `path` (`/etcdserverpb.KV/Range`) with
+    /// `requests` as its request stream (closed after the last), and the
+    /// `metadata` given. A unary method takes exactly one request.
+    pub async fn call(
+        &self,
+        path: &str,
+        metadata: Vec<(&'static str, String)>,
+        requests: Vec<Vec<u8>>,
+    ) -> Result<GrpcReplies, tonic::Status> {
+        #[cfg(not(madsim))]
+        {
+            self.svc.call(path, metadata, requests).await
+        }
+        #[cfg(madsim)]
+        {
+            let _ = (path, metadata, requests);
+            Err(tonic::Status::unimplemented("no HTTP face in simulation"))
+        }
+    }
 }
 
 /// Answers the plain HTTP requests of a port.
 #[tonic::async_trait]
 pub trait HttpHandler: Send + Sync + 'static {
     async fn handle(&self, req: HttpRequest) -> HttpResponse;
+
+    /// Who is told of the port's gRPC calls (real networks only).
+    fn grpc_observer(&self) -> Option<Arc<dyn GrpcObserver>> {
+        None
+    }
+}
+
+/// One served gRPC call, as [`GrpcObserver::handled`] learns of it.
+#[derive(Clone, Debug, Default)]
+pub struct GrpcCallStats {
+    /// The gRPC status code.
+    pub code: i32,
+    pub took: Duration,
+    pub msgs_in: u64,
+    pub msgs_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+/// Told of every gRPC call a port serves (`/metrics`' `grpc_server_*`).
+pub trait GrpcObserver: Send + Sync + 'static {
+    /// A call to `path` (`/etcdserverpb.KV/Range`) arrived.
+    fn started(&self, path: &str);
+    /// It ended (once per started call, on every path).
+    fn handled(&self, path: &str, stats: &GrpcCallStats);
 }
 
 /// Puts the HTTP face in front of the gRPC services (real networks only).
@@ -396,6 +495,8 @@ pub struct HttpLayer {
     http: Arc<dyn HttpHandler>,
     #[cfg_attr(madsim, allow(dead_code))]
     body_bytes_max: usize,
+    #[cfg_attr(madsim, allow(dead_code))]
+    observer: Option<Arc<dyn GrpcObserver>>,
 }
 
 #[cfg(not(madsim))]
@@ -414,6 +515,7 @@ pub type GrpcRouter = tonic::transport::server::Router;
 /// A gRPC server configured from `opts`, with `http` answering plain HTTP.
 pub fn grpc_server(opts: &ServeOptions, http: Arc<dyn HttpHandler>) -> GrpcServer {
     let layer = HttpLayer {
+        observer: http.grpc_observer(),
         http,
         body_bytes_max: opts.http_body_bytes_max,
     };

@@ -215,12 +215,10 @@ impl Metrics {
         let r = Registry::new();
         let grpc_labels = ["grpc_method", "grpc_service", "grpc_type"];
         let handled_labels = ["grpc_code", "grpc_method", "grpc_service", "grpc_type"];
-        #[cfg(not(madsim))]
         // process_resident_memory_bytes and the rest of the process_* family.
-        r.register(Box::new(
-            prometheus::process_collector::ProcessCollector::for_self(),
-        ))
-        .expect("one process collector per registry");
+        if let Some(c) = crate::rt::process_metrics() {
+            r.register(c).expect("one process collector per registry");
+        }
         let db_help = "Total size of the underlying database physically allocated in bytes.";
         Metrics {
             level,

@@ -10,3 +10,19 @@ pub mod signal;
 pub mod stdin;
 pub mod stream;
 pub mod time;
+
+/// The `process_*` metrics of this process (resident memory, open files,
+/// CPU time), read from `/proc` at each scrape. None in simulation, where
+/// every member shares one process.
+pub fn process_metrics() -> Option<Box<dyn prometheus::core::Collector>> {
+    #[cfg(not(madsim))]
+    {
+        Some(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))
+    }
+    #[cfg(madsim)]
+    {
+        None
+    }
+}

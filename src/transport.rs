@@ -72,15 +72,22 @@ pub struct Transport {
     reachable: Reachable,
     /// How peers are dialled (the peer TLS for `https://` peer URLs).
     dialer: Dialer,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Transport {
-    pub fn new(raft: Arc<dyn RaftSink>, reachable: Reachable, dialer: Dialer) -> Transport {
+    pub fn new(
+        raft: Arc<dyn RaftSink>,
+        reachable: Reachable,
+        dialer: Dialer,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Transport {
         Transport {
             peers: HashMap::new(),
             raft,
             reachable,
             dialer,
+            metrics,
         }
     }
 
@@ -96,6 +103,7 @@ impl Transport {
             rx,
             self.reachable.clone(),
             self.dialer.clone(),
+            self.metrics.clone(),
         ));
         self.peers.insert(
             id,
@@ -153,7 +161,9 @@ async fn sender(
     mut rx: mpsc::Receiver<Message>,
     reachable: Reachable,
     dialer: Dialer,
+    metrics: Arc<crate::metrics::Metrics>,
 ) {
+    let to = format!("{id:x}");
     let mut client: Option<PeerClient<tonic::transport::Channel>> = None;
     loop {
         let mut batch = Vec::new();
@@ -174,12 +184,29 @@ async fn sender(
         let ok = match client.as_mut() {
             None => false,
             Some(c) => {
-                let messages = batch
+                let messages: Vec<Vec<u8>> = batch
                     .iter()
                     .filter_map(|m| m.write_to_bytes().ok())
                     .collect();
+                let bytes: usize = messages.iter().map(Vec::len).sum();
+                let started = tokio::time::Instant::now();
                 let sent = tokio::time::timeout(PEER_TIMEOUT, c.send(RaftBatch { messages })).await;
-                matches!(sent, Ok(Ok(_)))
+                let ok = matches!(sent, Ok(Ok(_)));
+                if ok {
+                    // One unary call answered after the peer took the
+                    // batch: the round trip etcd's prober measures.
+                    metrics
+                        .peer_round_trip_seconds
+                        .with_label_values(&[&to])
+                        .observe(started.elapsed().as_secs_f64());
+                    metrics
+                        .peer_sent_bytes
+                        .with_label_values(&[&to])
+                        .inc_by(bytes as u64);
+                } else if !batch.is_empty() {
+                    metrics.peer_sent_failures.with_label_values(&[&to]).inc();
+                }
+                ok
             }
         };
         if !ok {
@@ -230,6 +257,8 @@ async fn send_snapshot(url: String, mut m: Message, raft: Arc<dyn RaftSink>, dia
 pub trait PeerHost: Send + Sync + 'static {
     /// Cluster id and members, for a joining member.
     fn members(&self) -> MembersResponse;
+    /// Where received peer bytes are counted.
+    fn metrics(&self) -> &crate::metrics::Metrics;
     /// Promotes learner `id` (called on the leader).
     async fn promote(&self, id: u64) -> Result<(), PromoteError>;
     /// A keep-alive forwarded by a follower (answered by the primary).
@@ -273,8 +302,13 @@ fn bad_message(e: protobuf::ProtobufError) -> Status {
 impl peer_server::Peer for PeerService {
     async fn send(&self, r: Request<RaftBatch>) -> Result<Response<Ack>, Status> {
         for b in r.into_inner().messages {
-            self.step(Message::parse_from_bytes(&b).map_err(bad_message)?)
-                .await?;
+            let m = Message::parse_from_bytes(&b).map_err(bad_message)?;
+            self.host
+                .metrics()
+                .peer_received_bytes
+                .with_label_values(&[&format!("{:x}", m.from)])
+                .inc_by(b.len() as u64);
+            self.step(m).await?;
         }
         Ok(Response::new(Ack {}))
     }

@@ -254,6 +254,7 @@ impl RaftNode {
             sink,
             self.handle.reachable.clone(),
             self.peer_dialer.clone(),
+            self.handle.metrics.clone(),
         );
         for (id, url) in &self.initial_peers {
             if *id != self.me() {

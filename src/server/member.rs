@@ -203,6 +203,10 @@ impl EtcdServer {
 /// The server's face to the peer service.
 #[tonic::async_trait]
 impl PeerHost for EtcdServer {
+    fn metrics(&self) -> &crate::metrics::Metrics {
+        EtcdServer::metrics(self)
+    }
+
     fn members(&self) -> MembersResponse {
         MembersResponse {
             cluster_id: self.cluster_id,

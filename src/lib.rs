@@ -18,6 +18,7 @@ pub mod membership;
 pub mod metrics;
 pub mod mvcc;
 pub mod pb;
+pub mod proxy;
 pub mod raftnode;
 pub mod rt;
 pub mod server;

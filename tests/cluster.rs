@@ -560,3 +560,62 @@ fn member_add_join_and_remove() {
     );
     c.members[0] = Some(s);
 }
+
+/// `etcd gateway start` in front of three members: clients that know only
+/// the gateway keep working when a member dies (the gateway skips the
+/// endpoint that refuses and marks it inactive), and a gateway that cannot
+/// bind says so as etcd does.
+#[test]
+fn gateway_proxies_to_live_members() {
+    let mut c = Cluster::start(3);
+    let gw_port = free_port();
+    let listen = format!("127.0.0.1:{gw_port}");
+    let eps = c
+        .client_ports
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let gateway = || {
+        let mut cmd = std::process::Command::new(common::ETCD);
+        cmd.args(["gateway", "start", "--listen-addr", &listen])
+            .args(["--endpoints", &eps, "--retry-delay", "1s"]);
+        cmd
+    };
+    let mut gw = gateway()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let via_gw = |args: &[&str]| common::ctl(&listen, args, None);
+    let mut up = false;
+    for _ in 0..50 {
+        if via_gw(&["put", "g0", "v"]).status.success() {
+            up = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(up, "the gateway never proxied a put");
+    let mut dead = c.members[0].take().unwrap();
+    dead.kill9();
+    // Six connections: round robin reaches the dead member at least once.
+    for i in 1..=6 {
+        let o = via_gw(&["put", &format!("g{i}"), "v"]);
+        assert!(o.status.success(), "put {i} through the gateway: {o:?}");
+    }
+    let o = via_gw(&["get", "g", "--prefix", "--keys-only"]);
+    assert_eq!(stdout(&o).lines().filter(|l| !l.is_empty()).count(), 7);
+    // A second gateway on the same address fails as etcd's does.
+    let second = gateway().output().unwrap();
+    assert_eq!(second.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains(&format!("listen tcp {listen}: bind:")),
+        "{second:?}"
+    );
+    gw.kill().unwrap();
+    let out = gw.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("ready to proxy client requests"), "{log}");
+    assert!(log.contains("deactivated endpoint"), "{log}");
+}

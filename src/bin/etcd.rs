@@ -12,10 +12,10 @@ use oxcd::storage::backend::SledBackend;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     // etcd looks at its first argument for these before parsing flags.
-    if let Some(sub) = args
-        .first()
-        .filter(|a| matches!(a.as_str(), "gateway" | "grpc-proxy"))
-    {
+    if args.first().is_some_and(|a| a == "gateway") {
+        std::process::exit(gateway(&args[1..]));
+    }
+    if let Some(sub) = args.first().filter(|a| a.as_str() == "grpc-proxy") {
         eprintln!(
             "Error: 'etcd {sub}' is not built in oxcd yet; run the member itself with 'etcd [flags]'"
         );
@@ -135,6 +135,31 @@ async fn serve(cfg: &config::Config, signal: Arc<std::sync::OnceLock<i32>>) -> i
         Err(e) => {
             tracing::error!(target: "etcdmain", critical = true, "{e}");
             1
+        }
+    }
+}
+
+/// `etcd gateway …`: the exit code.
+fn gateway(args: &[String]) -> i32 {
+    use oxcd::proxy::gateway::{self, Command};
+    match gateway::parse(args) {
+        Command::Print {
+            stdout,
+            stderr,
+            code,
+        } => {
+            print!("{stdout}");
+            eprint!("{stderr}");
+            code
+        }
+        Command::Start(start) => {
+            // etcd's gateway logs with zap's production logger.
+            oxcd::logging::init("zap", "info", &[]);
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
+            rt.block_on(gateway::start(start))
         }
     }
 }

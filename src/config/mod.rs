@@ -5,7 +5,7 @@
 //! ignored with a warning or refused, as the table says.
 
 mod flags;
-mod goflag;
+pub(crate) mod goflag;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -29,7 +29,7 @@ mod put;
 mod resolve;
 mod session;
 mod txn;
-mod util;
+pub(crate) mod util;
 mod version;
 mod watch;
 

@@ -24,6 +24,8 @@ mod watcher_hub;
 pub use error::*;
 pub use event::{Action, Event, NodeExtern};
 pub use history::HISTORY_CAPACITY;
+/// Go's `path.Clean`.
+pub use node::clean as clean_path;
 pub use snapshot::SnapshotError;
 pub use stats::Stats;
 pub use store::{Store, TtlOptions, MIN_EXPIRE_TIME, STORE_VERSION};

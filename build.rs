@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/leasepb/lease.proto",
         "proto/authpb/auth.proto",
         "proto/etcdserverpb/rpc.proto",
+        "proto/etcdserverpb/etcdserver.proto",
         "proto/membershippb/membership.proto",
         "proto/etcdserverpb/raft_internal.proto",
         "proto/v3lockpb/v3lock.proto",

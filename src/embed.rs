@@ -498,7 +498,11 @@ impl Member<'_> {
         let cfg = self.cfg;
         let server = self.server.clone();
         self.monitor = Some(tokio::spawn(async move {
-            tokio::join!(server.monitor_versions(), server.sync_watchers());
+            tokio::join!(
+                server.monitor_versions(),
+                server.sync_watchers(),
+                server.sync_v2_ttls()
+            );
         }));
         tracing::info!(
             target: "etcdserver",
@@ -522,6 +526,7 @@ impl Member<'_> {
             let face = crate::v3rpc::http::ClientFace {
                 cors: crate::v3rpc::http::Cors::from_list(&cfg.cors),
                 gateway: cfg.grpc_gateway,
+                v2: cfg.enable_v2,
             };
             let addr = l.addr().to_string();
             if l.is_tls() {

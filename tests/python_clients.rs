@@ -105,3 +105,18 @@ fn prometheus_parses_metrics_with_etcds_dashboard_names() {
         assert!(stdout.contains("metrics parsed"), "{stdout}");
     }
 }
+
+/// python-etcd speaks the v2 API (`--enable-v2`): keys, directories,
+/// in-order keys, CAS, watches and TTL expiry.
+#[test]
+fn python_etcd_v2_keys_watch_and_ttl() {
+    let dir = temp_dir("python-etcd");
+    let port = free_port();
+    let srv = Server::start(&dir, port, &["--enable-v2"]);
+    let out = run_python("python_etcd_client.py", &[port.to_string()]);
+    drop(srv);
+    let _ = std::fs::remove_dir_all(&dir);
+    if let Some(stdout) = out {
+        assert!(stdout.contains("all python-etcd checks passed"), "{stdout}");
+    }
+}

@@ -17,6 +17,7 @@ pub mod auth;
 mod kv;
 mod lease;
 mod membership;
+mod v2;
 
 use std::time::Duration;
 
@@ -40,12 +41,25 @@ use crate::storage::schema::{BackendOp, Loaded};
 /// the cluster and the auth store. (The lessor also keeps the leader's
 /// lease expiries and the auth store this member's tokens, which are not
 /// replicated; see [`crate::lease`] and [`crate::auth`].)
-#[derive(Default)]
 pub struct State {
     pub kv: KvStore,
     pub lessor: Lessor,
     pub cluster: RaftCluster,
     pub auth: AuthStore,
+    /// The v2 keys (etcd's `v2store`), empty unless v2 clients wrote.
+    pub v2: crate::v2store::Store,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            kv: Default::default(),
+            lessor: Default::default(),
+            cluster: Default::default(),
+            auth: Default::default(),
+            v2: crate::v2store::Store::new_etcd(),
+        }
+    }
 }
 
 impl State {
@@ -58,11 +72,19 @@ impl State {
         for (key, id) in kv.leased_keys() {
             lessor.attach(id, &key);
         }
+        let mut v2 = crate::v2store::Store::new_etcd();
+        if let Some(saved) = &loaded.v2_store {
+            // The backend's batches are checksummed; a store that does not
+            // read back is a corrupt backend, which start-up must not hide.
+            v2.recover(saved)
+                .unwrap_or_else(|e| panic!("the backend's v2 store does not read back: {e:?}"));
+        }
         State {
             kv,
             lessor,
             cluster,
             auth,
+            v2,
         }
     }
 }
@@ -120,6 +142,7 @@ pub enum Answer {
     /// version).
     Done(Result<(), ApplyError>),
     Auth(Result<auth::AuthAnswer, ApplyError>),
+    V2(Result<crate::v2http::V2Answer, ApplyError>),
 }
 
 /// What the raft node must do after the batch that produced it is persisted.
@@ -149,6 +172,8 @@ pub struct Output {
     pub effects: Vec<Effect>,
     /// Every key change, as watch events in revision order.
     pub events: Vec<crate::pb::mvccpb::Event>,
+    /// A v2 request changed the v2 store (save it; wake its watchers).
+    pub v2_changed: bool,
 }
 
 /// Applies committed entries; remembers what it needs between them.
@@ -162,6 +187,9 @@ pub struct Applier {
     /// The node clock as the batch is applied (a lease granted on the
     /// primary expires its TTL from then).
     now: Duration,
+    /// Unix nanoseconds as the batch is applied: v2 answers show TTLs
+    /// from it (expirations themselves come in the requests).
+    unix_now: i64,
     counts: ApplyCounts,
 }
 
@@ -173,13 +201,16 @@ impl Applier {
             conf_state,
             applied,
             now: Duration::ZERO,
+            unix_now: 0,
             counts: ApplyCounts::default(),
         }
     }
 
-    /// The node clock's reading for the entries applied next.
-    pub fn set_now(&mut self, now: Duration) {
+    /// The node clock's reading, and the wall clock's in unix nanoseconds,
+    /// for the entries applied next.
+    pub fn set_now(&mut self, now: Duration, unix_now: i64) {
         self.now = now;
+        self.unix_now = unix_now;
     }
 
     pub fn applied(&self) -> u64 {
@@ -218,6 +249,12 @@ impl Applier {
             Answer::LeaseRevoke(Ok(_)) => c.leases_revoked += 1,
             _ => {}
         }
+    }
+
+    /// Ends a batch of entries: what must be written once per batch rather
+    /// than per entry (the v2 store, saved whole).
+    pub fn finish_batch(&mut self, st: &mut State, out: &mut Output) {
+        v2::finish_batch(st, out);
     }
 
     /// After a snapshot replaced the state.
@@ -310,6 +347,7 @@ impl Applier {
                 membership::set_version(st, &r, out);
                 Answer::Done(Ok(()))
             }
+            Request::V2(r) => Answer::V2(Ok(v2::apply(st, &r, self.unix_now, out))),
             r => Answer::Auth(auth::apply(st, r, self.applied, self.now)),
         };
         self.count(&answer);
@@ -327,6 +365,7 @@ fn refused(req: &Request, e: ApplyError) -> Answer {
         Request::LeaseGrant(_) => Answer::LeaseGrant(Err(e)),
         Request::LeaseRevoke(_) => Answer::LeaseRevoke(Err(e)),
         Request::OxcdMemberUpdate(_) => Answer::Members(Err(e)),
+        Request::V2(_) => Answer::V2(Err(e)),
         Request::LeaseCheckpoint(_)
         | Request::ClusterMemberAttrSet(_)
         | Request::ClusterVersionSet(_) => Answer::Done(Err(e)),

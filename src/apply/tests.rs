@@ -181,6 +181,8 @@ impl Harness {
                 id: w[1].parse().unwrap(),
                 peer_ur_ls: vec![w[2].into()],
             }),
+            // `v2 METHOD /path [value] [dir] [key=value …]`: a v2 request.
+            "v2" => Request::V2(v2_request(&w)),
             "version" => Request::ClusterVersionSet(ClusterVersionSetRequest { ver: w[1].into() }),
             "auth-enable" => Request::AuthEnable(Default::default()),
             "auth-disable" => Request::AuthDisable(Default::default()),
@@ -247,6 +249,7 @@ impl Harness {
             };
             self.applier.apply(&mut self.st, &e, &mut out);
         }
+        self.applier.finish_batch(&mut self.st, &mut out);
         render(&out)
     }
 }
@@ -279,6 +282,16 @@ fn answer(a: &Answer) -> String {
         }
     }
     match a {
+        Answer::V2(r) => res(r, |a| match a {
+            crate::v2http::V2Answer::Event(e) => format!(
+                "v2 {} {} index={}",
+                e.action.as_str(),
+                e.node.as_ref().map_or("", |n| n.key.as_str()),
+                e.index()
+            ),
+            crate::v2http::V2Answer::Error(e) => format!("v2 error {} {}", e.code, e.cause),
+            other => format!("v2 {other:?}"),
+        }),
         Answer::Put(r) => res(r, |p| match &p.prev_kv {
             Some(prev) => format!("put rev={} prev={}", rev(&p.header), kv(prev)),
             None => format!("put rev={}", rev(&p.header)),
@@ -390,6 +403,11 @@ fn op(o: &BackendOp) -> String {
         }
         BackendOp::SetClusterVersion(v) => format!("set-cluster-version {v}"),
         BackendOp::SetStorageVersion => "set-storage-version".into(),
+        BackendOp::SetV2Store(b) => {
+            let mut store = crate::v2store::Store::new_etcd();
+            store.recover(b).expect("a saved store reads back");
+            format!("set-v2-store index={}", store.index())
+        }
         BackendOp::PutLease(l) => format!(
             "put-lease {} ttl={} remaining={}",
             l.id, l.ttl, l.remaining_ttl
@@ -506,4 +524,24 @@ fn golden() {
             );
         }
     }
+}
+
+/// `v2 METHOD /path [value] [dir] [prevExist=…] [expiration=…] [time=…]`.
+fn v2_request(w: &[&str]) -> crate::pb::etcdserverpb::Request {
+    let mut r = crate::pb::etcdserverpb::Request {
+        method: w[1].into(),
+        path: w[2].into(),
+        ..Default::default()
+    };
+    for x in &w[3..] {
+        match x.split_once('=') {
+            Some(("prevExist", v)) => r.prev_exist = Some(v == "true"),
+            Some(("expiration", v)) => r.expiration = v.parse().unwrap(),
+            Some(("time", v)) => r.time = v.parse().unwrap(),
+            Some(("recursive", v)) => r.recursive = v == "true",
+            _ if *x == "dir" => r.dir = true,
+            _ => r.val = x.to_string(),
+        }
+    }
+    r
 }

@@ -60,7 +60,7 @@ const fn hidden(mut flag: Flag) -> Flag {
 use Kind::*;
 use Support::*;
 
-const NO_V2: Support = Ignored("the v2 API and its proxy are not built (v2 is off, as by default)");
+const NO_V2: Support = Ignored("the v2 proxy is not built (--proxy is off, as by default)");
 const BACKEND: Support = Ignored("oxcd's backend (sled) batches and frees pages by itself");
 const NO_CORRUPT_CHECK: Support = Ignored("corruption checks are not built yet");
 const RETENTION: Support = Ignored("oxcd compacts its own WAL and keeps no snapshot files");
@@ -105,7 +105,7 @@ pub const GROUPS: &[(&str, &[Flag])] = &[
         f("pre-vote", Bool, "false", Ignored("oxcd always runs raft with pre-vote"), "Enable the raft Pre-Vote algorithm."),
         f("auto-compaction-retention", Str, "0", Ignored("automatic compaction is not built yet; compact with 'etcdctl compaction'"), "Auto compaction retention length (0 disables)."),
         f("auto-compaction-mode", Str, "periodic", Ignored("automatic compaction is not built yet"), "Interpret 'auto-compaction-retention' as 'periodic' or 'revision'."),
-        f("enable-v2", Bool, "false", NO_V2, "Accept etcd V2 client requests."),
+        f("enable-v2", Bool, "false", Yes, "Accept etcd V2 client requests."),
         f("force-new-cluster", Bool, "false", Refused("--force-new-cluster (recovering a member as a new one-member cluster) is not built in oxcd yet"), "Force to create a new one member cluster."),
     ]),
     ("Security", &[

@@ -77,6 +77,8 @@ pub struct Config {
     pub cors: Vec<String>,
     /// `--enable-grpc-gateway`: the v3 JSON gateway on the client port.
     pub grpc_gateway: bool,
+    /// `--enable-v2`: the v2 API (`/v2/keys` …) on the client port.
+    pub enable_v2: bool,
     /// `--metrics`: etcd takes `extensive`, and anything else as `basic`.
     pub metrics: crate::metrics::Level,
     /// `--listen-metrics-urls`: ports with only `/metrics` and `/health`.
@@ -389,6 +391,7 @@ fn build(
         strict_reconfig_check: parse_bool(&get("strict-reconfig-check")).expect("checked"),
         cors: urls(&get("cors")),
         grpc_gateway: parse_bool(&get("enable-grpc-gateway")).expect("checked"),
+        enable_v2: parse_bool(&get("enable-v2")).expect("checked"),
         metrics: crate::metrics::Level::parse(&get("metrics")).unwrap_or_default(),
         listen_metrics_urls: urls(&get("listen-metrics-urls")),
         lease_checkpoint: parse_bool(&get("experimental-enable-lease-checkpoint"))

@@ -222,6 +222,7 @@ impl RaftNode {
             clock: Default::default(),
             watchable,
             metrics: Arc::new(crate::metrics::Metrics::new(cfg.metrics)),
+            v2_changed: Default::default(),
         };
         let node = RaftNode {
             raw,

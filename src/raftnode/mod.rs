@@ -125,6 +125,9 @@ pub struct RaftHandle {
     pub watchable: Arc<crate::mvcc::watchable_store::WatchableStore>,
     /// This member's metrics (`/metrics`).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Woken after every applied batch that changed the v2 store (its
+    /// waiting watchers then poll their mailboxes).
+    pub v2_changed: Arc<tokio::sync::Notify>,
 }
 
 /// The member's own clock, as the raft ticker measures it: the ticks
@@ -480,7 +483,7 @@ impl RaftNode {
         );
         let mut out = Output::default();
         let now = self.handle.clock.now();
-        self.applier.set_now(now);
+        self.applier.set_now(now, crate::rt::time::unix_nanos());
         // etcd promotes the lessor when the leader applies its term's empty
         // entry: every entry of earlier terms (grants, revokes) is applied.
         let term = self.raw.raft.term;
@@ -496,6 +499,7 @@ impl RaftNode {
             for e in &entries {
                 self.applier.apply(&mut shared.state, e, &mut out);
             }
+            self.applier.finish_batch(&mut shared.state, &mut out);
             if promote && !self.primary {
                 let extend = self.tick * self.election_ticks as u32;
                 shared.state.lessor.promote(now, extend);
@@ -527,6 +531,9 @@ impl RaftNode {
         // Watchers hear of a revision once readers can see it.
         if !out.events.is_empty() {
             self.handle.watchable.notify(rev, &out.events);
+        }
+        if out.v2_changed {
+            self.handle.v2_changed.notify_waiters();
         }
         for (id, answer) in out.answers {
             self.waiters.answer(id, answer);

@@ -12,6 +12,7 @@ use crate::pb::etcdserverpb::{
     CompactionResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseRevokeResponse, Member,
     PutResponse, TxnResponse,
 };
+use crate::v2http::V2Answer;
 
 /// Why a proposal got no result.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,6 +39,7 @@ pub enum Waiter {
     Members(Reply<Vec<Member>>),
     Done(Reply<()>),
     Auth(Reply<AuthAnswer>),
+    V2(Reply<V2Answer>),
 }
 
 impl Waiter {
@@ -53,6 +55,7 @@ impl Waiter {
             Waiter::Members(r) => drop(r.send(Err(e))),
             Waiter::Done(r) => drop(r.send(Err(e))),
             Waiter::Auth(r) => drop(r.send(Err(e))),
+            Waiter::V2(r) => drop(r.send(Err(e))),
         }
     }
 }
@@ -95,6 +98,7 @@ pub struct Waiters {
     members: Wait<Vec<Member>>,
     done: Wait<()>,
     auth: Wait<AuthAnswer>,
+    v2: Wait<V2Answer>,
 }
 
 impl Waiters {
@@ -109,6 +113,7 @@ impl Waiters {
             Waiter::Members(r) => self.members.insert(id, r),
             Waiter::Done(r) => self.done.insert(id, r),
             Waiter::Auth(r) => self.auth.insert(id, r),
+            Waiter::V2(r) => self.v2.insert(id, r),
         }
     }
 
@@ -125,6 +130,7 @@ impl Waiters {
             Answer::Members(r) => self.members.answer(id, r),
             Answer::Done(r) => self.done.answer(id, r),
             Answer::Auth(r) => self.auth.answer(id, r),
+            Answer::V2(r) => self.v2.answer(id, r),
         }
     }
 
@@ -140,5 +146,6 @@ impl Waiters {
         self.members.sweep();
         self.done.sweep();
         self.auth.sweep();
+        self.v2.sweep();
     }
 }

@@ -9,6 +9,7 @@ pub use concurrency::{RecipeError, SESSION_TTL};
 mod lease;
 pub use lease::Forwarded;
 mod member;
+mod v2;
 mod watch;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -162,6 +163,10 @@ pub struct EtcdServer {
     /// The watchers (the raft loop notifies them).
     pub watchable: Arc<crate::mvcc::watchable_store::WatchableStore>,
     metrics: Arc<crate::metrics::Metrics>,
+    /// Woken when the raft loop changed the v2 store.
+    v2_changed: Arc<tokio::sync::Notify>,
+    /// When this member started, unix nanoseconds (`/v2/stats/self`).
+    started_unix_nanos: i64,
     backend: Arc<dyn Backend>,
     next_id: AtomicU64,
     /// `--strict-reconfig-check`.
@@ -200,6 +205,8 @@ impl EtcdServer {
             clock: handle.clock,
             watchable: handle.watchable,
             metrics: handle.metrics,
+            v2_changed: handle.v2_changed,
+            started_unix_nanos: crate::rt::time::unix_nanos(),
             backend,
             // etcd's idutil: the member's low 16 bits, then 40 bits of the
             // start time in ms, then a counter that may carry into them. An
@@ -254,6 +261,11 @@ impl EtcdServer {
 
     pub fn db_size(&self) -> u64 {
         self.backend.size_bytes()
+    }
+
+    /// When this member started, unix nanoseconds.
+    pub fn started_unix_nanos(&self) -> i64 {
+        self.started_unix_nanos
     }
 
     /// This member's metrics.

@@ -19,6 +19,7 @@
 //! | `m/cluster_version` | the version the cluster agreed on |
 //! | `m/snapshot` | `(index, term)` of the last snapshot installed |
 //! | `m/storage_version` | [`STORAGE_VERSION`] |
+//! | `v2/store` | the v2 store (`v2store::Store::save`), when v2 ever wrote |
 
 use std::io;
 
@@ -43,6 +44,7 @@ const AUTH_ENABLED: &[u8] = b"a/enabled";
 const AUTH_REVISION: &[u8] = b"a/revision";
 const AUTH_USER_PREFIX: &str = "a/user/";
 const AUTH_ROLE_PREFIX: &str = "a/role/";
+const V2_STORE: &[u8] = b"v2/store";
 
 /// The layout of raft entries and backend keys this build writes. Version 2
 /// carries etcd's `InternalRaftRequest` field numbers; data written before
@@ -90,6 +92,10 @@ pub enum BackendOp {
     /// A role added or changed.
     PutAuthRole(authpb::Role),
     DeleteAuthRole(String),
+    /// The whole v2 store after a batch that changed it (etcd keeps it in
+    /// its raft snapshots; here it rides in the backend with the
+    /// consistent index, so a restart replays the log from there).
+    SetV2Store(Vec<u8>),
 }
 
 /// What a backend holds, read at start-up.
@@ -118,6 +124,8 @@ pub struct Loaded {
     pub auth_revision: u64,
     pub users: Vec<authpb::User>,
     pub roles: Vec<authpb::Role>,
+    /// The saved v2 store, if v2 ever wrote.
+    pub v2_store: Option<Vec<u8>>,
 }
 
 fn lease_key(id: i64) -> Vec<u8> {
@@ -187,6 +195,7 @@ pub fn raw_writes(ops: &[BackendOp], consistent_index: u64) -> Vec<(Vec<u8>, Opt
             BackendOp::DeleteAuthRole(name) => {
                 w.push((format!("{AUTH_ROLE_PREFIX}{name}").into_bytes(), None))
             }
+            BackendOp::SetV2Store(b) => w.push((V2_STORE.to_vec(), Some(b.clone()))),
         }
     }
     w.push((
@@ -232,6 +241,8 @@ pub fn decode_all<'a>(items: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> io::
             let v: [u8; 16] = be(v, "snapshot marker")?;
             let n = |b: &[u8]| u64::from_be_bytes(b.try_into().expect("8 bytes"));
             l.snapshot = Some((n(&v[..8]), n(&v[8..])));
+        } else if k == V2_STORE {
+            l.v2_store = Some(v.to_vec());
         } else if k == AUTH_ENABLED {
             l.auth_enabled = v == [1];
         } else if k == AUTH_REVISION {

@@ -107,6 +107,8 @@ pub struct ClientFace {
     pub cors: Cors,
     /// `--enable-grpc-gateway`: the JSON gateway under `/v3/`.
     pub gateway: bool,
+    /// `--enable-v2`: the v2 API under `/v2/`.
+    pub v2: bool,
 }
 
 /// `/health`, counted in `/metrics` as etcd counts it.
@@ -220,6 +222,20 @@ pub struct ClientHttp {
 }
 
 impl ClientHttp {
+    /// The JSON gateway's or v2's answer, when the path is theirs and
+    /// they are on.
+    async fn faces(&self, req: &HttpRequest) -> Option<HttpResponse> {
+        if self.face.gateway {
+            if let Some(r) = super::gateway::serve(req).await {
+                return Some(r);
+            }
+        }
+        if self.face.v2 {
+            return super::v2client::serve(&self.server, req).await;
+        }
+        None
+    }
+
     async fn route(&self, req: &HttpRequest) -> HttpResponse {
         match req.path.as_str() {
             "/health" if req.method != "GET" => {
@@ -254,14 +270,12 @@ impl HttpHandler for ClientHttp {
     async fn handle(&self, req: HttpRequest) -> HttpResponse {
         let mut headers = self.face.cors.headers(req.origin.as_deref());
         // etcd's CORS handler answers every preflight itself.
-        let gateway = match self.face.gateway && req.method != "OPTIONS" {
-            true => super::gateway::serve(&req).await,
-            false => None,
-        };
-        let mut resp = match gateway {
-            _ if req.method == "OPTIONS" => HttpResponse::new(200, vec![], vec![]),
-            Some(resp) => resp,
-            None => self.route(&req).await,
+        let mut resp = if req.method == "OPTIONS" {
+            HttpResponse::new(200, vec![], vec![])
+        } else if let Some(r) = self.faces(&req).await {
+            r
+        } else {
+            self.route(&req).await
         };
         headers.append(&mut resp.headers);
         resp.headers = headers;

@@ -16,6 +16,7 @@ mod lease;
 mod lock;
 mod maintenance;
 pub mod unimplemented;
+mod v2client;
 pub mod validation;
 mod watch;
 

@@ -376,6 +376,8 @@ pub struct HttpRequest {
     pub origin: Option<String>,
     /// The `Authorization` header (the JSON gateway's token).
     pub authorization: Option<String>,
+    /// The `Content-Type` header (v2's form bodies).
+    pub content_type: Option<String>,
     pub body: Vec<u8>,
     /// The port's own gRPC services (real networks only).
     pub grpc: Option<GrpcLoopback>,

@@ -111,6 +111,11 @@ where
                     .get(http::header::AUTHORIZATION)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_string),
+                content_type: parts
+                    .headers
+                    .get(http::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string),
                 body,
                 grpc: Some(grpc),
             };

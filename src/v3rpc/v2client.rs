@@ -1,0 +1,262 @@
+//! etcd's v2 client handler on the member (`--enable-v2`): `/v2/keys`,
+//! `/v2/members`, `/v2/machines` and `/v2/stats/*`. The request and answer
+//! mapping is [`crate::v2http`]'s (pure); this file only takes the request
+//! to the member ([`EtcdServer::v2_propose`] through raft, or
+//! [`EtcdServer::v2_local`]) and streams a watch's events as they come.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+
+use crate::rt::net::{HttpRequest, HttpResponse};
+use crate::server::EtcdServer;
+use crate::v2http::{self, LocalAnswer, Route, V2Answer};
+use crate::v2store::{V2Error, WatcherId, ECODE_RAFT_INTERNAL};
+
+/// v2's answer to `req`, or `None` when the path is not under `/v2/`.
+pub async fn serve(server: &Arc<EtcdServer>, req: &HttpRequest) -> Option<HttpResponse> {
+    if !req.path.starts_with("/v2/") && req.path != "/v2" {
+        return None;
+    }
+    let hreq = v2http::HttpRequest {
+        method: req.method.clone(),
+        path: req.path.clone(),
+        query: req.query.clone(),
+        headers: req
+            .content_type
+            .iter()
+            .map(|c| ("Content-Type".to_string(), c.clone()))
+            .collect(),
+        body: req.body.clone(),
+    };
+    Some(match v2http::route(&req.path) {
+        Route::Redirect(to) => convert(v2http::redirect(&to)),
+        Route::NotFound => convert(v2http::not_found()),
+        Route::Keys => keys(server, &hreq).await,
+        Route::Members => members(server, &hreq),
+        Route::Machines => machines(server, &hreq),
+        Route::StatsStore => get_only(&hreq, || json(server.v2_store_stats().into_bytes())),
+        Route::StatsSelf => get_only(&hreq, || self_stats(server)),
+        Route::StatsLeader => get_only(&hreq, || leader_stats(server)),
+    })
+}
+
+/// A v2http answer as the port's (header names as etcd writes them).
+fn convert(r: v2http::HttpResponse) -> HttpResponse {
+    let headers = r
+        .headers
+        .into_iter()
+        .map(|(name, value)| (static_header(&name), value))
+        .collect();
+    HttpResponse::new(r.status, headers, r.body)
+}
+
+/// The header names v2http writes, as `'static` names for the port.
+fn static_header(name: &str) -> &'static str {
+    const NAMES: [&str; 9] = [
+        "Content-Type",
+        "X-Etcd-Cluster-Id",
+        "X-Etcd-Index",
+        "X-Raft-Index",
+        "X-Raft-Term",
+        "X-Content-Type-Options",
+        "Allow",
+        "Location",
+        "Content-Length",
+    ];
+    NAMES
+        .into_iter()
+        .find(|n| n.eq_ignore_ascii_case(name))
+        .unwrap_or_else(|| panic!("v2http wrote a header the port does not know: {name}"))
+}
+
+fn json(body: Vec<u8>) -> HttpResponse {
+    HttpResponse::new(200, vec![("content-type", "application/json".into())], body)
+}
+
+fn get_only(req: &v2http::HttpRequest, answer: impl FnOnce() -> HttpResponse) -> HttpResponse {
+    if !matches!(req.method.as_str(), "GET" | "HEAD") {
+        return convert(v2http::method_not_allowed(&["GET", "HEAD"]));
+    }
+    answer()
+}
+
+async fn keys(server: &Arc<EtcdServer>, req: &v2http::HttpRequest) -> HttpResponse {
+    if !matches!(
+        req.method.as_str(),
+        "GET" | "HEAD" | "POST" | "PUT" | "DELETE"
+    ) {
+        return convert(v2http::method_not_allowed(&[
+            "GET", "HEAD", "POST", "PUT", "DELETE",
+        ]));
+    }
+    let head = req.method == "HEAD";
+    let cluster_id = server.v2_ids().cluster_id;
+    let kr = match v2http::parse_key_request(req, crate::rt::time::unix_nanos()) {
+        Ok(kr) => kr,
+        Err(e) => return convert(v2http::key_error_response(&e, cluster_id, head)),
+    };
+    let mut r = kr.request;
+    if v2http::needs_consensus(&mut r) {
+        return match server.v2_propose(r).await {
+            Ok(V2Answer::Event(e)) => convert(v2http::key_event_response(
+                &e,
+                kr.no_value_on_success,
+                &server.v2_ids(),
+                false,
+            )),
+            Ok(V2Answer::Error(e)) => convert(v2http::key_error_response(&e, cluster_id, false)),
+            Ok(other) => convert(v2http::http_error(
+                500,
+                &format!("unexpected v2 answer {other:?}"),
+            )),
+            // etcd's writeKeyError of a server error: 300, with its text.
+            Err(e) => {
+                let e = V2Error::new(ECODE_RAFT_INTERNAL, e.to_string(), 0);
+                convert(v2http::key_error_response(&e, cluster_id, false))
+            }
+        };
+    }
+    match server.v2_local(&r) {
+        LocalAnswer::Event(e) => convert(v2http::key_event_response(
+            &e,
+            kr.no_value_on_success,
+            &server.v2_ids(),
+            head,
+        )),
+        LocalAnswer::Error(e) => convert(v2http::key_error_response(&e, cluster_id, head)),
+        LocalAnswer::Watch(start) => {
+            let mut resp = convert(v2http::watch_response_head(
+                start.start_index,
+                &server.v2_ids(),
+            ));
+            resp.stream = Some(watch_events(server.clone(), start.id));
+            resp
+        }
+    }
+}
+
+/// A watcher's events as they come: each event one chunk; the answer ends
+/// when the watcher does (a plain `wait` after its first event). The
+/// client going away drops the stream, which removes the watcher.
+fn watch_events(server: Arc<EtcdServer>, id: WatcherId) -> crate::rt::net::BodyStream {
+    struct Watching {
+        server: Arc<EtcdServer>,
+        id: WatcherId,
+    }
+    impl Drop for Watching {
+        fn drop(&mut self) {
+            self.server.v2_remove(self.id);
+        }
+    }
+    let w = Watching { server, id };
+    futures::stream::unfold((w, false), |(w, done)| async move {
+        if done {
+            return None;
+        }
+        let changed = w.server.v2_changed();
+        loop {
+            // Registered before polling, so no change slips between.
+            let notified = changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let poll = w.server.v2_poll(w.id);
+            if !poll.events.is_empty() || poll.finished {
+                let chunk: Vec<u8> = poll
+                    .events
+                    .iter()
+                    .flat_map(v2http::watch_event_chunk)
+                    .collect();
+                return Some((chunk, (w, poll.finished)));
+            }
+            notified.await;
+        }
+    })
+    .filter(|chunk| futures::future::ready(!chunk.is_empty()))
+    .boxed()
+}
+
+fn member_infos(server: &EtcdServer) -> Vec<v2http::MemberInfo> {
+    server
+        .member_list()
+        .into_iter()
+        .map(|m| v2http::MemberInfo {
+            id: m.id,
+            name: m.name,
+            peer_urls: m.peer_ur_ls,
+            client_urls: m.client_ur_ls,
+        })
+        .collect()
+}
+
+fn members(server: &EtcdServer, req: &v2http::HttpRequest) -> HttpResponse {
+    if req.method != "GET" {
+        // Member changes go through the v3 API (etcdctl member add/remove).
+        return convert(v2http::method_not_allowed(&["GET"]));
+    }
+    let infos = member_infos(server);
+    if req.path.trim_end_matches('/') == "/v2/members/leader" {
+        let leader = server.raft_status().leader_id;
+        return match infos.iter().find(|m| m.id == leader) {
+            Some(m) => json(v2http::member_body(m)),
+            None => convert(v2http::http_error(503, "During election")),
+        };
+    }
+    if req.path.trim_end_matches('/') != "/v2/members" {
+        return convert(v2http::not_found());
+    }
+    json(v2http::members_body(&infos))
+}
+
+fn machines(server: &EtcdServer, req: &v2http::HttpRequest) -> HttpResponse {
+    get_only(req, || {
+        let urls: Vec<String> = member_infos(server)
+            .into_iter()
+            .flat_map(|m| m.client_urls)
+            .collect();
+        HttpResponse::new(200, vec![], v2http::machines_body(&urls))
+    })
+}
+
+fn self_stats(server: &EtcdServer) -> HttpResponse {
+    let st = server.raft_status();
+    let name = member_infos(server)
+        .into_iter()
+        .find(|m| m.id == server.member_id)
+        .map(|m| m.name)
+        .unwrap_or_default();
+    let stats = v2http::SelfStats {
+        name,
+        id: server.member_id,
+        is_leader: st.is_leader,
+        start_time: server.started_unix_nanos(),
+        leader_id: st.leader_id,
+        leader_start_time: server.started_unix_nanos(),
+        now: crate::rt::time::unix_nanos(),
+        ..Default::default()
+    };
+    match v2http::self_stats_body(&stats) {
+        Some(body) => json(body),
+        None => HttpResponse::new(200, vec![], vec![]),
+    }
+}
+
+fn leader_stats(server: &EtcdServer) -> HttpResponse {
+    let st = server.raft_status();
+    if !st.is_leader {
+        return convert(v2http::http_error(403, "not current leader"));
+    }
+    let followers: Vec<v2http::FollowerStats> = server
+        .member_list()
+        .into_iter()
+        .filter(|m| m.id != server.member_id)
+        .map(|m| v2http::FollowerStats {
+            id: m.id,
+            ..Default::default()
+        })
+        .collect();
+    match v2http::leader_stats_body(server.member_id, &followers) {
+        Some(body) => json(body),
+        None => HttpResponse::new(200, vec![], vec![]),
+    }
+}

@@ -189,7 +189,7 @@ async fn sender(
                     .filter_map(|m| m.write_to_bytes().ok())
                     .collect();
                 let bytes: usize = messages.iter().map(Vec::len).sum();
-                let started = tokio::time::Instant::now();
+                let started = crate::rt::time::now();
                 let sent = tokio::time::timeout(PEER_TIMEOUT, c.send(RaftBatch { messages })).await;
                 let ok = matches!(sent, Ok(Ok(_)));
                 if ok {

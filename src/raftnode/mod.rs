@@ -439,7 +439,7 @@ impl RaftNode {
                 "failed to sync the WAL: the disk failed the fsync",
             ));
         }
-        let fsync_started = tokio::time::Instant::now();
+        let fsync_started = crate::rt::time::now();
         self.wal.sync()?;
         self.handle.metrics.observe_fsync(fsync_started.elapsed());
         crate::rt::faults::fsync_point(false).await;
@@ -513,7 +513,7 @@ impl RaftNode {
                 last,
                 "every committed entry applied"
             );
-            let started = tokio::time::Instant::now();
+            let started = crate::rt::time::now();
             self.backend.commit(&out.ops, last)?;
             self.handle
                 .metrics

@@ -43,7 +43,7 @@ impl Call {
         Arc::new(Call {
             path: path.to_string(),
             observer,
-            started: tokio::time::Instant::now(),
+            started: crate::rt::time::now(),
             msgs_in: AtomicU64::new(0),
             bytes_in: AtomicU64::new(0),
             msgs_out: AtomicU64::new(0),

@@ -128,6 +128,8 @@ fn v2_http(port: u16, method: &str, path: &str, form: &str) -> Option<(u16, Stri
 /// The v2 store rides in the backend with the consistent index: v2 sets
 /// acknowledged before a SIGKILL are there after the restart.
 #[test]
+// Blocking HTTP clients on threads of their own, against a real process.
+#[allow(clippy::disallowed_methods)]
 fn acknowledged_v2_sets_survive_sigkill() {
     let dir = temp_dir("crash-v2");
     let port = free_port();

@@ -20,7 +20,7 @@ pub struct AuthProxy {
 }
 
 forward! {
-    impl auth_server::Auth => AuthProxy, auth {
+    impl auth_server::Auth => AuthProxy, auth, std::convert::identity {
         auth_enable(AuthEnableRequest) -> AuthEnableResponse;
         auth_disable(AuthDisableRequest) -> AuthDisableResponse;
         auth_status(AuthStatusRequest) -> AuthStatusResponse;

@@ -5,7 +5,7 @@
 
 use tonic::{Request, Response, Status};
 
-use super::{forward, up, Upstream};
+use super::{forward, up, via_clientv3, Upstream};
 use crate::pb::etcdserverpb::{
     cluster_server, Member, MemberAddRequest, MemberAddResponse, MemberListRequest,
     MemberListResponse, MemberPromoteRequest, MemberPromoteResponse, MemberRemoveRequest,
@@ -25,7 +25,7 @@ fn hostname() -> String {
 }
 
 forward! {
-    impl cluster_server::Cluster => ClusterProxy, cluster {
+    impl cluster_server::Cluster => ClusterProxy, cluster, via_clientv3 {
         member_add(MemberAddRequest) -> MemberAddResponse;
         member_remove(MemberRemoveRequest) -> MemberRemoveResponse;
         member_update(MemberUpdateRequest) -> MemberUpdateResponse;
@@ -37,7 +37,12 @@ forward! {
     ) -> Result<Response<MemberListResponse>, Status> {
         if self.advertise_client_url.is_empty() {
             let (md, _, msg) = r.into_parts();
-            let resp = self.up.cluster().member_list(up(&md, msg)).await?;
+            let resp = self
+                .up
+                .cluster()
+                .member_list(up(&md, msg))
+                .await
+                .map_err(via_clientv3)?;
             return Ok(Response::new(resp.into_inner()));
         }
         Ok(Response::new(MemberListResponse {

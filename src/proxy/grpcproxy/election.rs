@@ -15,7 +15,7 @@ pub struct ElectionProxy {
 }
 
 forward! {
-    impl election_server::Election => ElectionProxy, election {
+    impl election_server::Election => ElectionProxy, election, std::convert::identity {
         campaign(CampaignRequest) -> CampaignResponse;
         proclaim(ProclaimRequest) -> ProclaimResponse;
         leader(LeaderRequest) -> LeaderResponse;

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use tonic::{Request, Response, Status};
 
 use super::cache::{Cache, Miss, MAX_ENTRIES};
-use super::{up, Upstream};
+use super::{up, via_clientv3, Upstream};
 use crate::pb::etcdserverpb::{
     kv_server, request_op, response_op, CompactionRequest, CompactionResponse, DeleteRangeRequest,
     DeleteRangeResponse, PutRequest, PutResponse, RangeRequest, RangeResponse, RequestOp,
@@ -21,7 +21,8 @@ pub struct KvProxy {
     cache: Arc<Mutex<Cache>>,
 }
 
-/// etcd's `ErrGRPCCompacted`.
+/// etcd's `ErrGRPCCompacted`: the cache answers it as a gRPC status
+/// (OutOfRange), unlike errors that come through clientv3.
 fn compacted() -> Status {
     Status::out_of_range("etcdserver: mvcc: required revision has been compacted")
 }
@@ -94,8 +95,14 @@ impl kv_server::Kv for KvProxy {
             }
         }
         let mut sent = req.clone();
-        self.up.ns.range(&mut sent)?;
-        let mut resp = self.up.kv().range(up(&md, sent)).await?.into_inner();
+        self.up.ns.range(&mut sent).map_err(via_clientv3)?;
+        let mut resp = self
+            .up
+            .kv()
+            .range(up(&md, sent))
+            .await
+            .map_err(via_clientv3)?
+            .into_inner();
         self.up.ns.range_response(&mut resp);
         self.with_cache(|c| c.add(&req, &resp));
         Ok(Response::new(resp))
@@ -104,8 +111,14 @@ impl kv_server::Kv for KvProxy {
     async fn put(&self, r: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
         let (md, _, mut req) = r.into_parts();
         self.with_cache(|c| c.invalidate(&req.key, b""));
-        self.up.ns.put(&mut req)?;
-        let mut resp = self.up.kv().put(up(&md, req)).await?.into_inner();
+        self.up.ns.put(&mut req).map_err(via_clientv3)?;
+        let mut resp = self
+            .up
+            .kv()
+            .put(up(&md, req))
+            .await
+            .map_err(via_clientv3)?
+            .into_inner();
         self.up.ns.put_response(&mut resp);
         Ok(Response::new(resp))
     }
@@ -116,8 +129,14 @@ impl kv_server::Kv for KvProxy {
     ) -> Result<Response<DeleteRangeResponse>, Status> {
         let (md, _, mut req) = r.into_parts();
         self.with_cache(|c| c.invalidate(&req.key, &req.range_end));
-        self.up.ns.delete(&mut req)?;
-        let mut resp = self.up.kv().delete_range(up(&md, req)).await?.into_inner();
+        self.up.ns.delete(&mut req).map_err(via_clientv3)?;
+        let mut resp = self
+            .up
+            .kv()
+            .delete_range(up(&md, req))
+            .await
+            .map_err(via_clientv3)?
+            .into_inner();
         self.up.ns.delete_response(&mut resp);
         Ok(Response::new(resp))
     }
@@ -126,7 +145,13 @@ impl kv_server::Kv for KvProxy {
         let (md, _, req) = r.into_parts();
         let mut sent = req.clone();
         self.up.ns.txn(&mut sent);
-        let mut resp = self.up.kv().txn(up(&md, sent)).await?.into_inner();
+        let mut resp = self
+            .up
+            .kv()
+            .txn(up(&md, sent))
+            .await
+            .map_err(via_clientv3)?
+            .into_inner();
         self.up.ns.txn_response(&mut resp);
         self.with_cache(|c| {
             // A txn may claim an outdated key is updated: be safe.
@@ -149,7 +174,13 @@ impl kv_server::Kv for KvProxy {
     ) -> Result<Response<CompactionResponse>, Status> {
         let (md, _, req) = r.into_parts();
         let revision = req.revision;
-        let resp = self.up.kv().compact(up(&md, req)).await?.into_inner();
+        let resp = self
+            .up
+            .kv()
+            .compact(up(&md, req))
+            .await
+            .map_err(via_clientv3)?
+            .into_inner();
         self.with_cache(|c| c.compact(revision));
         Ok(Response::new(resp))
     }

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::{forward, pass, receiver_stream, up, Passed, Upstream};
+use super::{forward, pass, receiver_stream, up, via_clientv3, Passed, Upstream};
 use crate::pb::etcdserverpb::{
     lease_server, LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest,
     LeaseKeepAliveResponse, LeaseLeasesRequest, LeaseLeasesResponse, LeaseRevokeRequest,
@@ -34,20 +34,34 @@ impl Drop for AbortOnDrop {
 }
 
 forward! {
-    impl lease_server::Lease => LeaseProxy, lease {
-        lease_grant(LeaseGrantRequest) -> LeaseGrantResponse;
+    impl lease_server::Lease => LeaseProxy, lease, via_clientv3 {
         lease_revoke(LeaseRevokeRequest) -> LeaseRevokeResponse;
         lease_leases(LeaseLeasesRequest) -> LeaseLeasesResponse;
     }
 
     type LeaseKeepAliveStream = Passed<LeaseKeepAliveResponse>;
 
+    /// etcd's proxy grants through a raw gRPC client: codes as they are.
+    async fn lease_grant(
+        &self,
+        r: Request<LeaseGrantRequest>,
+    ) -> Result<Response<LeaseGrantResponse>, Status> {
+        let (md, _, msg) = r.into_parts();
+        Ok(Response::new(self.up.lease().lease_grant(up(&md, msg)).await?.into_inner()))
+    }
+
     async fn lease_time_to_live(
         &self,
         r: Request<LeaseTimeToLiveRequest>,
     ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
         let (md, _, msg) = r.into_parts();
-        let mut resp = self.up.lease().lease_time_to_live(up(&md, msg)).await?.into_inner();
+        let mut resp = self
+            .up
+            .lease()
+            .lease_time_to_live(up(&md, msg))
+            .await
+            .map_err(via_clientv3)?
+            .into_inner();
         self.up.ns.lease_keys(&mut resp.keys);
         Ok(Response::new(resp))
     }

@@ -9,7 +9,7 @@ pub struct LockProxy {
 }
 
 forward! {
-    impl lock_server::Lock => LockProxy, lock {
+    impl lock_server::Lock => LockProxy, lock, std::convert::identity {
         lock(LockRequest) -> LockResponse;
         unlock(UnlockRequest) -> UnlockResponse;
     }

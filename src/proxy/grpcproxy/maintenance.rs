@@ -16,7 +16,7 @@ pub struct MaintenanceProxy {
 }
 
 forward! {
-    impl maintenance_server::Maintenance => MaintenanceProxy, maintenance {
+    impl maintenance_server::Maintenance => MaintenanceProxy, maintenance, std::convert::identity {
         alarm(AlarmRequest) -> AlarmResponse;
         status(StatusRequest) -> StatusResponse;
         defragment(DefragmentRequest) -> DefragmentResponse;

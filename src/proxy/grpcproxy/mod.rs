@@ -98,11 +98,25 @@ impl Upstream {
     client!(election, ElectionClient);
 }
 
+/// What etcd 3.4's proxy answers for an error of the cluster that came
+/// through clientv3's KV, Lease or Cluster API (rather than a raw gRPC
+/// client): clientv3 turns an etcd error into a Go error without a gRPC
+/// status, which grpc-go then sends as `Unknown` with the same text.
+/// Clients match etcd's errors by text, so they see the same error.
+pub(crate) fn via_clientv3(s: tonic::Status) -> tonic::Status {
+    if s.message().starts_with("etcdserver: ") {
+        tonic::Status::unknown(s.message())
+    } else {
+        s
+    }
+}
+
 /// Implements a service by forwarding each listed unary method to the
 /// same method of the cluster (`self.up.<client>()`), the caller's token
-/// passed on; items after the list (streams) are pasted in as they are.
+/// passed on, errors through `$map` (`via_clientv3` or `identity`); items
+/// after the list (streams) are pasted in as they are.
 macro_rules! forward {
-    (impl $svc:path => $ty:ty, $client:ident { $($m:ident($req:ty) -> $resp:ty;)* } $($extra:tt)*) => {
+    (impl $svc:path => $ty:ty, $client:ident, $map:path { $($m:ident($req:ty) -> $resp:ty;)* } $($extra:tt)*) => {
         #[tonic::async_trait]
         impl $svc for $ty {
             $(
@@ -111,7 +125,12 @@ macro_rules! forward {
                     r: tonic::Request<$req>,
                 ) -> Result<tonic::Response<$resp>, tonic::Status> {
                     let (md, _, msg) = r.into_parts();
-                    let answer = self.up.$client().$m($crate::proxy::grpcproxy::up(&md, msg)).await?;
+                    let answer = self
+                        .up
+                        .$client()
+                        .$m($crate::proxy::grpcproxy::up(&md, msg))
+                        .await
+                        .map_err($map)?;
                     Ok(tonic::Response::new(answer.into_inner()))
                 }
             )*

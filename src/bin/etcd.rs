@@ -15,11 +15,8 @@ fn main() {
     if args.first().is_some_and(|a| a == "gateway") {
         std::process::exit(gateway(&args[1..]));
     }
-    if let Some(sub) = args.first().filter(|a| a.as_str() == "grpc-proxy") {
-        eprintln!(
-            "Error: 'etcd {sub}' is not built in oxcd yet; run the member itself with 'etcd [flags]'"
-        );
-        std::process::exit(1);
+    if args.first().is_some_and(|a| a == "grpc-proxy") {
+        std::process::exit(grpc_proxy(&args[1..]));
     }
     let env: BTreeMap<String, String> = std::env::vars().collect();
     // A binary built with the `bugs` feature runs with the planted bug
@@ -139,10 +136,19 @@ async fn serve(cfg: &config::Config, signal: Arc<std::sync::OnceLock<i32>>) -> i
     }
 }
 
-/// `etcd gateway …`: the exit code.
-fn gateway(args: &[String]) -> i32 {
-    use oxcd::proxy::gateway::{self, Command};
-    match gateway::parse(args) {
+/// `etcd gateway …` / `etcd grpc-proxy …` once parsed: prints, or starts
+/// the proxy on a runtime of its own, logging as etcd's proxies do (zap's
+/// production logger) at `level`; the exit code.
+fn proxy_main<S, F>(
+    cmd: oxcd::proxy::Command<S>,
+    level: impl FnOnce(&S) -> &'static str,
+    start: impl FnOnce(S) -> F,
+) -> i32
+where
+    F: std::future::Future<Output = i32>,
+{
+    use oxcd::proxy::Command;
+    match cmd {
         Command::Print {
             stdout,
             stderr,
@@ -152,14 +158,33 @@ fn gateway(args: &[String]) -> i32 {
             eprint!("{stderr}");
             code
         }
-        Command::Start(start) => {
-            // etcd's gateway logs with zap's production logger.
-            oxcd::logging::init("zap", "info", &[]);
+        Command::Start(s) => {
+            oxcd::logging::init("zap", level(&s), &[]);
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .expect("tokio runtime");
-            rt.block_on(gateway::start(start))
+            rt.block_on(start(s))
         }
     }
+}
+
+/// `etcd gateway …`: the exit code.
+fn gateway(args: &[String]) -> i32 {
+    use oxcd::proxy::gateway;
+    proxy_main(gateway::parse(args), |_| "info", gateway::start)
+}
+
+/// `etcd grpc-proxy …`: the exit code.
+fn grpc_proxy(args: &[String]) -> i32 {
+    use oxcd::proxy::grpcproxy;
+    let level = |s: &Box<_>| {
+        let s: &grpcproxy::cmd::Start = s;
+        if s.debug {
+            "debug"
+        } else {
+            "info"
+        }
+    };
+    proxy_main(grpcproxy::cmd::parse(args), level, |s| grpcproxy::start(*s))
 }

@@ -6,7 +6,9 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::ctl::flags::{self, flag, Flag, FlagKind, ParseError};
+use crate::ctl::flags::{flag, Flag, FlagKind};
+
+use super::{flag_error, parse_start, print, StartTexts};
 
 use super::tcpproxy::TcpProxy;
 
@@ -60,46 +62,26 @@ pub struct Start {
 
 /// What the command line asks for: a text to print and an exit code, or a
 /// gateway to start.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Command {
-    Print {
-        stdout: String,
-        stderr: String,
-        code: i32,
-    },
-    Start(Start),
-}
+pub type Command = super::Command<Start>;
 
-fn print(stdout: &str, stderr: &str, code: i32) -> Command {
-    Command::Print {
-        stdout: stdout.into(),
-        stderr: stderr.into(),
-        code,
-    }
-}
+const TEXTS: StartTexts = StartTexts {
+    group_help: GATEWAY_HELP,
+    short: "start the gateway",
+    usage: START_USAGE,
+};
 
 /// Parses the arguments after `etcd gateway`.
 pub fn parse(args: &[String]) -> Command {
-    if args.first().map(String::as_str) != Some("start") {
-        // cobra prints a group's help for no or an unknown subcommand.
-        return print(GATEWAY_HELP, "", 0);
-    }
-    let p = match flags::parse_only(&args[1..], FLAGS) {
+    let p = match parse_start(args, FLAGS, &TEXTS) {
         Ok(p) => p,
-        Err(ParseError::Help) => {
-            return print(&format!("start the gateway\n\n{START_USAGE}"), "", 0)
-        }
-        Err(ParseError::Flag(e)) => return print("", &format!("Error: {e}\n{START_USAGE}"), 1),
+        Err(c) => return c,
     };
     let delay = p.get("retry-delay", FLAGS);
     let Some(retry_delay) = crate::config::goflag::parse_duration(delay) else {
-        return print(
-            "",
-            &format!(
-                "Error: invalid argument {delay:?} for \"--retry-delay\" flag: time: invalid duration {delay:?}\n{START_USAGE}"
-            ),
-            1,
+        let e = format!(
+            "invalid argument {delay:?} for \"--retry-delay\" flag: time: invalid duration {delay:?}"
         );
+        return print("", &flag_error(&e, START_USAGE), 1);
     };
     if !p.get("discovery-srv", FLAGS).is_empty() {
         return print(

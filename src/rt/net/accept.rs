@@ -430,6 +430,7 @@ pub(super) async fn dial_https(
     config: Arc<rustls::ClientConfig>,
     server_name: String,
     timeout: Duration,
+    lazy: bool,
 ) -> Result<tonic::transport::Channel, String> {
     let hostport = hostport.split('/').next().unwrap_or("").to_string();
     let (host, port) = hostport
@@ -447,6 +448,9 @@ pub(super) async fn dial_https(
     let endpoint = tonic::transport::Endpoint::from_shared(format!("https://{hostport}"))
         .map_err(|e| format!("bad endpoint https://{hostport}: {e}"))?
         .connect_timeout(timeout);
+    if lazy {
+        return Ok(endpoint.connect_with_connector_lazy(connector));
+    }
     match tokio::time::timeout(timeout, endpoint.connect_with_connector(connector)).await {
         Ok(Ok(ch)) => Ok(ch),
         Ok(Err(e)) => Err(tonic_error_text(&e)),

@@ -625,6 +625,29 @@ impl Dialer {
         url: &str,
         timeout: Duration,
     ) -> Result<tonic::transport::Channel, String> {
+        self.open(url, timeout, false).await
+    }
+
+    /// A channel to `url` that connects on its first call (and reconnects
+    /// after a failure), as grpc-go's non-blocking dial: for a proxy that
+    /// must start while its cluster is down. `http://` and `https://` only.
+    pub async fn dial_lazy(
+        &self,
+        url: &str,
+        timeout: Duration,
+    ) -> Result<tonic::transport::Channel, String> {
+        if url.starts_with("unix://") {
+            return Err(format!("{url}: unix sockets are dialled at once only"));
+        }
+        self.open(url, timeout, true).await
+    }
+
+    async fn open(
+        &self,
+        url: &str,
+        timeout: Duration,
+        lazy: bool,
+    ) -> Result<tonic::transport::Channel, String> {
         if let Some(path) = url.strip_prefix("unix://") {
             #[cfg(not(madsim))]
             return accept::dial_unix(path.to_string(), timeout).await;
@@ -638,7 +661,7 @@ impl Dialer {
                     Some((c, n)) => (c.clone(), n.clone()),
                     None => (tls::default_client_config()?, String::new()),
                 };
-                return accept::dial_https(rest, config, name, timeout).await;
+                return accept::dial_https(rest, config, name, timeout, lazy).await;
             }
             #[cfg(madsim)]
             return Err(format!("TLS is not simulated: https://{rest}"));
@@ -646,6 +669,9 @@ impl Dialer {
         let endpoint = tonic::transport::Endpoint::from_shared(url.to_string())
             .map_err(|e| format!("bad endpoint {url:?}: {e}"))?
             .connect_timeout(timeout);
+        if lazy {
+            return Ok(endpoint.connect_lazy());
+        }
         match tokio::time::timeout(timeout, endpoint.connect()).await {
             Ok(Ok(ch)) => Ok(ch),
             Ok(Err(e)) => Err(e.to_string()),

@@ -9,6 +9,7 @@ use prost::Message;
 use protobuf::Message as _;
 use raft::eraftpb::{ConfChange, ConfChangeType, ConfState};
 
+use super::v2::{mirror_member, MemberWrite};
 use super::{Answer, ApplyError, Effect, Output, State};
 use crate::membership::{MemberChange, MemberError};
 use crate::pb::etcdserverpb::{Member, MemberUpdateRequest};
@@ -57,7 +58,10 @@ pub(super) fn conf_change(
     let change = member_change(&cc);
     let res = st.cluster.validate_change(change, &member);
     if res.is_ok() {
-        out.ops.push(st.cluster.apply_change(change, &member));
+        let existed = st.cluster.member(member.id).is_some();
+        let op = st.cluster.apply_change(change, &member);
+        mirror(st, &op, !existed, out);
+        out.ops.push(op);
         *conf_state = next_conf_state(conf_state, change, member.id);
         let encoded = conf_state
             .write_to_bytes()
@@ -98,8 +102,29 @@ pub(super) fn set_attributes(st: &mut State, r: &ClusterMemberAttrSetRequest, ou
         .cluster
         .set_attributes(r.member_id, &attrs.name, &attrs.client_urls)
     {
+        let w = MemberWrite::Attributes {
+            id: r.member_id,
+            name: &attrs.name,
+            client_urls: &attrs.client_urls,
+        };
+        mirror_member(st, w, out);
         out.ops.push(op);
     }
+}
+
+/// Mirrors a member change into the v2 store, as etcd 3.4 keeps it there.
+fn mirror(st: &mut State, op: &BackendOp, new: bool, out: &mut Output) {
+    let w = match op {
+        BackendOp::SetMember(m) => MemberWrite::Raft {
+            id: m.id,
+            peer_urls: &m.peer_ur_ls,
+            is_learner: m.is_learner,
+            new,
+        },
+        BackendOp::DeleteMember(id) => MemberWrite::Removed(*id),
+        _ => return,
+    };
+    mirror_member(st, w, out);
 }
 
 /// etcd's MemberUpdate (a raft UpdateNode conf change in etcd).
@@ -110,14 +135,16 @@ pub(super) fn update_peer_urls(
 ) -> Result<Vec<Member>, ApplyError> {
     // Like oxcd before, the transport keeps the old URL until a restart
     // (etcd updates its peer at once: a later change).
-    out.ops
-        .push(st.cluster.update_peer_urls(r.id, &r.peer_ur_ls)?);
+    let op = st.cluster.update_peer_urls(r.id, &r.peer_ur_ls)?;
+    mirror(st, &op, false, out);
+    out.ops.push(op);
     Ok(st.cluster.list())
 }
 
 /// etcd's `ClusterVersionSet`.
 pub(super) fn set_version(st: &mut State, r: &ClusterVersionSetRequest, out: &mut Output) {
     if let Some(op) = st.cluster.set_version(&r.ver) {
+        mirror_member(st, MemberWrite::Version(&r.ver), out);
         out.ops.push(op);
     }
 }

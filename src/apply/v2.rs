@@ -31,3 +31,100 @@ pub(super) fn finish_batch(st: &mut State, out: &mut Output) {
         let _ = st.v2.take_ready_watchers();
     }
 }
+
+/// etcd 3.4 keeps its membership in the v2 store too (`/0/members/<id>/
+/// raftAttributes` and `…/attributes`, `/0/removed_members/<id>`,
+/// `/0/version`): invisible to v2 clients (their keys live under `/1`),
+/// but every write moves the store's index, which every v2 answer shows.
+/// Mirroring them keeps oxcd's `X-Etcd-Index` and error indexes the same as
+/// etcd's for the same history.
+pub(super) enum MemberWrite<'a> {
+    /// A member added, or its peer URLs or learner flag changed.
+    Raft {
+        id: u64,
+        peer_urls: &'a [String],
+        is_learner: bool,
+        new: bool,
+    },
+    /// A member published its name and client URLs.
+    Attributes {
+        id: u64,
+        name: &'a str,
+        client_urls: &'a [String],
+    },
+    Removed(u64),
+    Version(&'a str),
+}
+
+fn json_strings(v: &[String]) -> String {
+    let mut out = String::from("[");
+    for (i, s) in v.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        crate::v2store::json::push_str(&mut out, s);
+    }
+    out.push(']');
+    out
+}
+
+pub(super) fn mirror_member(st: &mut State, w: MemberWrite<'_>, out: &mut Output) {
+    use crate::v2store::TtlOptions;
+    let never = TtlOptions::default();
+    let store = &mut st.v2;
+    // Results are ignored as etcd's `must…` helpers would panic on them:
+    // the membership table refused anything that could fail here.
+    let _ = match w {
+        MemberWrite::Raft {
+            id,
+            peer_urls,
+            is_learner,
+            new,
+        } => {
+            let path = format!("/0/members/{id:x}/raftAttributes");
+            let mut v = format!("{{\"peerURLs\":{}", json_strings(peer_urls));
+            if is_learner {
+                v.push_str(",\"isLearner\":true");
+            }
+            v.push('}');
+            if new {
+                store.create(&path, false, &v, false, never, 0)
+            } else {
+                store.update(&path, &v, never, 0)
+            }
+        }
+        MemberWrite::Attributes {
+            id,
+            name,
+            client_urls,
+        } => {
+            let mut v = String::from("{");
+            if !name.is_empty() {
+                v.push_str("\"name\":");
+                crate::v2store::json::push_str(&mut v, name);
+            }
+            if !client_urls.is_empty() {
+                if v.len() > 1 {
+                    v.push(',');
+                }
+                v.push_str(&format!("\"clientURLs\":{}", json_strings(client_urls)));
+            }
+            v.push('}');
+            let path = format!("/0/members/{id:x}/attributes");
+            store.set(&path, false, &v, never, 0)
+        }
+        MemberWrite::Removed(id) => {
+            let _ = store.delete(&format!("/0/members/{id:x}"), true, true, 0);
+            store.create(
+                &format!("/0/removed_members/{id:x}"),
+                false,
+                "",
+                false,
+                never,
+                0,
+            )
+        }
+        MemberWrite::Version(v) => store.set("/0/version", false, v, never, 0),
+    };
+    out.v2_changed = true;
+}

@@ -87,13 +87,31 @@ pub fn not_found() -> HttpResponse {
     text_error(404, "404 page not found")
 }
 
-/// Go's `ServeMux` redirect to the clean path.
-pub fn redirect(location: &str) -> HttpResponse {
-    HttpResponse {
+/// Go's `ServeMux` redirect to the clean path (`http.Redirect`: a GET or
+/// HEAD is told it is HTML, and a GET gets a link to follow).
+pub fn redirect(location: &str, method: &str) -> HttpResponse {
+    let mut r = HttpResponse {
         status: 301,
         ..Default::default()
+    };
+    if matches!(method, "GET" | "HEAD") {
+        r = r.with("Content-Type", "text/html; charset=utf-8");
     }
-    .with("Location", location)
+    if method == "GET" {
+        let href: String = location
+            .chars()
+            .map(|c| match c {
+                '&' => "&amp;".to_string(),
+                '<' => "&lt;".to_string(),
+                '>' => "&gt;".to_string(),
+                '"' => "&#34;".to_string(),
+                '\'' => "&#39;".to_string(),
+                c => c.to_string(),
+            })
+            .collect();
+        r.body = format!("<a href=\"{href}\">Moved Permanently</a>.\n\n").into_bytes();
+    }
+    r.with("Location", location)
 }
 
 fn text_error(status: u16, msg: &str) -> HttpResponse {

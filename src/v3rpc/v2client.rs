@@ -30,7 +30,14 @@ pub async fn serve(server: &Arc<EtcdServer>, req: &HttpRequest) -> Option<HttpRe
         body: req.body.clone(),
     };
     Some(match v2http::route(&req.path) {
-        Route::Redirect(to) => convert(v2http::redirect(&to)),
+        Route::Redirect(to) => {
+            // Go's mux keeps the query on the clean path.
+            let to = match req.query.as_str() {
+                "" => to,
+                q => format!("{to}?{q}"),
+            };
+            convert(v2http::redirect(&to, &req.method))
+        }
         Route::NotFound => convert(v2http::not_found()),
         Route::Keys => keys(server, &hreq).await,
         Route::Members => members(server, &hreq),

@@ -24,6 +24,7 @@ pub mod rt;
 pub mod server;
 pub mod storage;
 pub mod transport;
+pub mod v2auth;
 pub mod v2http;
 pub mod v2store;
 pub mod v3rpc;

@@ -111,19 +111,7 @@ impl EtcdServer {
         self.linearizable_barrier().await?;
         loop {
             let (hash, checked_at) = self.read().state.auth.password_of(name)?;
-            let ok = {
-                let _permit = self
-                    .bcrypt_permits
-                    .acquire()
-                    .await
-                    .map_err(|_| ServerError::Stopped)?;
-                auth_work(password.to_string(), hash, |p, h| {
-                    auth::verify_password(&p, &h).to_string()
-                })
-                .await
-                    == "true"
-            };
-            if !ok {
+            if !self.password_matches(password.to_string(), hash).await? {
                 tracing::warn!(target: "auth", user = name, "invalid password");
                 return Err(AuthError::AuthFailed.into());
             }
@@ -145,8 +133,27 @@ impl EtcdServer {
         }
     }
 
+    /// Whether `password` matches the bcrypt `hash`, a bounded number of
+    /// checks at a time.
+    pub(super) async fn password_matches(
+        &self,
+        password: String,
+        hash: String,
+    ) -> Result<bool, ServerError> {
+        let _permit = self
+            .bcrypt_permits
+            .acquire()
+            .await
+            .map_err(|_| ServerError::Stopped)?;
+        Ok(auth_work(password, hash, |p, h| {
+            auth::verify_password(&p, &h).to_string()
+        })
+        .await
+            == "true")
+    }
+
     /// A bcrypt hash at `--bcrypt-cost`, a bounded number at a time.
-    async fn hash(&self, password: String) -> Result<String, ServerError> {
+    pub(super) async fn hash(&self, password: String) -> Result<String, ServerError> {
         let cost = self.bcrypt_cost;
         let _permit = self
             .bcrypt_permits

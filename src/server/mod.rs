@@ -181,6 +181,9 @@ pub struct EtcdServer {
     /// At most this many bcrypt checks run at once: each takes tens of
     /// milliseconds of CPU, and password guesses must not starve the rest.
     bcrypt_permits: tokio::sync::Semaphore,
+    /// v2 auth's `ensuredOnce`: this member has made sure the v2 store has
+    /// `/2`, `/2/users/`, `/2/roles/` and `/2/enabled`.
+    v2auth_ensured: std::sync::atomic::AtomicBool,
 }
 
 impl EtcdServer {
@@ -221,6 +224,7 @@ impl EtcdServer {
             bcrypt_cost: crate::auth::BCRYPT_COST_DEFAULT,
             client_cert_auth: false,
             bcrypt_permits: tokio::sync::Semaphore::new(BCRYPT_CONCURRENCY),
+            v2auth_ensured: Default::default(),
         }
     }
 

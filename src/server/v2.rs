@@ -4,14 +4,16 @@
 //! keys by proposing `SYNC` (etcd's `sync`, every 500 ms while it leads
 //! and the store has TTL keys).
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::{EtcdServer, ServerError};
 use crate::pb::etcdserverpb::{internal_raft_request, Request};
 use crate::raftnode::Waiter;
+use crate::v2auth;
 use crate::v2http::{LocalAnswer, ResponseIds, V2Answer};
-use crate::v2store::{WatchPoll, WatcherId};
+use crate::v2store::{Event, WatchPoll, WatcherId};
 
 /// etcd's `syncTicker`.
 const SYNC_INTERVAL: Duration = Duration::from_millis(500);
@@ -90,5 +92,43 @@ impl EtcdServer {
                 tracing::warn!(target: "etcdserver", "failed to sync the v2 store: {e}");
             }
         }
+    }
+}
+
+/// v2 auth's store calls (etcd's `server.Do`): a GET is answered here, a
+/// QGET, PUT or DELETE goes through raft; passwords are hashed and checked
+/// off the async workers, as the v3 auth's are.
+impl v2auth::Doer for EtcdServer {
+    async fn do_request(&self, mut r: Request) -> Result<Event, v2auth::Error> {
+        if r.method == "GET" {
+            return match self.v2_local(&r) {
+                LocalAnswer::Event(e) => Ok(*e),
+                LocalAnswer::Error(e) => Err(v2auth::Error::Store(e)),
+                LocalAnswer::Watch(_) => unreachable!("v2 auth never waits"),
+            };
+        }
+        assert!(crate::v2http::needs_consensus(&mut r), "{}", r.method);
+        match self.v2_propose(r).await {
+            Ok(V2Answer::Event(e)) => Ok(*e),
+            Ok(V2Answer::Error(e)) => Err(v2auth::Error::Store(e)),
+            Ok(other) => Err(v2auth::Error::Internal(format!(
+                "unexpected v2 answer {other:?}"
+            ))),
+            Err(e) => Err(v2auth::Error::Internal(e.to_string())),
+        }
+    }
+
+    async fn hash_password(&self, password: String) -> Result<String, v2auth::Error> {
+        self.hash(password)
+            .await
+            .map_err(|e| v2auth::Error::Internal(e.to_string()))
+    }
+
+    async fn check_password(&self, hash: String, password: String) -> bool {
+        self.password_matches(password, hash).await.unwrap_or(false)
+    }
+
+    fn ensured_once(&self) -> &AtomicBool {
+        &self.v2auth_ensured
     }
 }

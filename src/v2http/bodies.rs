@@ -1,6 +1,8 @@
 //! The v2 API's answers, byte for byte as etcd 3.4 writes them.
 
-use crate::v2store::json::{go_duration, push_f64, push_key, push_str, rfc3339_nano};
+use crate::v2store::json::{
+    go_duration, push_f64, push_key, push_str, push_str_list, rfc3339_nano,
+};
 use crate::v2store::{Action, Event, V2Error, STORE_KEYS_PREFIX};
 
 use super::{HttpResponse, ResponseIds};
@@ -39,10 +41,17 @@ pub fn key_event_response(
         shown.node = None;
         shown.prev_node = None;
     }
-    let mut r = base(status, ids, e.etcd_index);
-    if !head {
-        r.body = json_line(shown.to_json());
+    let r = base(status, ids, e.etcd_index);
+    with_body(r, json_line(shown.to_json()), head)
+}
+
+/// The answer with `body`; to a HEAD, only its length (Go's server
+/// counts what the handler wrote and drops it).
+fn with_body(mut r: HttpResponse, body: Vec<u8>, head: bool) -> HttpResponse {
+    if head {
+        return r.with("Content-Length", body.len().to_string());
     }
+    r.body = body;
     r
 }
 
@@ -53,17 +62,14 @@ pub fn key_error_response(err: &V2Error, cluster_id: u64, head: bool) -> HttpRes
     if let Some(rest) = err.cause.strip_prefix(STORE_KEYS_PREFIX) {
         err.cause = rest.to_string();
     }
-    let mut r = HttpResponse {
+    let r = HttpResponse {
         status: err.status(),
         ..Default::default()
     }
     .with("Content-Type", JSON)
     .with("X-Etcd-Cluster-Id", format!("{cluster_id:x}"))
     .with("X-Etcd-Index", err.index.to_string());
-    if !head {
-        r.body = json_line(err.to_json());
-    }
-    r
+    with_body(r, json_line(err.to_json()), head)
 }
 
 /// The head of a watch answer (etcd's `handleKeyWatch`): 200 at once,
@@ -152,17 +158,6 @@ pub struct MemberInfo {
     pub client_urls: Vec<String>,
 }
 
-fn push_strs(out: &mut String, v: &[String]) {
-    out.push('[');
-    for (i, s) in v.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        push_str(out, s);
-    }
-    out.push(']');
-}
-
 fn push_member(out: &mut String, m: &MemberInfo) {
     out.push('{');
     push_key(out, "id");
@@ -172,10 +167,10 @@ fn push_member(out: &mut String, m: &MemberInfo) {
     push_str(out, &m.name);
     out.push(',');
     push_key(out, "peerURLs");
-    push_strs(out, &m.peer_urls);
+    push_str_list(out, &m.peer_urls);
     out.push(',');
     push_key(out, "clientURLs");
-    push_strs(out, &m.client_urls);
+    push_str_list(out, &m.client_urls);
     out.push('}');
 }
 

@@ -24,7 +24,7 @@ mod request;
 
 pub use apply::{apply_v2_request, needs_consensus, serve_local, LocalAnswer, V2Answer};
 pub use bodies::*;
-pub use request::{parse_form, parse_key_request, route, KeyRequest, Route};
+pub use request::{decoded_path, key_of, parse_form, parse_key_request, route, KeyRequest, Route};
 
 #[cfg(doc)]
 use crate::v2store::Store;
@@ -67,7 +67,8 @@ impl HttpResponse {
             .map(|(_, v)| v.as_str())
     }
 
-    fn with(mut self, name: &str, value: impl Into<String>) -> Self {
+    /// This answer with one more header.
+    pub fn with(mut self, name: &str, value: impl Into<String>) -> Self {
         self.headers.push((name.to_string(), value.into()));
         self
     }

@@ -16,6 +16,9 @@ pub enum Route {
     StatsStore,
     StatsSelf,
     StatsLeader,
+    /// `/v2/auth/enable`, `/v2/auth/users[/…]`, `/v2/auth/roles[/…]`
+    /// ([`crate::v2auth::serve`]).
+    Auth,
     /// Go's mux answers a path that is not clean with 301 to the clean one.
     Redirect(String),
     NotFound,
@@ -38,10 +41,24 @@ pub fn route(raw_path: &str) -> Route {
         "/v2/stats/store" => Route::StatsStore,
         "/v2/stats/self" => Route::StatsSelf,
         "/v2/stats/leader" => Route::StatsLeader,
+        "/v2/auth/enable" | "/v2/auth/users" | "/v2/auth/roles" => Route::Auth,
+        p if p.starts_with("/v2/auth/users/") || p.starts_with("/v2/auth/roles/") => Route::Auth,
         p if p.starts_with("/v2/keys/") => Route::Keys,
         p if p.starts_with("/v2/members/") => Route::Members,
         _ => Route::NotFound,
     }
+}
+
+/// The request's path, percent-decoded (Go's `URL.Path`).
+pub fn decoded_path(r: &HttpRequest) -> String {
+    percent_decode(&r.path, false).unwrap_or_else(|_| r.path.clone())
+}
+
+/// The key of a `/v2/keys` request as etcd's auth checks it: the decoded
+/// path after `/v2/keys` (`""` for `/v2/keys` itself).
+pub fn key_of(r: &HttpRequest) -> String {
+    let path = decoded_path(r);
+    path.strip_prefix("/v2/keys").unwrap_or(&path).to_string()
 }
 
 /// A parsed `/v2/keys` request.
@@ -165,7 +182,7 @@ fn parse_bool(s: &str) -> Option<bool> {
 /// `ttl` into the expiration, with Go's wrapping arithmetic.
 pub fn parse_key_request(r: &HttpRequest, now: i64) -> Result<KeyRequest, V2Error> {
     let form = parse_form(r).map_err(|e| V2Error::request(ECODE_INVALID_FORM, e))?;
-    let path = percent_decode(&r.path, false).unwrap_or_else(|_| r.path.clone());
+    let path = decoded_path(r);
     let Some(key) = path.strip_prefix("/v2/keys") else {
         return Err(V2Error::request(ECODE_INVALID_FORM, "incorrect key prefix"));
     };

@@ -34,6 +34,18 @@ pub fn push_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Appends a JSON array of strings (Go's `[]string`, not nil).
+pub fn push_str_list(out: &mut String, v: &[String]) {
+    out.push('[');
+    for (i, s) in v.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_str(out, s);
+    }
+    out.push(']');
+}
+
 /// Appends `"key":` (keys are plain ASCII identifiers, never escaped).
 pub fn push_key(out: &mut String, key: &str) {
     debug_assert!(key.bytes().all(|b| b.is_ascii_alphanumeric()));

@@ -1,5 +1,6 @@
 //! etcd's v2 client handler on the member (`--enable-v2`): `/v2/keys`,
-//! `/v2/members`, `/v2/machines` and `/v2/stats/*`. The request and answer
+//! `/v2/members`, `/v2/machines`, `/v2/stats/*` and `/v2/auth/*`
+//! ([`crate::v2auth`], which also checks the keys and members requests). The request and answer
 //! mapping is [`crate::v2http`]'s (pure); this file only takes the request
 //! to the member ([`EtcdServer::v2_propose`] through raft, or
 //! [`EtcdServer::v2_local`]) and streams a watch's events as they come.
@@ -10,8 +11,9 @@ use futures::StreamExt;
 
 use crate::rt::net::{HttpRequest, HttpResponse};
 use crate::server::EtcdServer;
+use crate::v2auth;
 use crate::v2http::{self, LocalAnswer, Route, V2Answer};
-use crate::v2store::{V2Error, WatcherId, ECODE_RAFT_INTERNAL};
+use crate::v2store::{V2Error, WatcherId, ECODE_RAFT_INTERNAL, ECODE_UNAUTHORIZED};
 
 /// v2's answer to `req`, or `None` when the path is not under `/v2/`.
 pub async fn serve(server: &Arc<EtcdServer>, req: &HttpRequest) -> Option<HttpResponse> {
@@ -22,11 +24,13 @@ pub async fn serve(server: &Arc<EtcdServer>, req: &HttpRequest) -> Option<HttpRe
         method: req.method.clone(),
         path: req.path.clone(),
         query: req.query.clone(),
-        headers: req
-            .content_type
-            .iter()
-            .map(|c| ("Content-Type".to_string(), c.clone()))
-            .collect(),
+        headers: [
+            ("Content-Type", &req.content_type),
+            ("Authorization", &req.authorization),
+        ]
+        .into_iter()
+        .filter_map(|(name, v)| Some((name.to_string(), v.clone()?)))
+        .collect(),
         body: req.body.clone(),
     };
     Some(match v2http::route(&req.path) {
@@ -40,7 +44,8 @@ pub async fn serve(server: &Arc<EtcdServer>, req: &HttpRequest) -> Option<HttpRe
         }
         Route::NotFound => convert(v2http::not_found()),
         Route::Keys => keys(server, &hreq).await,
-        Route::Members => members(server, &hreq),
+        Route::Members => members(server, &hreq).await,
+        Route::Auth => convert(v2auth::serve(&**server, &hreq, server.cluster_id).await),
         Route::Machines => machines(server, &hreq),
         Route::StatsStore => get_only(&hreq, || json(server.v2_store_stats().into_bytes())),
         Route::StatsSelf => get_only(&hreq, || self_stats(server)),
@@ -103,6 +108,12 @@ async fn keys(server: &Arc<EtcdServer>, req: &v2http::HttpRequest) -> HttpRespon
         Ok(kr) => kr,
         Err(e) => return convert(v2http::key_error_response(&e, cluster_id, head)),
     };
+    // etcd checks the credentials once the request parsed.
+    let key = v2http::key_of(req);
+    if !v2auth::has_key_prefix_access(&**server, req, &key, kr.request.recursive).await {
+        let e = V2Error::request(ECODE_UNAUTHORIZED, "Insufficient credentials");
+        return convert(v2http::key_error_response(&e, cluster_id, head));
+    }
     let mut r = kr.request;
     if v2http::needs_consensus(&mut r) {
         return match server.v2_propose(r).await {
@@ -196,7 +207,20 @@ fn member_infos(server: &EtcdServer) -> Vec<v2http::MemberInfo> {
         .collect()
 }
 
-fn members(server: &EtcdServer, req: &v2http::HttpRequest) -> HttpResponse {
+async fn members(server: &EtcdServer, req: &v2http::HttpRequest) -> HttpResponse {
+    let etcd_allows = matches!(req.method.as_str(), "GET" | "POST" | "DELETE" | "PUT");
+    if etcd_allows && !v2auth::has_write_root_access(server, req).await {
+        return convert(v2http::http_error(401, "Insufficient credentials"));
+    }
+    let mut resp = members_answer(server, req);
+    if etcd_allows {
+        let id = format!("{:x}", server.cluster_id);
+        resp.headers.push(("x-etcd-cluster-id", id));
+    }
+    resp
+}
+
+fn members_answer(server: &EtcdServer, req: &v2http::HttpRequest) -> HttpResponse {
     if req.method != "GET" {
         // Member changes go through the v3 API (etcdctl member add/remove).
         return convert(v2http::method_not_allowed(&["GET"]));
@@ -221,7 +245,9 @@ fn machines(server: &EtcdServer, req: &v2http::HttpRequest) -> HttpResponse {
             .into_iter()
             .flat_map(|m| m.client_urls)
             .collect();
-        HttpResponse::new(200, vec![], v2http::machines_body(&urls))
+        // Go's server sniffs the type of a body written without one.
+        let text = ("content-type", "text/plain; charset=utf-8".to_string());
+        HttpResponse::new(200, vec![text], v2http::machines_body(&urls))
     })
 }
 

@@ -41,10 +41,13 @@ enum Mode {
     },
 }
 
+/// A case: `{EP}` in its arguments and environment is its server's
+/// client URL.
 struct Case {
     args: &'static [&'static str],
     stdin: Option<&'static str>,
     mode: Mode,
+    env: &'static [(&'static str, &'static str)],
 }
 
 const fn c(args: &'static [&'static str]) -> Case {
@@ -52,6 +55,7 @@ const fn c(args: &'static [&'static str]) -> Case {
         args,
         stdin: None,
         mode: Mode::Plain,
+        env: &[],
     }
 }
 
@@ -60,6 +64,17 @@ const fn raw(args: &'static [&'static str]) -> Case {
         args,
         stdin: None,
         mode: Mode::Raw,
+        env: &[],
+    }
+}
+
+/// A `Raw` case with environment variables.
+const fn env(vars: &'static [(&'static str, &'static str)], args: &'static [&'static str]) -> Case {
+    Case {
+        args,
+        stdin: None,
+        mode: Mode::Raw,
+        env: vars,
     }
 }
 
@@ -68,6 +83,7 @@ const fn unordered(args: &'static [&'static str]) -> Case {
         args,
         stdin: None,
         mode: Mode::Unordered,
+        env: &[],
     }
 }
 
@@ -76,6 +92,7 @@ const fn input(args: &'static [&'static str], stdin: &'static str) -> Case {
         args,
         stdin: Some(stdin),
         mode: Mode::Plain,
+        env: &[],
     }
 }
 
@@ -88,6 +105,7 @@ const fn watch(
         args,
         stdin: None,
         mode: Mode::Watch { during, interrupt },
+        env: &[],
     }
 }
 
@@ -338,6 +356,10 @@ const CASES: &[Case] = &[
     c(&["--username", "alice:alicepw2", "set", "/foo", "no"]),
     input(&["-u", "root", "user", "list"], "rootpw\n"),
     c(&["-u", "root:rootpw", "role", "list"]),
+    env(
+        &[("ETCDCTL_USERNAME", "root:rootpw")],
+        &["--endpoints", "{EP}", "get", "/foo"],
+    ),
     c(&["user", "list"]),
     c(&["auth", "disable"]),
     c(&["-u", "root:rootpw", "auth", "disable"]),
@@ -345,6 +367,25 @@ const CASES: &[Case] = &[
     c(&["user", "remove", "alice"]),
     c(&["user", "remove", "alice"]),
     c(&["auth", "enable", "extra"]),
+    // Where the endpoints come from, and the timeouts.
+    env(&[("ETCDCTL_ENDPOINTS", "{EP}")], &["get", "/foo"]),
+    env(&[("ETCDCTL_ENDPOINT", "{EP}")], &["get", "/foo"]),
+    env(&[("ETCDCTL_PEERS", "{EP}")], &["get", "/foo"]),
+    env(
+        &[("ETCDCTL_ENDPOINTS", "http://127.0.0.1:1")],
+        &["--endpoints", "{EP}", "get", "/foo"],
+    ),
+    raw(&["-C", "{EP}", "get", "/foo"]),
+    raw(&["--peers", "{EP}", "get", "/foo"]),
+    raw(&["--endpoint", "{EP}", "get", "/foo"]),
+    c(&["--total-timeout", "1ns", "get", "/foo"]),
+    c(&["--no-sync", "--total-timeout", "1ns", "get", "/foo"]),
+    c(&["--timeout", "1ns", "get", "/foo"]),
+    c(&["--total-timeout", "1ns", "user", "list"]),
+    c(&["--total-timeout", "1ns", "cluster-health"]),
+    c(&["--no-sync", "--total-timeout", "1ns", "member", "list"]),
+    c(&["-o", "bogus", "get", "/foo"]),
+    c(&["get", "/foo", "extra"]),
     // Debug output.
     c(&["--debug", "get", "/foo"]),
     c(&["--debug", "--no-sync", "set", "/dbg", "a b&c"]),
@@ -354,7 +395,11 @@ const CASES: &[Case] = &[
 
 /// Runs `bin` in v2 mode with `args`, stdin given and then closed.
 fn run(bin: &str, args: &[String], stdin: Option<&str>) -> Output {
-    let mut ch = spawn(bin, args);
+    run_env(bin, args, stdin, &[])
+}
+
+fn run_env(bin: &str, args: &[String], stdin: Option<&str>, env: &[(String, String)]) -> Output {
+    let mut ch = spawn_env(bin, args, env);
     let mut pipe = ch.stdin.take().unwrap();
     pipe.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
     drop(pipe);
@@ -362,9 +407,14 @@ fn run(bin: &str, args: &[String], stdin: Option<&str>) -> Output {
 }
 
 fn spawn(bin: &str, args: &[String]) -> Child {
+    spawn_env(bin, args, &[])
+}
+
+fn spawn_env(bin: &str, args: &[String], env: &[(String, String)]) -> Child {
     Command::new(bin)
         .env("ETCDCTL_API", "2")
         .env_remove("ETCDCTL_ENDPOINTS")
+        .envs(env.iter().cloned())
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -515,10 +565,15 @@ fn transcript(bin: &str) -> usize {
             if !matches!(case.mode, Mode::Raw) {
                 args.push(format!("--endpoints={ep}"));
             }
-            args.extend(case.args.iter().map(|s| s.to_string()));
+            args.extend(case.args.iter().map(|s| s.replace("{EP}", &ep)));
+            let env: Vec<(String, String)> = case
+                .env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.replace("{EP}", &ep)))
+                .collect();
             let o = match case.mode {
                 Mode::Watch { during, interrupt } => run_watch(ctl, &args, &ep, during, interrupt),
-                _ => run(ctl, &args, case.stdin),
+                _ => run_env(ctl, &args, case.stdin, &env),
             };
             let mut stdout = normalise(&o.stdout, &ports);
             if matches!(case.mode, Mode::Unordered) {

@@ -68,9 +68,12 @@ impl ClientError {
         }
     }
 
-    /// etcdctl's `isConnectionError`: every endpoint failed to connect.
+    /// etcdctl's `isConnectionError`: every endpoint failed to connect,
+    /// or time ran out (Go's `context.DeadlineExceeded` is a `net.Error`
+    /// that timed out).
     pub fn is_connection_error(&self) -> bool {
         match self {
+            ClientError::Deadline => true,
             ClientError::Cluster(errs) => errs.iter().all(|e| matches!(e, HttpError::Dial(_))),
             _ => false,
         }
@@ -269,15 +272,22 @@ impl Client {
             (Some(d), Some(h)) => Some(d.min(h)),
             (d, h) => d.or(h),
         };
+        // A limit already past fails before anything is sent, as Go's
+        // expired context does (a local exchange may beat the timer).
+        let expired = |at: tokio::time::Instant| {
+            if deadline.is_some_and(|d| d <= at) {
+                ClientError::Deadline
+            } else {
+                ClientError::Cluster(vec![HttpError::Other(format!(
+                    "client: endpoint {ep} exceeded header timeout"
+                ))])
+            }
+        };
         let res = match limit {
+            Some(at) if at <= tokio::time::Instant::now() => return Err(expired(at)),
             Some(at) => match tokio::time::timeout_at(at, exchange).await {
                 Ok(r) => r,
-                Err(_) if deadline.is_some_and(|d| d <= at) => return Err(ClientError::Deadline),
-                Err(_) => {
-                    return Err(ClientError::Cluster(vec![HttpError::Other(format!(
-                        "client: endpoint {ep} exceeded header timeout"
-                    ))]))
-                }
+                Err(_) => return Err(expired(at)),
             },
             None => exchange.await,
         };

@@ -145,6 +145,38 @@ mod real {
         }
     }
 
+    /// Go's text for a failed TLS handshake (what `crypto/tls` and
+    /// `crypto/x509` say for the same failure).
+    pub(super) fn go_tls_error(e: &io::Error) -> String {
+        use rustls::{AlertDescription as A, CertificateError as C, Error as E};
+        let Some(t) = e.get_ref().and_then(|i| i.downcast_ref::<E>()) else {
+            return go_errno(e);
+        };
+        match t {
+            E::AlertReceived(a) => format!(
+                "remote error: tls: {}",
+                match a {
+                    A::BadCertificate => "bad certificate".to_string(),
+                    A::CertificateRequired => "certificate required".to_string(),
+                    A::UnknownCA => "unknown certificate authority".to_string(),
+                    A::HandshakeFailure => "handshake failure".to_string(),
+                    A::ProtocolVersion => "protocol version not supported".to_string(),
+                    other => format!("{other:?}").to_lowercase(),
+                }
+            ),
+            E::InvalidCertificate(C::UnknownIssuer) => {
+                "x509: certificate signed by unknown authority".into()
+            }
+            E::InvalidCertificate(C::Expired | C::NotValidYet) => {
+                "x509: certificate has expired or is not yet valid".into()
+            }
+            E::InvalidCertificate(C::NotValidForName) => {
+                "x509: certificate is not valid for the requested name".into()
+            }
+            other => format!("tls: {other}"),
+        }
+    }
+
     /// Opens a TCP connection as Go's dialer does, with its error texts.
     async fn dial(t: &Target, timeout: Duration) -> Result<tokio::net::TcpStream, HttpError> {
         let addrs: Vec<std::net::SocketAddr> =
@@ -160,7 +192,13 @@ mod real {
             };
         let mut last = HttpError::Dial(format!("dial tcp: lookup {}: no such host", t.host));
         for a in addrs {
+            let start = tokio::time::Instant::now();
             match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(a)).await {
+                // Go's dialer fails a connect that outlived its deadline even
+                // when it completed (a 1 ns timeout never connects).
+                Ok(Ok(_)) if start.elapsed() > timeout => {
+                    last = HttpError::Dial(format!("dial tcp {a}: i/o timeout"));
+                }
                 Ok(Ok(s)) => {
                     let _ = s.set_nodelay(true);
                     return Ok(s);
@@ -202,10 +240,10 @@ mod real {
             let hs = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp);
             let stream = match tokio::time::timeout(dial_timeout, hs).await {
                 Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    return Err(HttpError::Dial(format!("remote error: {}", go_errno(&e))))
-                }
-                Err(_) => return Err(HttpError::Dial("net/http: TLS handshake timeout".into())),
+                // Not a dial error to Go either: the v2 client does not
+                // count it as a connection failure.
+                Ok(Err(e)) => return Err(HttpError::Other(go_tls_error(&e))),
+                Err(_) => return Err(HttpError::Other("net/http: TLS handshake timeout".into())),
             };
             exchange(stream, &t, call).await
         } else {
@@ -239,6 +277,15 @@ mod real {
             HttpError::Other(if e.is_incomplete_message() {
                 "EOF".into()
             } else {
+                // A TLS 1.3 server refuses a client certificate after the
+                // handshake: its alert comes with the first read.
+                let mut src = std::error::Error::source(&e);
+                while let Some(s) = src {
+                    if let Some(io) = s.downcast_ref::<io::Error>() {
+                        return HttpError::Other(go_tls_error(io));
+                    }
+                    src = s.source();
+                }
                 e.to_string()
             })
         })?;

@@ -317,6 +317,38 @@ const CASES: &[Case] = &[
         &[&["set", "/ewd/a", "1"]],
         true,
     ),
+    watch(
+        &["-o", "json", "watch", "--forever", "/exp"],
+        &[&["set", "--ttl", "1", "/exp", "v"], &["sleep", "2500"]],
+        true,
+    ),
+    watch(
+        &["watch", "--forever", "-r", "/wdir"],
+        &[
+            &["mkdir", "/wdir/sub"],
+            &["set", "/wdir/sub/k", "v"],
+            &["rm", "/wdir/sub/k"],
+        ],
+        true,
+    ),
+    watch(
+        &[
+            "exec-watch",
+            "-r",
+            "/ewdir",
+            "--",
+            "sh",
+            "-c",
+            "echo $ETCD_WATCH_ACTION",
+        ],
+        &[&["mkdir", "/ewdir/sub"], &["set", "/ewdir/sub/k", "v"]],
+        true,
+    ),
+    watch(
+        &["exec-watch", "-r", "nosuchcommand-x", "/ewx"],
+        &[&["set", "/ewx", "v"]],
+        false,
+    ),
     c(&["watch"]),
     c(&["exec-watch", "/k"]),
     // Users, roles, auth.
@@ -430,6 +462,10 @@ fn run_watch(bin: &str, args: &[String], ep: &str, during: &[&[&str]], interrupt
     drop(ch.stdin.take());
     std::thread::sleep(Duration::from_millis(700));
     for w in during {
+        if let ["sleep", ms] = w {
+            std::thread::sleep(Duration::from_millis(ms.parse().unwrap()));
+            continue;
+        }
         let mut a = vec![format!("--endpoints={ep}")];
         a.extend(w.iter().map(|s| s.to_string()));
         let o = run(bin, &a, None);

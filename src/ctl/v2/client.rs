@@ -218,8 +218,8 @@ impl Client {
         deadline: Option<tokio::time::Instant>,
     ) -> Result<HttpReply, ClientError> {
         let mut url = (req.url)(ep);
-        for i in 0..=10 {
-            let _ = i;
+        // The first request and 10 redirects (`DefaultCheckRedirect`).
+        for _ in 0..=10 {
             let resp = self.simple(io, ep, &url, req, deadline).await?;
             if resp.status / 100 != 3 {
                 return Ok(resp);
@@ -285,10 +285,17 @@ impl Client {
         };
         let res = match limit {
             Some(at) if at <= tokio::time::Instant::now() => return Err(expired(at)),
-            Some(at) => match tokio::time::timeout_at(at, exchange).await {
-                Ok(r) => r,
-                Err(_) => return Err(expired(at)),
-            },
+            Some(at) => {
+                match tokio::time::timeout(
+                    at.saturating_duration_since(tokio::time::Instant::now()),
+                    exchange,
+                )
+                .await
+                {
+                    Ok(r) => r,
+                    Err(_) => return Err(expired(at)),
+                }
+            }
             None => exchange.await,
         };
         res.map_err(|e| ClientError::Cluster(vec![e]))

@@ -5,6 +5,9 @@
 //! ports, TTLs and times. The cases change the servers in the same order,
 //! so both twins go through the same states.
 //!
+//! Then `backup`: its usage errors, and a backup of each twin's data dir,
+//! which must start as a new cluster holding the same keys.
+//!
 //! The server is the real etcd 3.4 (`/usr/bin/etcd`); when
 //! `OXCD_CTLV2_SERVER` names another server binary (oxcd's, once it
 //! serves `/v2/`), the transcript runs against that too. The oracle is
@@ -630,6 +633,7 @@ fn transcript(bin: &str) -> usize {
             ));
         }
     }
+    diffs.extend(backups(bin, &real_srv, &our_srv));
     for d in &diffs {
         eprintln!("{d}");
     }
@@ -640,6 +644,124 @@ fn transcript(bin: &str) -> usize {
         CASES.len()
     );
     CASES.len()
+}
+
+/// Replaces the capnslog time stamps at the start of lines.
+fn normalise_log_times(s: &str) -> String {
+    s.lines()
+        .map(|l| match l.find(" I | ") {
+            Some(i) if i == 26 => format!("<TIME>{}", &l[i..]),
+            _ => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `backup` by both etcdctls: its usage errors from an empty directory,
+/// then a backup of each twin's data dir (`srv` wrote it and still runs),
+/// which must start with `--force-new-cluster` (the real etcd only: the
+/// backup reads and writes etcd's formats) and hold the keys the twin
+/// holds. Returns the differences.
+fn backups(bin: &str, real_srv: &Server, our_srv: &Server) -> Vec<String> {
+    let mut diffs = Vec::new();
+    let cases: &[&[&str]] = &[
+        &["backup"],
+        &["backup", "--data-dir", "nowhere", "--backup-dir", "out"],
+        &[
+            "backup",
+            "--data-dir",
+            "{DATA}",
+            "--backup-dir",
+            "{OUT}",
+            "--with-v3",
+        ],
+        &["backup", "--data-dir", "{DATA}", "--backup-dir", "{OUT}"],
+    ];
+    for (i, case) in cases.iter().enumerate() {
+        if case.contains(&"--with-v3") {
+            continue; // not built in ours
+        }
+        let mut outs = Vec::new();
+        for (ctl, srv) in [(REAL_ETCDCTL, real_srv), (ETCDCTL, our_srv)] {
+            let cwd = temp_dir("ctlv2-backup");
+            let data = srv.dir.join("default.etcd");
+            let out = cwd.join(format!("backup-{i}"));
+            let args: Vec<String> = case
+                .iter()
+                .map(|a| {
+                    a.replace("{DATA}", &data.display().to_string())
+                        .replace("{OUT}", &out.display().to_string())
+                })
+                .collect();
+            let o = Command::new(ctl)
+                .env("ETCDCTL_API", "2")
+                .current_dir(&cwd)
+                .args(&args)
+                .output()
+                .unwrap();
+            let stderr =
+                String::from_utf8_lossy(&o.stderr).replace(&cwd.display().to_string(), "<CWD>");
+            let stderr = stderr.replace(&srv.dir.display().to_string(), "<DIR>");
+            outs.push((
+                String::from_utf8_lossy(&o.stdout).into_owned(),
+                normalise_log_times(&stderr),
+                common::shell_status(o.status),
+            ));
+            if o.status.success() && bin == REAL_ETCD {
+                if let Some(d) = restored_differs(bin, srv, &out) {
+                    diffs.push(format!("backup by {ctl}: {d}"));
+                }
+            }
+        }
+        if outs[0] != outs[1] {
+            diffs.push(format!(
+                "backup case {case:?}\n  etcdctl 3.4: {:?}\n  ours:        {:?}",
+                outs[0], outs[1]
+            ));
+        }
+    }
+    diffs
+}
+
+/// Starts `bin` on the backup `dir` as a new cluster and compares its
+/// keys with the original's; `None` when they are the same.
+fn restored_differs(bin: &str, original: &Server, dir: &std::path::Path) -> Option<String> {
+    let port = free_port();
+    let peer = free_port();
+    let data = dir.display().to_string();
+    let restored = Server::spawn_bin(
+        bin,
+        None,
+        dir.parent().unwrap(),
+        port,
+        peer,
+        &["--enable-v2", "--force-new-cluster", "--data-dir", &data],
+    );
+    restored.wait_ready();
+    let list = |srv: &Server| {
+        let args = vec![
+            format!("--endpoints={}", srv.endpoint()),
+            "ls".into(),
+            "-r".into(),
+            "--sort".into(),
+            "-p".into(),
+        ];
+        let o = run(REAL_ETCDCTL, &args, None);
+        // In-order keys are named by index, and the backup renumbers.
+        let keys: Vec<String> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| match l.rsplit_once('/') {
+                Some((dir, n)) if n.len() == 20 && n.bytes().all(|b| b.is_ascii_digit()) => {
+                    format!("{dir}/<SEQ>")
+                }
+                _ => l.to_string(),
+            })
+            .collect();
+        (keys.join("\n"), o.status.success())
+    };
+    let (want, got) = (list(original), list(&restored));
+    (want != got || !got.1 || want.0.is_empty())
+        .then(|| format!("restored keys {got:?}, original {want:?}"))
 }
 
 fn oracle_present() -> bool {

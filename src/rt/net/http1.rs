@@ -53,6 +53,21 @@ impl std::fmt::Display for HttpError {
     }
 }
 
+/// Go's text for a socket error (`connection refused`, not Rust's
+/// `Connection refused (os error 111)`).
+pub fn go_errno(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    let s = match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    };
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
+        None => s,
+    }
+}
+
 /// Sends `call` and reads the whole response. `tls` is used for
 /// `https://` URLs (`None`: the system's roots); `dial_timeout` bounds the
 /// connect and the TLS handshake, the caller bounds the rest. Real
@@ -81,7 +96,7 @@ mod real {
     use http_body_util::{BodyExt, Full};
     use hyper_util::rt::TokioIo;
 
-    use super::{ClientTls, HttpCall, HttpError, HttpReply};
+    use super::{go_errno, ClientTls, HttpCall, HttpError, HttpReply};
 
     /// The parts of an absolute URL the connection needs.
     pub(super) struct Target {
@@ -128,21 +143,6 @@ mod real {
             authority: authority.to_string(),
             path_and_query: path.to_string(),
         })
-    }
-
-    /// Go's text for a socket error (`connection refused`, not Rust's
-    /// `Connection refused (os error 111)`).
-    pub(super) fn go_errno(e: &io::Error) -> String {
-        let s = e.to_string();
-        let s = match s.find(" (os error") {
-            Some(i) => s[..i].to_string(),
-            None => s,
-        };
-        let mut c = s.chars();
-        match c.next() {
-            Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
-            None => s,
-        }
     }
 
     /// Go's text for a failed TLS handshake (what `crypto/tls` and

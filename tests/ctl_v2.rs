@@ -643,6 +643,11 @@ fn transcript(bin: &str) -> usize {
         diffs.len(),
         CASES.len()
     );
+    for srv in [real_srv, our_srv] {
+        let dir = srv.dir.clone();
+        drop(srv);
+        let _ = std::fs::remove_dir_all(dir);
+    }
     CASES.len()
 }
 
@@ -712,6 +717,7 @@ fn backups(bin: &str, real_srv: &Server, our_srv: &Server) -> Vec<String> {
                     diffs.push(format!("backup by {ctl}: {d}"));
                 }
             }
+            let _ = std::fs::remove_dir_all(&cwd);
         }
         if outs[0] != outs[1] {
             diffs.push(format!(

@@ -33,6 +33,12 @@ pub fn utc(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
     )
 }
 
+/// The wall clock: Unix seconds and microseconds (log lines, and the
+/// times etcdctl prints or stamps).
+pub fn wall_clock() -> (u64, u32) {
+    now()
+}
+
 fn now() -> (u64, u32) {
     #[allow(clippy::disallowed_methods)] // logging is the binary's shell, not server logic
     let d = std::time::SystemTime::now()

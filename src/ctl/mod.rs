@@ -30,6 +30,7 @@ mod resolve;
 mod session;
 mod txn;
 pub(crate) mod util;
+pub mod v2;
 mod version;
 mod watch;
 
@@ -123,7 +124,16 @@ type CmdResult = Result<(), Fail>;
 /// Entry point of the `etcdctl` binary.
 pub fn main() -> i32 {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let mut env: BTreeMap<String, String> = std::env::vars().collect();
+    // etcdctl's main: ETCDCTL_API picks the mode and is then forgotten.
+    match env.remove("ETCDCTL_API").as_deref() {
+        None | Some("") | Some("3") => {}
+        Some("2") => return v2::main(args, &env),
+        Some(other) => {
+            eprintln!("unsupported API version {other}");
+            return 1;
+        }
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -2,7 +2,7 @@
 //! table-driven implementation small enough to keep here.
 
 /// CRC-32 with the Castagnoli polynomial (Go's `crc32.Castagnoli`).
-pub(super) struct Crc32c(u32);
+pub(crate) struct Crc32c(u32);
 
 impl Default for Crc32c {
     fn default() -> Self {
@@ -31,13 +31,19 @@ impl Crc32c {
         table
     };
 
-    pub(super) fn update(&mut self, bytes: &[u8]) {
+    /// Continues a checksum whose value so far is `prev` (Go's
+    /// `crc32.Update(prev, …)`; etcd's WAL chains its records so).
+    pub(crate) fn resume(prev: u32) -> Self {
+        Crc32c(!prev)
+    }
+
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
         for &b in bytes {
             self.0 = Self::TABLE[((self.0 ^ u32::from(b)) & 0xff) as usize] ^ (self.0 >> 8);
         }
     }
 
-    pub(super) fn finalize(&self) -> u32 {
+    pub(crate) fn finalize(&self) -> u32 {
         !self.0
     }
 }

@@ -5,6 +5,7 @@
 //! index that caused them); nothing here touches a disk or a clock.
 
 mod crc32c;
+pub(crate) use crc32c::Crc32c;
 pub mod key_index;
 pub mod revision;
 pub mod store;

@@ -36,3 +36,17 @@ pub fn raise(sig: i32) -> ! {
     }
     std::process::exit(128 + sig)
 }
+
+/// Waits for SIGINT (etcdctl's watches end on it with exit 0).
+#[cfg(not(madsim))]
+pub async fn ctrl_c() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Waits for SIGINT: never, in the simulator.
+#[cfg(madsim)]
+pub async fn ctrl_c() {
+    std::future::pending().await
+}

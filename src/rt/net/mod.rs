@@ -20,6 +20,7 @@ use std::time::Duration;
 
 #[cfg(not(madsim))]
 mod accept;
+pub mod http1;
 #[cfg(not(madsim))]
 mod mux;
 #[cfg(not(madsim))]

@@ -8,9 +8,9 @@
 //! Then `backup`: its usage errors, and a backup of each twin's data dir,
 //! which must start as a new cluster holding the same keys.
 //!
-//! The server is the real etcd 3.4 (`/usr/bin/etcd`); when
-//! `OXCD_CTLV2_SERVER` names another server binary (oxcd's, once it
-//! serves `/v2/`), the transcript runs against that too. The oracle is
+//! The transcript runs twice: with the real etcd 3.4 (`/usr/bin/etcd`) as
+//! both servers, and with oxcd's (or the binary `OXCD_CTLV2_SERVER` names)
+//! as both, so it checks our etcdctl and our server. The oracle is
 //! required under `CI` / `OXCD_REQUIRE_DIFFERENTIAL`.
 
 // Real processes on real sockets: real time and threads are the point here.
@@ -686,6 +686,12 @@ fn backups(bin: &str, real_srv: &Server, our_srv: &Server) -> Vec<String> {
         if case.contains(&"--with-v3") {
             continue; // not built in ours
         }
+        // `backup` reads etcd's WAL and snapshot files; another server's
+        // data dir (oxcd's own layout) is not what it is for.
+        if bin != REAL_ETCD && case.contains(&"{DATA}") {
+            eprintln!("backup of {bin}'s data dir not compared: not etcd's file format");
+            continue;
+        }
         let mut outs = Vec::new();
         for (ctl, srv) in [(REAL_ETCDCTL, real_srv), (ETCDCTL, our_srv)] {
             let cwd = temp_dir("ctlv2-backup");
@@ -784,12 +790,11 @@ fn etcdctl_v2_transcript_against_etcd_34() {
     eprintln!("ctl_v2: {n} cases equal against {REAL_ETCD}");
 }
 
+/// The same cases with both etcdctls talking to oxcd's server (or to the
+/// binary `OXCD_CTLV2_SERVER` names): the v2 API as etcdctl 3.4 sees it.
 #[test]
-fn etcdctl_v2_transcript_against_other_server() {
-    let Ok(bin) = std::env::var("OXCD_CTLV2_SERVER") else {
-        eprintln!("ctl_v2 against OXCD_CTLV2_SERVER: not set, not run");
-        return;
-    };
+fn etcdctl_v2_transcript_against_oxcd() {
+    let bin = std::env::var("OXCD_CTLV2_SERVER").unwrap_or_else(|_| common::ETCD.to_string());
     if !oracle_present() {
         return;
     }

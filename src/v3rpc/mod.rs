@@ -134,14 +134,7 @@ pub async fn serve_metrics(
     opts: &ServeOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // A router with no service (gRPC calls get UNIMPLEMENTED): an optional
-    // service that is absent, typed by a constructor call because the
-    // simulator's generated servers take other generic parameters.
-    let absent = Some(v3lockpb::lock_server::LockServer::new(lock::Lock {
-        server: server.clone(),
-    }))
-    .filter(|_| false);
     let http = Arc::new(http::MetricsHttp { server });
-    let router = net::grpc_server(opts, http).add_optional_service(absent);
+    let router = net::http_only_router(opts, http);
     net::serve(router, listener, opts.drain, shutdown).await
 }

@@ -267,7 +267,7 @@ impl Client {
         };
         let exchange = round_trip(&call, self.tls.as_ref(), self.dial_timeout);
         let header_limit = (!req.wait && !self.header_timeout.is_zero())
-            .then(|| tokio::time::Instant::now() + self.header_timeout);
+            .then(|| crate::rt::time::now() + self.header_timeout);
         let limit = match (deadline, header_limit) {
             (Some(d), Some(h)) => Some(d.min(h)),
             (d, h) => d.or(h),
@@ -284,10 +284,10 @@ impl Client {
             }
         };
         let res = match limit {
-            Some(at) if at <= tokio::time::Instant::now() => return Err(expired(at)),
+            Some(at) if at <= crate::rt::time::now() => return Err(expired(at)),
             Some(at) => {
                 match tokio::time::timeout(
-                    at.saturating_duration_since(tokio::time::Instant::now()),
+                    at.saturating_duration_since(crate::rt::time::now()),
                     exchange,
                 )
                 .await

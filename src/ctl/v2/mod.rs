@@ -74,7 +74,7 @@ impl Global {
 
     /// `contextWithTotalTimeout`: the deadline of one command's requests.
     pub fn deadline(&self) -> Option<tokio::time::Instant> {
-        Some(tokio::time::Instant::now() + self.flags.duration("total-timeout"))
+        Some(crate::rt::time::now() + self.flags.duration("total-timeout"))
     }
 
     /// `getPeersFlagValue`: the first of `--endpoints`, `ETCDCTL_ENDPOINTS`,

@@ -291,8 +291,7 @@ async fn run(s: Start) -> Result<(), String> {
         return grpc.await.map_err(|e| e.to_string());
     };
     // A port of plain HTTP only: gRPC calls to it are unimplemented.
-    let metrics_router =
-        net::grpc_server(&opts, http).add_optional_service(None::<LockServer<lock::LockProxy>>);
+    let metrics_router = net::http_only_router(&opts, http);
     let metrics = net::serve(metrics_router, ml, opts.drain, never());
     tokio::select! {
         r = grpc => r.map_err(|e| e.to_string()),

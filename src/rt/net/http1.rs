@@ -192,7 +192,7 @@ mod real {
             };
         let mut last = HttpError::Dial(format!("dial tcp: lookup {}: no such host", t.host));
         for a in addrs {
-            let start = tokio::time::Instant::now();
+            let start = crate::rt::time::now();
             match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(a)).await {
                 // Go's dialer fails a connect that outlived its deadline even
                 // when it completed (a 1 ns timeout never connects).

@@ -540,6 +540,21 @@ pub fn grpc_server(opts: &ServeOptions, http: Arc<dyn HttpHandler>) -> GrpcServe
         .http2_keepalive_timeout(Some(opts.keepalive_timeout))
 }
 
+/// A port of plain HTTP only (`/metrics` and `/health` ports): no gRPC
+/// service, so gRPC calls to it are unimplemented. Real networks only: the
+/// simulator serves no plain HTTP.
+pub fn http_only_router(opts: &ServeOptions, http: Arc<dyn HttpHandler>) -> GrpcRouter {
+    #[cfg(not(madsim))]
+    {
+        grpc_server(opts, http).add_routes(tonic::service::Routes::default())
+    }
+    #[cfg(madsim)]
+    {
+        let _ = (opts, http);
+        panic!("plain HTTP ports are not simulated")
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves, then stops
 /// accepting, lets in-flight requests finish for at most `drain`, and
 /// returns (connections still open then are abandoned to the process exit).

@@ -313,10 +313,48 @@ const CASES: &[(&str, &str, &str, Cmp)] = &[
     ("PATCH", "/v2/keys/testkey", "", Cmp::Body),
     ("GET", "/v2/nothing", "", Cmp::Body),
     ("GET", "/v2/machines/extra", "", Cmp::Body),
+    // v2 member changes (last: the added member leaves the cluster without
+    // a quorum). `json:` bodies go as application/json.
+    ("DELETE", "/v2/members/1234", "", Cmp::Body),
+    ("DELETE", "/v2/members/zz", "", Cmp::Body),
+    (
+        "PUT",
+        "/v2/members/1234",
+        r#"json:{"peerURLs":["http://127.0.0.1:29997"]}"#,
+        Cmp::Body,
+    ),
+    (
+        "POST",
+        "/v2/members",
+        r#"json:{"peerURLs":["http://localhost:2380"]}"#,
+        Cmp::Body,
+    ),
+    (
+        "POST",
+        "/v2/members",
+        r#"{"peerURLs":["http://127.0.0.1:29998"]}"#,
+        Cmp::Body,
+    ),
+    (
+        "POST",
+        "/v2/members",
+        r#"json:{"peerURLs":["bad"]}"#,
+        Cmp::Body,
+    ),
+    (
+        "POST",
+        "/v2/members",
+        r#"json:{"peerURLs":["http://127.0.0.1:29999"]}"#,
+        Cmp::Body,
+    ),
 ];
 
 /// Status and body of one request (a stream: what came in one second).
 fn curl(base: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let (json, body) = match body.strip_prefix("json:") {
+        Some(b) => (vec!["-H", "Content-Type: application/json"], b),
+        None => (vec![], body),
+    };
     let out = Command::new("curl")
         .args([
             "-s",
@@ -328,6 +366,7 @@ fn curl(base: &str, method: &str, path: &str, body: &str) -> (u16, String) {
             "-w",
             "\n%{http_code}",
         ])
+        .args(json)
         .args(if body.is_empty() {
             vec![]
         } else {
@@ -362,7 +401,9 @@ fn scrub(v: &mut Value, cmp: Cmp) {
     match v {
         Value::Object(m) => {
             for (k, x) in m.iter_mut() {
-                let per_server = matches!(k.as_str(), "cluster_id" | "member_id" | "raft_term");
+                // `id`: a member v2 added (ids are drawn at random).
+                let per_server =
+                    matches!(k.as_str(), "cluster_id" | "member_id" | "raft_term" | "id");
                 let ticking = matches!(k.as_str(), "TTL" | "ttl" | "expiration");
                 if per_server || (cmp == Cmp::NoTtl && ticking) {
                     *x = Value::from("N");

@@ -120,6 +120,11 @@ impl EtcdServer {
     }
 
     /// etcd's MemberRemove.
+    /// Whether `id` was a member and was removed (it can never come back).
+    pub fn member_is_removed(&self, id: u64) -> bool {
+        self.read().state.cluster.is_removed(id)
+    }
+
     pub async fn member_remove(&self, id: u64) -> Result<Vec<Member>, ServerError> {
         let m = {
             let shared = self.read();

@@ -212,7 +212,10 @@ async fn members(server: &EtcdServer, req: &v2http::HttpRequest) -> HttpResponse
     if etcd_allows && !v2auth::has_write_root_access(server, req).await {
         return convert(v2http::http_error(401, "Insufficient credentials"));
     }
-    let mut resp = members_answer(server, req);
+    let mut resp = match req.method.as_str() {
+        "POST" | "DELETE" | "PUT" => member_change(server, req).await,
+        _ => members_answer(server, req),
+    };
     if etcd_allows {
         let id = format!("{:x}", server.cluster_id);
         resp.headers.push(("x-etcd-cluster-id", id));
@@ -220,10 +223,117 @@ async fn members(server: &EtcdServer, req: &v2http::HttpRequest) -> HttpResponse
     resp
 }
 
+/// The peer URLs of a member change's JSON body (etcd's `unmarshalRequest`
+/// and `types.NewURLs`), or the answer refusing it.
+fn peer_urls_of(req: &v2http::HttpRequest) -> Result<Vec<String>, HttpResponse> {
+    let ctype = req.header("Content-Type").unwrap_or("");
+    if ctype != "application/json" {
+        return Err(convert(v2http::http_error(
+            415,
+            &format!("Bad Content-Type {ctype}, accept application/json"),
+        )));
+    }
+    let bad = |m: String| convert(v2http::http_error(400, &m));
+    let body: serde_json::Value =
+        serde_json::from_slice(&req.body).map_err(|e| bad(e.to_string()))?;
+    let urls: Vec<String> = body
+        .get("peerURLs")
+        .and_then(|u| serde_json::from_value(u.clone()).ok())
+        .unwrap_or_default();
+    for u in &urls {
+        let (scheme, rest) = u.split_once("://").unwrap_or(("", u));
+        if !matches!(scheme, "http" | "https" | "unix" | "unixs") {
+            return Err(bad(format!(
+                "URL scheme must be http, https, unix, or unixs: {u}"
+            )));
+        }
+        if matches!(scheme, "http" | "https") && !rest.trim_end_matches('/').contains(':') {
+            return Err(bad(format!(
+                "URL address does not have the form \"host:port\": {u}"
+            )));
+        }
+    }
+    Ok(urls)
+}
+
+/// etcd's `membersHandler` for POST, DELETE and PUT: the same changes as
+/// the v3 Cluster service, with v2's statuses and texts.
+async fn member_change(server: &EtcdServer, req: &v2http::HttpRequest) -> HttpResponse {
+    use crate::membership::MemberError;
+    use crate::server::ServerError;
+    let internal = || convert(v2http::http_error(500, "Internal Server Error"));
+    let rest = req.path.trim_end_matches('/').strip_prefix("/v2/members");
+    let id_text = rest.unwrap_or("").trim_start_matches('/');
+    if req.method == "POST" {
+        if !id_text.is_empty() {
+            return convert(v2http::method_not_allowed(&[
+                "GET", "POST", "DELETE", "PUT",
+            ]));
+        }
+        let urls = match peer_urls_of(req) {
+            Ok(u) => u,
+            Err(r) => return r,
+        };
+        return match server.member_add(urls, false).await {
+            Ok((m, _)) => {
+                let info = v2http::MemberInfo {
+                    id: m.id,
+                    name: m.name,
+                    peer_urls: m.peer_ur_ls,
+                    client_urls: m.client_ur_ls,
+                };
+                let mut r = json(v2http::member_body(&info));
+                r.status = 201;
+                r
+            }
+            Err(ServerError::Member(MemberError::Exists)) => {
+                convert(v2http::http_error(409, "membership: ID exists"))
+            }
+            Err(ServerError::Member(MemberError::PeerUrlExists)) => {
+                convert(v2http::http_error(409, "membership: peerURL exists"))
+            }
+            Err(_) => internal(),
+        };
+    }
+    let no_such = || {
+        convert(v2http::http_error(
+            404,
+            &format!("No such member: {id_text}"),
+        ))
+    };
+    let Ok(id) = u64::from_str_radix(id_text, 16) else {
+        return no_such();
+    };
+    let done = match req.method.as_str() {
+        "DELETE" => {
+            if server.member_is_removed(id) {
+                return convert(v2http::http_error(
+                    410,
+                    &format!("Member permanently removed: {id_text}"),
+                ));
+            }
+            server.member_remove(id).await.map(|_| ())
+        }
+        _ => {
+            let urls = match peer_urls_of(req) {
+                Ok(u) => u,
+                Err(r) => return r,
+            };
+            server.member_update(id, urls).await.map(|_| ())
+        }
+    };
+    match done {
+        Ok(()) => HttpResponse::new(204, vec![], vec![]),
+        Err(ServerError::Member(MemberError::NotFound)) => no_such(),
+        Err(_) => internal(),
+    }
+}
+
 fn members_answer(server: &EtcdServer, req: &v2http::HttpRequest) -> HttpResponse {
     if req.method != "GET" {
-        // Member changes go through the v3 API (etcdctl member add/remove).
-        return convert(v2http::method_not_allowed(&["GET"]));
+        return convert(v2http::method_not_allowed(&[
+            "GET", "POST", "DELETE", "PUT",
+        ]));
     }
     let infos = member_infos(server);
     if req.path.trim_end_matches('/') == "/v2/members/leader" {

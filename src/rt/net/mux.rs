@@ -26,20 +26,22 @@ impl<S> tower_layer::Layer<S> for HttpLayer {
 
     fn layer(&self, inner: S) -> HttpMux<S> {
         HttpMux {
-            inner,
+            inner: Observed {
+                inner,
+                observer: self.observer.clone(),
+            },
             http: self.http.clone(),
             body_bytes_max: self.body_bytes_max,
-            observer: self.observer.clone(),
         }
     }
 }
 
 #[derive(Clone)]
 pub struct HttpMux<S> {
-    inner: S,
+    /// The gRPC services, observed (also what the gateway's loopback calls).
+    inner: Observed<S>,
     http: Arc<dyn HttpHandler>,
     body_bytes_max: usize,
-    observer: Option<Arc<dyn GrpcObserver>>,
 }
 
 fn is_grpc(req: &Request<Body>) -> bool {
@@ -71,19 +73,15 @@ where
     }
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
-        let mut observed = Observed {
-            inner: self.inner.clone(),
-            observer: self.observer.clone(),
-        };
         if is_grpc(&req) {
-            return observed.call(req);
+            return self.inner.call(req);
         }
         let http = self.http.clone();
         let limit = self.body_bytes_max;
         // The gateway's calls are observed as a client's are (etcd's gateway
         // dials its own port, so its calls count in grpc_server_*).
         let grpc = GrpcLoopback {
-            svc: Loopback(BoxCloneSyncService::new(observed)),
+            svc: Loopback(BoxCloneSyncService::new(self.inner.clone())),
         };
         Box::pin(async move {
             let (parts, body) = req.into_parts();
@@ -101,27 +99,23 @@ where
                 method: parts.method.as_str().to_string(),
                 path: parts.uri.path().to_string(),
                 query: parts.uri.query().unwrap_or("").to_string(),
-                origin: parts
-                    .headers
-                    .get(http::header::ORIGIN)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string),
-                authorization: parts
-                    .headers
-                    .get(http::header::AUTHORIZATION)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string),
-                content_type: parts
-                    .headers
-                    .get(http::header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string),
+                origin: header(&parts.headers, http::header::ORIGIN),
+                authorization: header(&parts.headers, http::header::AUTHORIZATION),
+                content_type: header(&parts.headers, http::header::CONTENT_TYPE),
                 body,
                 grpc: Some(grpc),
             };
             Ok(to_response(http.handle(req).await))
         })
     }
+}
+
+/// A header's value, when it is text.
+fn header(headers: &http::HeaderMap, name: http::header::HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 /// The gRPC services, with every call told to the port's observer.

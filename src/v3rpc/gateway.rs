@@ -20,6 +20,7 @@
 //! and response types come from the compiled descriptors, so there is one
 //! transcoder for every route rather than one per message.
 
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use futures::StreamExt;
@@ -29,6 +30,7 @@ use prost_reflect::{
 };
 use tonic::{Code, Status};
 
+use super::http::go_error;
 use crate::rt::net::{HttpRequest, HttpResponse};
 
 /// The descriptors of every proto oxcd compiles (written by build.rs).
@@ -160,12 +162,21 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("/v3/election/resign", "v3electionpb.Election", "Resign"),
 ];
 
-/// go-grpc-prometheus's `grpc_type` of every method of etcd's client
-/// services, by gRPC path (`/etcdserverpb.KV/Range`), in a fixed order.
-pub fn grpc_types() -> &'static [(String, &'static str)] {
-    static TYPES: OnceLock<Vec<(String, &'static str)>> = OnceLock::new();
-    TYPES.get_or_init(|| {
-        let mut out = Vec::new();
+/// One method of etcd's client services, labelled as go-grpc-prometheus
+/// labels it.
+pub struct GrpcMethod {
+    pub service: String,
+    pub method: String,
+    /// `unary`, `client_stream`, `server_stream` or `bidi_stream`.
+    pub kind: &'static str,
+}
+
+/// Every method of etcdserverpb's services by its gRPC path
+/// (`/etcdserverpb.KV/Range`), built once from the descriptors.
+pub fn grpc_methods() -> &'static BTreeMap<String, GrpcMethod> {
+    static METHODS: OnceLock<BTreeMap<String, GrpcMethod>> = OnceLock::new();
+    METHODS.get_or_init(|| {
+        let mut out = BTreeMap::new();
         for svc in pool().services() {
             // etcd 3.4 counts etcdserverpb's services only.
             if svc.package_name() != "etcdserverpb" {
@@ -178,7 +189,12 @@ pub fn grpc_types() -> &'static [(String, &'static str)] {
                     (false, true) => "server_stream",
                     (true, true) => "bidi_stream",
                 };
-                out.push((format!("/{}/{}", svc.full_name(), m.name()), kind));
+                let labels = GrpcMethod {
+                    service: svc.full_name().to_string(),
+                    method: m.name().to_string(),
+                    kind,
+                };
+                out.insert(format!("/{}/{}", svc.full_name(), m.name()), labels);
             }
         }
         out
@@ -206,11 +222,12 @@ pub async fn serve(req: &HttpRequest) -> Option<HttpResponse> {
         None if req.path.starts_with("/v3/") => req.path.clone(),
         None => return None,
     };
+    // grpc-gateway's `DefaultOtherErrorHandler` is Go's `http.Error`.
     let Some(method) = method(&path) else {
-        return Some(other_error(404, "Not Found"));
+        return Some(go_error(404, "Not Found"));
     };
     if req.method != "POST" {
-        return Some(other_error(405, "Method Not Allowed"));
+        return Some(go_error(405, "Method Not Allowed"));
     }
     Some(call(req, &method).await)
 }
@@ -390,18 +407,6 @@ fn stream_error(s: &Status) -> String {
     )
 }
 
-/// grpc-gateway's `DefaultOtherErrorHandler`: Go's `http.Error`.
-fn other_error(status: u16, text: &str) -> HttpResponse {
-    HttpResponse::new(
-        status,
-        vec![
-            ("content-type", "text/plain; charset=utf-8".into()),
-            ("x-content-type-options", "nosniff".into()),
-        ],
-        format!("{text}\n").into_bytes(),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -486,6 +491,6 @@ mod tests {
             stream_error(&Status::unauthenticated("etcdserver: invalid auth token")),
             r#"{"grpc_code":16,"http_code":401,"message":"etcdserver: invalid auth token","http_status":"Unauthorized"}"#
         );
-        assert_eq!(other_error(404, "Not Found").body, b"Not Found\n");
+        assert_eq!(go_error(404, "Not Found").body, b"Not Found\n");
     }
 }

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::gateway::{grpc_methods, GrpcMethod};
 use crate::rt::net::{GrpcCallStats, GrpcObserver, HttpHandler, HttpRequest, HttpResponse};
 use crate::server::EtcdServer;
 
@@ -74,7 +75,7 @@ pub async fn healthy(server: &EtcdServer) -> bool {
 
 const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
 
-fn plain(status: u16, body: &str) -> HttpResponse {
+pub fn plain(status: u16, body: &str) -> HttpResponse {
     HttpResponse::new(
         status,
         vec![("content-type", TEXT_PLAIN.into())],
@@ -83,7 +84,7 @@ fn plain(status: u16, body: &str) -> HttpResponse {
 }
 
 /// Go's `http.Error`: plain text that browsers must not sniff.
-fn go_error(status: u16, text: &str) -> HttpResponse {
+pub fn go_error(status: u16, text: &str) -> HttpResponse {
     let mut r = plain(status, &format!("{text}\n"));
     r.headers.push(("x-content-type-options", "nosniff".into()));
     r
@@ -135,6 +136,20 @@ fn metrics(server: &EtcdServer) -> HttpResponse {
     )
 }
 
+/// `/health` and `/metrics`, which the client port and the metrics ports
+/// both serve; `None` for any other path.
+async fn monitoring(server: &EtcdServer, req: &HttpRequest) -> Option<HttpResponse> {
+    Some(match req.path.as_str() {
+        "/health" if req.method != "GET" => {
+            tracing::warn!("/health error (status code 405)");
+            method_not_allowed()
+        }
+        "/health" => health(server).await,
+        "/metrics" => metrics(server),
+        _ => return None,
+    })
+}
+
 /// A `--listen-metrics-urls` port: `/metrics` and `/health` only.
 pub struct MetricsHttp {
     pub server: Arc<EtcdServer>,
@@ -143,12 +158,9 @@ pub struct MetricsHttp {
 #[tonic::async_trait]
 impl HttpHandler for MetricsHttp {
     async fn handle(&self, req: HttpRequest) -> HttpResponse {
-        match req.path.as_str() {
-            "/health" if req.method != "GET" => method_not_allowed(),
-            "/health" => health(&self.server).await,
-            "/metrics" => metrics(&self.server),
-            _ => not_found(),
-        }
+        monitoring(&self.server, &req)
+            .await
+            .unwrap_or_else(not_found)
     }
 }
 
@@ -157,24 +169,18 @@ struct GrpcMetrics {
     server: Arc<EtcdServer>,
 }
 
-/// `(service, method, grpc_type)` of a gRPC path; `None` for a path that
-/// names no method of etcd's services (not counted, as grpc-go's unknown
-/// services are not).
-fn grpc_labels(path: &str) -> Option<(&str, &str, &'static str)> {
-    let kind = super::gateway::grpc_types()
-        .iter()
-        .find(|(p, _)| p == path)?
-        .1;
-    let (service, method) = path.trim_start_matches('/').split_once('/')?;
-    Some((service, method, kind))
+/// The labels of a gRPC path; `None` for a path that names no method of
+/// etcd's services (not counted, as grpc-go's unknown services are not).
+fn grpc_method(path: &str) -> Option<&'static GrpcMethod> {
+    grpc_methods().get(path)
 }
 
 impl GrpcObserver for GrpcMetrics {
     fn started(&self, path: &str) {
-        if let Some((service, method, kind)) = grpc_labels(path) {
+        if let Some(g) = grpc_method(path) {
             let m = self.server.metrics();
             m.grpc_started
-                .with_label_values(&[method, service, kind])
+                .with_label_values(&[&g.method, &g.service, g.kind])
                 .inc();
         }
     }
@@ -183,16 +189,16 @@ impl GrpcObserver for GrpcMetrics {
         let m = self.server.metrics();
         m.client_grpc_received_bytes.inc_by(s.bytes_in);
         m.client_grpc_sent_bytes.inc_by(s.bytes_out);
-        let Some((service, method, kind)) = grpc_labels(path) else {
+        let Some(g) = grpc_method(path) else {
             return;
         };
-        let labels = [method, service, kind];
+        let labels = [g.method.as_str(), &g.service, g.kind];
         let code = crate::metrics::GRPC_CODES
             .get(s.code as usize)
             .copied()
             .unwrap_or("Unknown");
         m.grpc_handled
-            .with_label_values(&[code, method, service, kind])
+            .with_label_values(&[code, &g.method, &g.service, g.kind])
             .inc();
         m.grpc_msg_received
             .with_label_values(&labels)
@@ -209,9 +215,9 @@ impl GrpcObserver for GrpcMetrics {
 /// Lists every method of etcd's services in the member's metrics with
 /// zeros, as etcd does at start-up.
 pub fn init_grpc_metrics(server: &EtcdServer) {
-    let labels = super::gateway::grpc_types()
-        .iter()
-        .filter_map(|(p, _)| grpc_labels(p));
+    let labels = grpc_methods()
+        .values()
+        .map(|g| (g.service.as_str(), g.method.as_str(), g.kind));
     server.metrics().init_grpc_methods(labels);
 }
 
@@ -237,13 +243,10 @@ impl ClientHttp {
     }
 
     async fn route(&self, req: &HttpRequest) -> HttpResponse {
+        if let Some(r) = monitoring(&self.server, req).await {
+            return r;
+        }
         match req.path.as_str() {
-            "/health" if req.method != "GET" => {
-                tracing::warn!("/health error (status code 405)");
-                method_not_allowed()
-            }
-            "/health" => health(&self.server).await,
-            "/metrics" => metrics(&self.server),
             "/version" if req.method != "GET" => method_not_allowed(),
             "/version" => HttpResponse::new(
                 200,

@@ -195,16 +195,16 @@ fn watch_events(server: Arc<EtcdServer>, id: WatcherId) -> crate::rt::net::BodyS
 }
 
 fn member_infos(server: &EtcdServer) -> Vec<v2http::MemberInfo> {
-    server
-        .member_list()
-        .into_iter()
-        .map(|m| v2http::MemberInfo {
-            id: m.id,
-            name: m.name,
-            peer_urls: m.peer_ur_ls,
-            client_urls: m.client_ur_ls,
-        })
-        .collect()
+    server.member_list().into_iter().map(member_info).collect()
+}
+
+fn member_info(m: crate::pb::etcdserverpb::Member) -> v2http::MemberInfo {
+    v2http::MemberInfo {
+        id: m.id,
+        name: m.name,
+        peer_urls: m.peer_ur_ls,
+        client_urls: m.client_ur_ls,
+    }
 }
 
 async fn members(server: &EtcdServer, req: &v2http::HttpRequest) -> HttpResponse {
@@ -276,13 +276,7 @@ async fn member_change(server: &EtcdServer, req: &v2http::HttpRequest) -> HttpRe
         };
         return match server.member_add(urls, false).await {
             Ok((m, _)) => {
-                let info = v2http::MemberInfo {
-                    id: m.id,
-                    name: m.name,
-                    peer_urls: m.peer_ur_ls,
-                    client_urls: m.client_ur_ls,
-                };
-                let mut r = json(v2http::member_body(&info));
+                let mut r = json(v2http::member_body(&member_info(m)));
                 r.status = 201;
                 r
             }

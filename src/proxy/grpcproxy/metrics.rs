@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::pb::etcdserverpb::{kv_client::KvClient, RangeRequest};
 use crate::rt::net::{HttpHandler, HttpRequest, HttpResponse};
-use crate::v3rpc::http::{health_body, not_found};
+use crate::v3rpc::http::{health_body, not_found, plain};
 
 /// The proxy's figures, in a registry of its own.
 pub struct ProxyMetrics {
@@ -172,11 +172,7 @@ impl HttpHandler for ProxyHttp {
             "/proxy/metrics" => text_response(self.metrics.text()),
             "/health" => {
                 let ok = self.healthy().await;
-                HttpResponse::new(
-                    if ok { 200 } else { 503 },
-                    vec![("content-type", "text/plain; charset=utf-8".into())],
-                    health_body(ok).into_bytes(),
-                )
+                plain(if ok { 200 } else { 503 }, &health_body(ok))
             }
             _ => not_found(),
         }

@@ -56,19 +56,8 @@ pub(super) enum MemberWrite<'a> {
     Version(&'a str),
 }
 
-fn json_strings(v: &[String]) -> String {
-    let mut out = String::from("[");
-    for (i, s) in v.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        crate::v2store::json::push_str(&mut out, s);
-    }
-    out.push(']');
-    out
-}
-
 pub(super) fn mirror_member(st: &mut State, w: MemberWrite<'_>, out: &mut Output) {
+    use crate::v2store::json::{push_key, push_str, push_str_list};
     use crate::v2store::TtlOptions;
     let never = TtlOptions::default();
     let store = &mut st.v2;
@@ -82,7 +71,9 @@ pub(super) fn mirror_member(st: &mut State, w: MemberWrite<'_>, out: &mut Output
             new,
         } => {
             let path = format!("/0/members/{id:x}/raftAttributes");
-            let mut v = format!("{{\"peerURLs\":{}", json_strings(peer_urls));
+            let mut v = String::from("{");
+            push_key(&mut v, "peerURLs");
+            push_str_list(&mut v, peer_urls);
             if is_learner {
                 v.push_str(",\"isLearner\":true");
             }
@@ -100,14 +91,15 @@ pub(super) fn mirror_member(st: &mut State, w: MemberWrite<'_>, out: &mut Output
         } => {
             let mut v = String::from("{");
             if !name.is_empty() {
-                v.push_str("\"name\":");
-                crate::v2store::json::push_str(&mut v, name);
+                push_key(&mut v, "name");
+                push_str(&mut v, name);
             }
             if !client_urls.is_empty() {
                 if v.len() > 1 {
                     v.push(',');
                 }
-                v.push_str(&format!("\"clientURLs\":{}", json_strings(client_urls)));
+                push_key(&mut v, "clientURLs");
+                push_str_list(&mut v, client_urls);
             }
             v.push('}');
             let path = format!("/0/members/{id:x}/attributes");

@@ -376,6 +376,8 @@ fn node_config(
         auth_tokens: cfg.auth_tokens.clone(),
         peer_dialer: Dialer::default(),
         metrics: cfg.metrics,
+        quota_backend_bytes: cfg.quota_backend_bytes,
+        force_new_cluster: cfg.force_new_cluster,
     }
 }
 
@@ -478,6 +480,17 @@ impl Member<'_> {
                 }
             }
         };
+        // etcd's initial corruption check runs before clients are served;
+        // a mismatch stops the member with its error.
+        let ended = match ended {
+            None if self.cfg.initial_corrupt_check => {
+                match self.server.check_initial_hash_kv().await {
+                    Ok(()) => None,
+                    Err(e) => Some(Ended::ListenerFailed(io::Error::other(e))),
+                }
+            }
+            e => e,
+        };
         let ended = match ended {
             Some(e) => e,
             None => {
@@ -497,11 +510,14 @@ impl Member<'_> {
     fn serve_clients(&mut self, clients: Vec<Listener>, opts: &ServeOptions) {
         let cfg = self.cfg;
         let server = self.server.clone();
+        let (check_every, compaction) = (cfg.corrupt_check_time, cfg.auto_compaction);
         self.monitor = Some(tokio::spawn(async move {
             tokio::join!(
                 server.monitor_versions(),
                 server.sync_watchers(),
-                server.sync_v2_ttls()
+                server.sync_v2_ttls(),
+                server.monitor_kv_hash(check_every),
+                server.run_compactor(compaction),
             );
         }));
         tracing::info!(

@@ -6,6 +6,7 @@
 //! batch, effects; domains `mvcc` and `membership`) → `storage` (WAL through
 //! [`rt::disk::Disk`], backend, `schema`).
 
+pub mod alarm;
 pub mod apply;
 pub mod auth;
 pub mod bugs;

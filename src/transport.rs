@@ -268,6 +268,8 @@ pub trait PeerHost: Send + Sync + 'static {
         &self,
         req: crate::pb::etcdserverpb::LeaseTimeToLiveRequest,
     ) -> PeerTtlResponse;
+    /// This member's KV hash at a revision (etcd's `/members/hashkv`).
+    fn hash_kv(&self, rev: i64) -> Result<crate::pb::etcdserverpb::HashKvResponse, Status>;
 }
 
 /// Why a promotion asked of the leader did not happen.
@@ -377,6 +379,15 @@ impl peer_server::Peer for PeerService {
             self.host.lease_time_to_live(r.into_inner()).await,
         ))
     }
+
+    async fn hash_kv(
+        &self,
+        r: Request<crate::pb::etcdserverpb::HashKvRequest>,
+    ) -> Result<Response<crate::pb::etcdserverpb::HashKvResponse>, Status> {
+        self.host
+            .hash_kv(r.into_inner().revision)
+            .map(Response::new)
+    }
 }
 
 /// A follower's connection to the leader for what it forwards (keep-alives,
@@ -471,6 +482,24 @@ pub async fn fetch_members(url: &str, dialer: &Dialer) -> Option<MembersResponse
     let mut c = connect(url, dialer).await?;
     let r = tokio::time::timeout(PEER_TIMEOUT, c.members(MembersRequest {})).await;
     r.ok()?.ok().map(|r| r.into_inner())
+}
+
+/// Asks the member at `url` for its KV hash at `rev` (the corruption
+/// checks' `getPeerHashKVHTTP`).
+pub async fn fetch_hash_kv(
+    url: &str,
+    dialer: &Dialer,
+    rev: i64,
+    timeout: std::time::Duration,
+) -> Result<crate::pb::etcdserverpb::HashKvResponse, Status> {
+    let mut c = connect(url, dialer)
+        .await
+        .ok_or_else(|| Status::unavailable(format!("cannot reach {url}")))?;
+    let req = crate::pb::etcdserverpb::HashKvRequest { revision: rev };
+    match tokio::time::timeout(timeout, c.hash_kv(req)).await {
+        Ok(r) => r.map(|r| r.into_inner()),
+        Err(_) => Err(Status::deadline_exceeded("context deadline exceeded")),
+    }
 }
 
 /// Asks the leader at `url` to promote learner `id`.

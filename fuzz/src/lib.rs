@@ -383,6 +383,9 @@ fn kv_error(e: &ApplyError) -> KvError {
         ApplyError::Mvcc(MvccError::LeaseNotFound) | ApplyError::Lease(_) => KvError::LeaseNotFound,
         ApplyError::Member(m) => panic!("a KV request failed with a member error: {m:?}"),
         ApplyError::Auth(a) => panic!("a KV request failed an auth check with auth off: {a:?}"),
+        ApplyError::NoSpace | ApplyError::Corrupt => {
+            panic!("a KV request met an alarm none raised: {e:?}")
+        }
     }
 }
 

@@ -13,6 +13,7 @@
 //! the user and auth revision in its header). A new domain (alarm) is a
 //! new file, a field in [`State`] and one arm in [`Applier::apply_request`].
 
+pub mod alarm;
 pub mod auth;
 mod kv;
 mod lease;
@@ -48,6 +49,8 @@ pub struct State {
     pub auth: AuthStore,
     /// The v2 keys (etcd's `v2store`), empty unless v2 clients wrote.
     pub v2: crate::v2store::Store,
+    /// The raised alarms.
+    pub alarms: crate::alarm::AlarmStore,
 }
 
 impl Default for State {
@@ -58,6 +61,7 @@ impl Default for State {
             cluster: Default::default(),
             auth: Default::default(),
             v2: crate::v2store::Store::new_etcd(),
+            alarms: Default::default(),
         }
     }
 }
@@ -67,6 +71,7 @@ impl State {
     pub fn recover(loaded: Loaded, lessor: LessorConfig, tokens: &TokenConfig) -> State {
         let cluster = RaftCluster::recover(&loaded);
         let auth = AuthStore::recover(&loaded, tokens);
+        let alarms = crate::alarm::AlarmStore::recover(&loaded.alarms);
         let kv = KvStore::restore(loaded.revs, loaded.compact_rev);
         let mut lessor = Lessor::recover(lessor, &loaded.leases);
         for (key, id) in kv.leased_keys() {
@@ -85,6 +90,7 @@ impl State {
             cluster,
             auth,
             v2,
+            alarms,
         }
     }
 }
@@ -96,6 +102,11 @@ pub enum ApplyError {
     Lease(LeaseError),
     Member(MemberError),
     Auth(AuthError),
+    /// `etcdserver: mvcc: database space exceeded` (NOSPACE is raised, or
+    /// this write took the backend past its quota).
+    NoSpace,
+    /// `etcdserver: corrupt cluster` (CORRUPT is raised).
+    Corrupt,
 }
 
 impl From<LeaseError> for ApplyError {
@@ -123,6 +134,8 @@ impl std::fmt::Display for ApplyError {
             ApplyError::Lease(e) => e.fmt(f),
             ApplyError::Member(e) => e.fmt(f),
             ApplyError::Auth(e) => e.fmt(f),
+            ApplyError::NoSpace => f.write_str("etcdserver: mvcc: database space exceeded"),
+            ApplyError::Corrupt => f.write_str("etcdserver: corrupt cluster"),
         }
     }
 }
@@ -143,6 +156,7 @@ pub enum Answer {
     Done(Result<(), ApplyError>),
     Auth(Result<auth::AuthAnswer, ApplyError>),
     V2(Result<crate::v2http::V2Answer, ApplyError>),
+    Alarm(Result<crate::pb::etcdserverpb::AlarmResponse, ApplyError>),
 }
 
 /// What the raft node must do after the batch that produced it is persisted.
@@ -191,6 +205,9 @@ pub struct Applier {
     /// from it (expirations themselves come in the requests).
     unix_now: i64,
     counts: ApplyCounts,
+    /// The backend's size and quota as this batch is applied (member-local,
+    /// as etcd's quota applier reads its own backend).
+    quota: alarm::Quota,
 }
 
 impl Applier {
@@ -203,6 +220,7 @@ impl Applier {
             now: Duration::ZERO,
             unix_now: 0,
             counts: ApplyCounts::default(),
+            quota: alarm::Quota::default(),
         }
     }
 
@@ -211,6 +229,11 @@ impl Applier {
     pub fn set_now(&mut self, now: Duration, unix_now: i64) {
         self.now = now;
         self.unix_now = unix_now;
+    }
+
+    /// The backend's size and the quota, for the entries applied next.
+    pub fn set_quota(&mut self, quota: alarm::Quota) {
+        self.quota = quota;
     }
 
     pub fn applied(&self) -> u64 {
@@ -311,6 +334,7 @@ impl Applier {
         out.ops.append(&mut st.kv.take_ops());
         out.ops.append(&mut st.lessor.take_ops());
         out.ops.append(&mut st.auth.take_ops());
+        out.ops.append(&mut st.alarms.take_ops());
     }
 
     /// The one dispatch on the request kind.
@@ -325,12 +349,21 @@ impl Applier {
         if let Some(Err(e)) = ai.map(|ai| auth::check(st, ai, &req)) {
             return Some(refused(&req, e));
         }
+        if let Err(e) = alarm::gate(st, &req) {
+            return Some(refused(&req, e));
+        }
+        // etcd's quota applier: a write that finds the backend past its
+        // quota is applied all the same, and answered NOSPACE.
+        let fits = self.quota.available(alarm::cost(&req));
         let answer = match req {
-            Request::Put(r) => Answer::Put(kv::put(st, &r)),
+            Request::Put(r) => Answer::Put(alarm::over_quota(fits, kv::put(st, &r))),
             Request::DeleteRange(r) => Answer::DeleteRange(Ok(kv::delete_range(st, &r))),
-            Request::Txn(r) => Answer::Txn(kv::txn(st, &r)),
+            Request::Txn(r) => Answer::Txn(alarm::over_quota(fits, kv::txn(st, &r))),
             Request::Compaction(r) => Answer::Compaction(kv::compaction(st, &r)),
-            Request::LeaseGrant(r) => Answer::LeaseGrant(lease::grant(st, &r, self.now)),
+            Request::LeaseGrant(r) => {
+                Answer::LeaseGrant(alarm::over_quota(fits, lease::grant(st, &r, self.now)))
+            }
+            Request::Alarm(r) => Answer::Alarm(Ok(alarm::apply(st, &r))),
             Request::LeaseRevoke(r) => Answer::LeaseRevoke(lease::revoke(st, &r)),
             Request::LeaseCheckpoint(r) => {
                 lease::checkpoint(st, &r, self.now);
@@ -366,6 +399,7 @@ fn refused(req: &Request, e: ApplyError) -> Answer {
         Request::LeaseRevoke(_) => Answer::LeaseRevoke(Err(e)),
         Request::OxcdMemberUpdate(_) => Answer::Members(Err(e)),
         Request::V2(_) => Answer::V2(Err(e)),
+        Request::Alarm(_) => Answer::Alarm(Err(e)),
         Request::LeaseCheckpoint(_)
         | Request::ClusterMemberAttrSet(_)
         | Request::ClusterVersionSet(_) => Answer::Done(Err(e)),

@@ -181,6 +181,20 @@ impl Harness {
                 id: w[1].parse().unwrap(),
                 peer_ur_ls: vec![w[2].into()],
             }),
+            // `alarm get|activate|deactivate MEMBER none|nospace|corrupt`.
+            "alarm" => Request::Alarm(crate::pb::etcdserverpb::AlarmRequest {
+                action: match w[1] {
+                    "get" => 0,
+                    "activate" => 1,
+                    _ => 2,
+                },
+                member_id: w[2].parse().unwrap(),
+                alarm: match w[3] {
+                    "none" => 0,
+                    "nospace" => 1,
+                    _ => 2,
+                },
+            }),
             // `v2 METHOD /path [value] [dir] [key=value …]`: a v2 request.
             "v2" => Request::V2(v2_request(&w)),
             "version" => Request::ClusterVersionSet(ClusterVersionSetRequest { ver: w[1].into() }),
@@ -237,6 +251,15 @@ impl Harness {
     fn run(&mut self, lines: &[&str]) -> String {
         let mut out = Output::default();
         for line in lines {
+            // `quota BYTES MAX`: the backend's size and quota from now on.
+            if let Some(rest) = line.strip_prefix("quota ") {
+                let (bytes, max) = rest.split_once(' ').unwrap();
+                self.applier.set_quota(super::alarm::Quota {
+                    backend_bytes: bytes.parse().unwrap(),
+                    max: Some(max.parse().unwrap()),
+                });
+                continue;
+            }
             let e = if let Some(rest) = line.strip_prefix("replay ") {
                 // An entry the backend already has: skipped.
                 let mut e = self.entry(rest);
@@ -333,6 +356,14 @@ fn answer(a: &Answer) -> String {
             format!("members [{}]", ms.join(", "))
         }),
         Answer::Done(r) => res(r, |()| "done".into()),
+        Answer::Alarm(r) => res(r, |a| {
+            let list: Vec<String> = a
+                .alarms
+                .iter()
+                .map(|m| format!("{}:{}", m.member_id, m.alarm))
+                .collect();
+            format!("alarms [{}]", list.join(" "))
+        }),
         Answer::Auth(r) => res(r, |a| match a {
             auth::AuthAnswer::Done => "auth done".into(),
             auth::AuthAnswer::Status { enabled, revision } => {
@@ -402,6 +433,8 @@ fn op(o: &BackendOp) -> String {
             )
         }
         BackendOp::SetClusterVersion(v) => format!("set-cluster-version {v}"),
+        BackendOp::PutAlarm(a) => format!("put-alarm {}:{}", a.member_id, a.alarm),
+        BackendOp::DeleteAlarm(a) => format!("delete-alarm {}:{}", a.member_id, a.alarm),
         BackendOp::SetStorageVersion => "set-storage-version".into(),
         BackendOp::SetV2Store(b) => {
             let mut store = crate::v2store::Store::new_etcd();

@@ -62,7 +62,6 @@ use Support::*;
 
 const NO_V2: Support = Ignored("the v2 proxy is not built (--proxy is off, as by default)");
 const BACKEND: Support = Ignored("oxcd's backend (sled) batches and frees pages by itself");
-const NO_CORRUPT_CHECK: Support = Ignored("corruption checks are not built yet");
 const RETENTION: Support = Ignored("oxcd compacts its own WAL and keeps no snapshot files");
 
 /// The flags, grouped as `etcd --help` lists them.
@@ -80,7 +79,7 @@ pub const GROUPS: &[(&str, &[Flag])] = &[
         f("listen-client-urls", Urls, "http://localhost:2379", Yes, "URLs to listen on for client traffic."),
         f("max-snapshots", Uint, "5", RETENTION, "Maximum number of snapshot files to retain (0 is unlimited)."),
         f("max-wals", Uint, "5", RETENTION, "Maximum number of WAL files to retain (0 is unlimited)."),
-        f("quota-backend-bytes", Int, "0", Ignored("the backend quota and its NOSPACE alarm are not built yet; no quota is enforced"), "Raise alarms when the backend size exceeds this quota (0 is the default quota)."),
+        f("quota-backend-bytes", Int, "0", Yes, "Raise alarms when the backend size exceeds this quota (0 is the default quota)."),
         shown(f("backend-batch-interval", Duration, "0", BACKEND, "Maximum time before committing the backend transaction."), ""),
         f("backend-batch-limit", Int, "0", BACKEND, "Maximum operations before committing the backend transaction."),
         f("max-txn-ops", Uint, "128", Yes, "Maximum number of operations permitted in a transaction."),
@@ -103,10 +102,10 @@ pub const GROUPS: &[(&str, &[Flag])] = &[
         f("discovery-srv-name", Str, "", Refused("DNS discovery is not built in oxcd yet; list the members with --initial-cluster"), "Suffix to the DNS srv name queried when bootstrapping."),
         f("strict-reconfig-check", Bool, "true", Yes, "Reject reconfiguration requests that would cause quorum loss."),
         f("pre-vote", Bool, "false", Ignored("oxcd always runs raft with pre-vote"), "Enable the raft Pre-Vote algorithm."),
-        f("auto-compaction-retention", Str, "0", Ignored("automatic compaction is not built yet; compact with 'etcdctl compaction'"), "Auto compaction retention length (0 disables)."),
-        f("auto-compaction-mode", Str, "periodic", Ignored("automatic compaction is not built yet"), "Interpret 'auto-compaction-retention' as 'periodic' or 'revision'."),
+        f("auto-compaction-retention", Str, "0", Yes, "Auto compaction retention length (0 disables)."),
+        f("auto-compaction-mode", Str, "periodic", Yes, "Interpret 'auto-compaction-retention' as 'periodic' or 'revision'."),
         f("enable-v2", Bool, "false", Yes, "Accept etcd V2 client requests."),
-        f("force-new-cluster", Bool, "false", Refused("--force-new-cluster (recovering a member as a new one-member cluster) is not built in oxcd yet"), "Force to create a new one member cluster."),
+        f("force-new-cluster", Bool, "false", Yes, "Force to create a new one member cluster."),
     ]),
     ("Security", &[
         f("cert-file", Str, "", Yes, "Path to the client server TLS cert file."),
@@ -157,8 +156,8 @@ pub const GROUPS: &[(&str, &[Flag])] = &[
         f("proxy-read-timeout", Uint, "0", NO_V2, "Time (in milliseconds) for a read to timeout."),
     ]),
     ("Experimental feature", &[
-        f("experimental-initial-corrupt-check", Bool, "false", NO_CORRUPT_CHECK, "Enable to check data corruption before serving any client/peer traffic."),
-        f("experimental-corrupt-check-time", Duration, "0s", NO_CORRUPT_CHECK, "Duration of time between cluster corruption check passes."),
+        f("experimental-initial-corrupt-check", Bool, "false", Yes, "Enable to check data corruption before serving any client/peer traffic."),
+        f("experimental-corrupt-check-time", Duration, "0s", Yes, "Duration of time between cluster corruption check passes."),
         f("experimental-enable-v2v3", Str, "", NO_V2, "Serve v2 requests through the v3 backend under a given prefix."),
         shown(f("experimental-backend-bbolt-freelist-type", Str, "", BACKEND, "The freelist type that etcd backend(bboltdb) uses."), "array"),
         f("experimental-enable-lease-checkpoint", Bool, "false", Yes, "Enable to persist lease remaining TTL to prevent indefinite auto-renewal of long lived leases."),

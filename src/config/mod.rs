@@ -70,6 +70,16 @@ pub struct Config {
     pub election_ms: u64,
     /// `--snapshot-count`: applied entries between log compactions.
     pub snapshot_count: u64,
+    /// `--auto-compaction-mode` and `--auto-compaction-retention`.
+    pub auto_compaction: Option<crate::server::compactor::AutoCompaction>,
+    /// `--force-new-cluster`.
+    pub force_new_cluster: bool,
+    /// `--experimental-initial-corrupt-check`.
+    pub initial_corrupt_check: bool,
+    /// `--experimental-corrupt-check-time` (zero: off).
+    pub corrupt_check_time: std::time::Duration,
+    /// `--quota-backend-bytes`: 0 is etcd's default (2 GiB), negative none.
+    pub quota_backend_bytes: i64,
     /// `--strict-reconfig-check`: refuse membership changes that could
     /// lose quorum (started and reachable members).
     pub strict_reconfig_check: bool,
@@ -360,7 +370,16 @@ fn build(
     let dur = |n: &str| parse_duration(&get(n)).expect("checked");
     let flag = |n: &str| parse_bool(&get(n)).expect("checked");
     let suites = cipher_suites(&get("cipher-suites"))?;
+    let auto_compaction = crate::server::compactor::AutoCompaction::parse(
+        &get("auto-compaction-mode"),
+        &get("auto-compaction-retention"),
+    )
+    .map_err(ConfigError::Fatal)?;
     let cfg = Config {
+        auto_compaction,
+        initial_corrupt_check: flag("experimental-initial-corrupt-check"),
+        force_new_cluster: flag("force-new-cluster"),
+        corrupt_check_time: dur("experimental-corrupt-check-time"),
         name,
         data_dir,
         wal_dir: get("wal-dir"),
@@ -388,6 +407,7 @@ fn build(
         heartbeat_ms: num("heartbeat-interval"),
         election_ms: num("election-timeout"),
         snapshot_count: num("snapshot-count"),
+        quota_backend_bytes: get("quota-backend-bytes").parse().expect("checked"),
         strict_reconfig_check: parse_bool(&get("strict-reconfig-check")).expect("checked"),
         cors: urls(&get("cors")),
         grpc_gateway: parse_bool(&get("enable-grpc-gateway")).expect("checked"),

@@ -103,15 +103,19 @@ fn every_etcd_34_flag_is_known() {
 
 #[test]
 fn ignored_flags_warn_and_refused_flags_name_the_feature() {
-    let args: Vec<String> = ["--experimental-initial-corrupt-check=true", "--pre-vote"]
+    let args: Vec<String> = ["--max-wals=9", "--pre-vote"]
         .iter()
         .map(|s| s.to_string())
         .collect();
     let (_, warnings) = parse(&args, &BTreeMap::new()).unwrap();
     assert_eq!(warnings.len(), 2, "{warnings:?}");
-    assert!(warnings[0].contains("corruption checks are not built"));
+    assert!(warnings[0].contains("compacts its own WAL"), "{warnings:?}");
     assert!(fatal(&["--discovery-srv=example.com"]).contains("DNS discovery is not built"));
-    assert!(fatal(&["--force-new-cluster"]).contains("force-new-cluster"));
+    assert!(fatal(&[
+        "--auto-compaction-mode=daily",
+        "--auto-compaction-retention=1"
+    ])
+    .contains("unknown auto-compaction-mode \"daily\""));
     // At their defaults they change nothing and pass.
     p(&["--client-cert-auth=false", "--cert-file=", "--proxy=off"]).unwrap();
     let (_, w) = parse(&["-v".to_string()], &BTreeMap::new()).unwrap();

@@ -70,6 +70,10 @@ pub struct NodeConfig {
     pub peer_dialer: crate::rt::net::Dialer,
     /// `--metrics`.
     pub metrics: crate::metrics::Level,
+    /// `--quota-backend-bytes` (see [`crate::apply::alarm::quota_max`]).
+    pub quota_backend_bytes: i64,
+    /// `--force-new-cluster`: restart as the only member of the cluster.
+    pub force_new_cluster: bool,
 }
 
 fn invalid(msg: String) -> io::Error {
@@ -129,6 +133,76 @@ fn bootstrap_wal(
     wal.sync()
 }
 
+/// etcd's `restartAsStandaloneNode` (`--force-new-cluster`): the entries
+/// never committed are dropped, and committed conf changes removing every
+/// other member (voter or learner) are appended, so that applying them
+/// leaves this member alone in the cluster, with all its data. The cluster
+/// keeps its id; the removed members are remembered as removed.
+fn force_new_cluster(
+    cfg: &NodeConfig,
+    wal: &mut Wal,
+    conf_state: &ConfState,
+    entries: &mut Vec<Entry>,
+    hs: &mut HardState,
+    start: (u64, u64),
+    consistent_index: u64,
+) -> io::Result<()> {
+    let commit = hs.commit.max(consistent_index);
+    entries.retain(|e| e.index <= commit);
+    // The configuration as of the last committed entry.
+    let mut ids: std::collections::BTreeSet<u64> = conf_state
+        .voters
+        .iter()
+        .chain(&conf_state.learners)
+        .copied()
+        .collect();
+    for e in entries.iter().filter(|e| e.index > consistent_index) {
+        if e.get_entry_type() != EntryType::EntryConfChange {
+            continue;
+        }
+        let cc = ConfChange::parse_from_bytes(&e.data).map_err(io::Error::other)?;
+        match cc.get_change_type() {
+            ConfChangeType::RemoveNode => ids.remove(&cc.node_id),
+            _ => ids.insert(cc.node_id),
+        };
+    }
+    let (mut index, term) = entries.last().map_or(start, |e| (e.index, e.term));
+    let mut appended = Vec::new();
+    for id in ids.into_iter().filter(|id| *id != cfg.id) {
+        let mut cc = ConfChange::default();
+        cc.set_change_type(ConfChangeType::RemoveNode);
+        cc.node_id = id;
+        cc.context = Member {
+            id,
+            ..Default::default()
+        }
+        .encode_to_vec()
+        .into();
+        index += 1;
+        let mut e = Entry::default();
+        e.set_entry_type(EntryType::EntryConfChange);
+        e.term = term;
+        e.index = index;
+        e.data = cc.write_to_bytes().map_err(io::Error::other)?.into();
+        appended.push(e);
+    }
+    tracing::info!(
+        target: "etcdserver",
+        "forcing restart of member {:x} in cluster {:x} at commit index {index}",
+        cfg.id,
+        cfg.cluster_id
+    );
+    hs.commit = index;
+    hs.term = hs.term.max(term);
+    // The uncommitted tail goes from the WAL too: it is rewritten whole.
+    let mut all = std::mem::take(entries);
+    all.extend(appended);
+    wal.rewrite(hs, start, &all)?;
+    wal.sync()?;
+    *entries = all;
+    Ok(())
+}
+
 /// Where the log starts and what is in it, given the WAL and the backend;
 /// checks that the backend's applied index lies within the log.
 fn recover_log(
@@ -175,7 +249,8 @@ impl RaftNode {
         }
         let loaded = backend.load()?;
         check_data_dir(cfg, &st, &loaded)?;
-        if st.conf_state.is_none() {
+        let fresh = st.conf_state.is_none();
+        if fresh {
             bootstrap_wal(cfg, &mut wal, &mut st, &*backend)?;
         }
         let consistent_index = if crate::bugs::active(crate::bugs::Bug::ForgetConsistentIndex) {
@@ -183,19 +258,31 @@ impl RaftNode {
         } else {
             loaded.consistent_index
         };
-        let (start, entries) = recover_log(&mut st, &loaded, consistent_index)?;
+        let (start, mut entries) = recover_log(&mut st, &loaded, consistent_index)?;
         // The configuration as of the backend's index; later conf changes
         // are applied again from the log.
         let conf_state = match &loaded.conf_state {
             Some(b) => ConfState::parse_from_bytes(b).map_err(io::Error::other)?,
             None => st.conf_state.clone().unwrap_or_default(),
         };
+        let mut hs = st.hard_state.clone().unwrap_or_default();
+        let existing = st.hard_state.is_some() && !fresh;
+        if cfg.force_new_cluster && existing {
+            force_new_cluster(
+                cfg,
+                &mut wal,
+                &conf_state,
+                &mut entries,
+                &mut hs,
+                start,
+                consistent_index,
+            )?;
+        }
         let storage = LogStore::new();
         storage.set_start(start.0, start.1);
         storage.append(&entries);
         storage.set_conf_state(conf_state.clone());
         let last_index = entries.last().map_or(start.0, |e| e.index);
-        let mut hs = st.hard_state.clone().unwrap_or_default();
         // Entries are applied only once committed, so the backend's index
         // proves a commit the WAL's hard state may not have recorded yet.
         hs.commit = hs.commit.min(last_index).max(consistent_index);
@@ -222,6 +309,7 @@ impl RaftNode {
             clock: Default::default(),
             watchable,
             metrics: Arc::new(crate::metrics::Metrics::new(cfg.metrics)),
+            quota_max: crate::apply::alarm::quota_max(cfg.quota_backend_bytes),
             v2_changed: Default::default(),
         };
         let node = RaftNode {
@@ -332,6 +420,8 @@ mod tests {
             auth_tokens: Default::default(),
             peer_dialer: Default::default(),
             metrics: Default::default(),
+            quota_backend_bytes: 0,
+            force_new_cluster: false,
         }
     }
 

@@ -128,6 +128,8 @@ pub struct RaftHandle {
     /// Woken after every applied batch that changed the v2 store (its
     /// waiting watchers then poll their mailboxes).
     pub v2_changed: Arc<tokio::sync::Notify>,
+    /// The backend quota in bytes (`None`: no quota).
+    pub quota_max: Option<u64>,
 }
 
 /// The member's own clock, as the raft ticker measures it: the ticks
@@ -484,6 +486,10 @@ impl RaftNode {
         let mut out = Output::default();
         let now = self.handle.clock.now();
         self.applier.set_now(now, crate::rt::time::unix_nanos());
+        self.applier.set_quota(crate::apply::alarm::Quota {
+            backend_bytes: self.backend.size_bytes(),
+            max: self.handle.quota_max,
+        });
         // etcd promotes the lessor when the leader applies its term's empty
         // entry: every entry of earlier terms (grants, revokes) is applied.
         let term = self.raw.raft.term;

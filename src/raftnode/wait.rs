@@ -9,8 +9,8 @@ use tokio::sync::oneshot;
 use crate::apply::auth::AuthAnswer;
 use crate::apply::{Answer, ApplyError};
 use crate::pb::etcdserverpb::{
-    CompactionResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseRevokeResponse, Member,
-    PutResponse, TxnResponse,
+    AlarmResponse, CompactionResponse, DeleteRangeResponse, LeaseGrantResponse,
+    LeaseRevokeResponse, Member, PutResponse, TxnResponse,
 };
 use crate::v2http::V2Answer;
 
@@ -40,6 +40,7 @@ pub enum Waiter {
     Done(Reply<()>),
     Auth(Reply<AuthAnswer>),
     V2(Reply<V2Answer>),
+    Alarm(Reply<AlarmResponse>),
 }
 
 impl Waiter {
@@ -56,6 +57,7 @@ impl Waiter {
             Waiter::Done(r) => drop(r.send(Err(e))),
             Waiter::Auth(r) => drop(r.send(Err(e))),
             Waiter::V2(r) => drop(r.send(Err(e))),
+            Waiter::Alarm(r) => drop(r.send(Err(e))),
         }
     }
 }
@@ -99,6 +101,7 @@ pub struct Waiters {
     done: Wait<()>,
     auth: Wait<AuthAnswer>,
     v2: Wait<V2Answer>,
+    alarm: Wait<AlarmResponse>,
 }
 
 impl Waiters {
@@ -114,6 +117,7 @@ impl Waiters {
             Waiter::Done(r) => self.done.insert(id, r),
             Waiter::Auth(r) => self.auth.insert(id, r),
             Waiter::V2(r) => self.v2.insert(id, r),
+            Waiter::Alarm(r) => self.alarm.insert(id, r),
         }
     }
 
@@ -131,6 +135,7 @@ impl Waiters {
             Answer::Done(r) => self.done.answer(id, r),
             Answer::Auth(r) => self.auth.answer(id, r),
             Answer::V2(r) => self.v2.answer(id, r),
+            Answer::Alarm(r) => self.alarm.answer(id, r),
         }
     }
 
@@ -147,5 +152,6 @@ impl Waiters {
         self.done.sweep();
         self.auth.sweep();
         self.v2.sweep();
+        self.alarm.sweep();
     }
 }

@@ -40,9 +40,9 @@ impl EtcdServer {
         while req.id == 0 {
             req.id = (self.next_request_id() & (i64::MAX as u64)) as i64;
         }
-        let mut r = self
-            .propose(Request::LeaseGrant(req), Waiter::LeaseGrant)
-            .await?;
+        let req = Request::LeaseGrant(req);
+        self.check_quota(&req).await?;
+        let mut r = self.propose(req, Waiter::LeaseGrant).await?;
         self.header(&mut r.header);
         Ok(r)
     }
@@ -219,7 +219,7 @@ impl EtcdServer {
         self.linearizable_barrier().await.is_ok() && self.is_leader()
     }
 
-    fn is_leader(&self) -> bool {
+    pub(super) fn is_leader(&self) -> bool {
         self.raft_status().is_leader
     }
 

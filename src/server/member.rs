@@ -237,4 +237,15 @@ impl PeerHost for EtcdServer {
     ) -> crate::pb::oxcdpeer::LeaseTimeToLiveResponse {
         self.serve_forwarded_time_to_live(req).await
     }
+
+    fn hash_kv(&self, rev: i64) -> Result<crate::pb::etcdserverpb::HashKvResponse, tonic::Status> {
+        let (hash, revision, compact_revision) =
+            EtcdServer::hash_kv(self, rev).map_err(crate::v3rpc::errors::to_status)?;
+        Ok(crate::pb::etcdserverpb::HashKvResponse {
+            header: Some(self.header_at(revision)),
+            hash,
+            compact_revision,
+            ..Default::default()
+        })
+    }
 }

@@ -4,7 +4,9 @@
 //! member's view, are in [`member`].
 
 mod auth;
+pub mod compactor;
 mod concurrency;
+mod corrupt;
 pub use concurrency::{RecipeError, SESSION_TTL};
 mod lease;
 pub use lease::Forwarded;
@@ -25,9 +27,10 @@ use crate::lease::LeaseError;
 use crate::membership::{major_minor, MemberError};
 use crate::mvcc::MvccError;
 use crate::pb::etcdserverpb::{
-    internal_raft_request::Request, CompactionRequest, CompactionResponse, DeleteRangeRequest,
-    DeleteRangeResponse, InternalRaftRequest, Member, PutRequest, PutResponse, RangeRequest,
-    RangeResponse, RequestHeader, ResponseHeader, TxnRequest, TxnResponse,
+    alarm_request, internal_raft_request::Request, AlarmRequest, AlarmResponse, AlarmType,
+    CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
+    InternalRaftRequest, Member, PutRequest, PutResponse, RangeRequest, RangeResponse,
+    RequestHeader, ResponseHeader, TxnRequest, TxnResponse,
 };
 use crate::pb::membershippb::{Attributes, ClusterMemberAttrSetRequest, ClusterVersionSetRequest};
 use crate::raftnode::{
@@ -51,8 +54,6 @@ pub const SERVER_VERSION: &str = "3.4.23";
 /// of its members' versions, which are all this one).
 pub const CLUSTER_VERSION: &str = "3.4.0";
 /// etcd's default `--quota-backend-bytes` (2 GiB), as `/metrics` reports it.
-const QUOTA_BACKEND_BYTES_DEFAULT: i64 = 2 << 30;
-
 /// Server-level failures; `Display` is etcd's message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ServerError {
@@ -72,6 +73,10 @@ pub enum ServerError {
     BadLeaderTransferee,
     /// `etcdserver: request timed out, leader transfer took too long`
     TimeoutLeaderTransfer,
+    /// `etcdserver: mvcc: database space exceeded`
+    NoSpace,
+    /// `etcdserver: corrupt cluster`
+    Corrupt,
 }
 
 impl std::fmt::Display for ServerError {
@@ -89,6 +94,8 @@ impl std::fmt::Display for ServerError {
             ServerError::TimeoutLeaderTransfer => {
                 f.write_str("etcdserver: request timed out, leader transfer took too long")
             }
+            ServerError::NoSpace => f.write_str("etcdserver: mvcc: database space exceeded"),
+            ServerError::Corrupt => f.write_str("etcdserver: corrupt cluster"),
         }
     }
 }
@@ -124,6 +131,8 @@ impl From<ApplyError> for ServerError {
             ApplyError::Lease(e) => ServerError::Lease(e),
             ApplyError::Member(e) => ServerError::Member(e),
             ApplyError::Auth(e) => ServerError::Auth(e),
+            ApplyError::NoSpace => ServerError::NoSpace,
+            ApplyError::Corrupt => ServerError::Corrupt,
         }
     }
 }
@@ -168,11 +177,15 @@ pub struct EtcdServer {
     /// When this member started, unix nanoseconds (`/v2/stats/self`).
     started_unix_nanos: i64,
     backend: Arc<dyn Backend>,
+    /// The backend quota (`None`: none).
+    quota_max: Option<u64>,
     next_id: AtomicU64,
     /// `--strict-reconfig-check`.
     pub strict_reconfig: bool,
     /// What this member forwards to the leader goes over one connection.
     leader_conn: crate::transport::LeaderConn,
+    /// How this member dials its peers (the corruption checks ask them).
+    peer_dialer: crate::rt::net::Dialer,
     /// `--bcrypt-cost`, for the passwords this member hashes.
     pub bcrypt_cost: u32,
     /// `--client-cert-auth`: a client certificate's CN names the user of a
@@ -209,6 +222,7 @@ impl EtcdServer {
             watchable: handle.watchable,
             metrics: handle.metrics,
             v2_changed: handle.v2_changed,
+            quota_max: handle.quota_max,
             started_unix_nanos: crate::rt::time::unix_nanos(),
             backend,
             // etcd's idutil: the member's low 16 bits, then 40 bits of the
@@ -221,6 +235,7 @@ impl EtcdServer {
             ),
             strict_reconfig: true,
             leader_conn: Default::default(),
+            peer_dialer: Default::default(),
             bcrypt_cost: crate::auth::BCRYPT_COST_DEFAULT,
             client_cert_auth: false,
             bcrypt_permits: tokio::sync::Semaphore::new(BCRYPT_CONCURRENCY),
@@ -230,7 +245,8 @@ impl EtcdServer {
 
     /// Dials the leader (for forwarded requests) with the peer TLS.
     pub fn set_peer_dialer(&mut self, dialer: crate::rt::net::Dialer) {
-        self.leader_conn = crate::transport::LeaderConn::new(dialer);
+        self.leader_conn = crate::transport::LeaderConn::new(dialer.clone());
+        self.peer_dialer = dialer;
     }
 
     /// The replicated state and raft's progress, for reading.
@@ -265,6 +281,55 @@ impl EtcdServer {
 
     pub fn db_size(&self) -> u64 {
         self.backend.size_bytes()
+    }
+
+    /// Defragments the backend (etcd's `Backend().Defrag()`), off the
+    /// async workers: commits wait for it, as etcd's do.
+    pub async fn defragment(&self) -> std::io::Result<()> {
+        tracing::info!("starting defragment");
+        let backend = self.backend.clone();
+        let before = (backend.size_bytes(), backend.size_in_use());
+        tokio::task::spawn_blocking(move || backend.defragment())
+            .await
+            .map_err(std::io::Error::other)??;
+        tracing::info!(
+            current_db_size_bytes = before.0,
+            current_db_size_in_use_bytes = before.1,
+            after_db_size_bytes = self.backend.size_bytes(),
+            "finished defragmenting the storage backend"
+        );
+        Ok(())
+    }
+
+    /// The bytes the backend's live pairs take (etcd's size in use).
+    pub fn db_size_in_use(&self) -> u64 {
+        self.backend.size_in_use()
+    }
+
+    /// etcd's `quotaAlarmer.check`, before a write is proposed: a write
+    /// that would take the backend to its quota raises NOSPACE through
+    /// raft and is refused.
+    async fn check_quota(&self, req: &Request) -> Result<(), ServerError> {
+        let quota = crate::apply::alarm::Quota {
+            backend_bytes: self.backend.size_bytes(),
+            max: self.quota_max,
+        };
+        if quota.available(crate::apply::alarm::cost(req)) {
+            return Ok(());
+        }
+        let raise = AlarmRequest {
+            action: alarm_request::AlarmAction::Activate as i32,
+            member_id: self.member_id,
+            alarm: AlarmType::Nospace as i32,
+        };
+        // etcd ignores the outcome: the write is refused either way.
+        let _ = self.alarm(raise).await;
+        Err(ServerError::NoSpace)
+    }
+
+    /// Lists, raises or disarms alarms, through raft (etcd's `Alarm`).
+    pub async fn alarm(&self, req: AlarmRequest) -> Result<AlarmResponse, ServerError> {
+        self.propose(Request::Alarm(req), Waiter::Alarm).await
     }
 
     /// When this member started, unix nanoseconds.
@@ -306,7 +371,7 @@ impl EtcdServer {
                 watch_streams,
                 slow_watchers,
                 auth_revision: g.state.auth.revision() as i64,
-                quota_backend_bytes: QUOTA_BACKEND_BYTES_DEFAULT,
+                quota_backend_bytes: self.quota_max.map_or(0, |q| q as i64),
             }
         };
         self.metrics.gather(&scrape)
@@ -457,7 +522,9 @@ impl EtcdServer {
         req: PutRequest,
         ai: Option<&AuthInfo>,
     ) -> Result<PutResponse, ServerError> {
-        let mut r = self.propose_as(Request::Put(req), ai, Waiter::Put).await?;
+        let req = Request::Put(req);
+        self.check_quota(&req).await?;
+        let mut r = self.propose_as(req, ai, Waiter::Put).await?;
         self.header(&mut r.header);
         Ok(r)
     }
@@ -479,7 +546,9 @@ impl EtcdServer {
         req: TxnRequest,
         ai: Option<&AuthInfo>,
     ) -> Result<TxnResponse, ServerError> {
-        let mut r = self.propose_as(Request::Txn(req), ai, Waiter::Txn).await?;
+        let req = Request::Txn(req);
+        self.check_quota(&req).await?;
+        let mut r = self.propose_as(req, ai, Waiter::Txn).await?;
         self.header(&mut r.header);
         Ok(r)
     }

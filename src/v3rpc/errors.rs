@@ -25,6 +25,8 @@ pub fn to_status(e: ServerError) -> Status {
         ServerError::Member(MemberError::NotEnoughStarted) => Status::unknown(e.to_string()),
         ServerError::Member(_) => Status::failed_precondition(e.to_string()),
         ServerError::Auth(a) => Status::new(a.code(), e.to_string()),
+        ServerError::NoSpace => Status::resource_exhausted(e.to_string()),
+        ServerError::Corrupt => Status::data_loss(e.to_string()),
         ServerError::Timeout
         | ServerError::NoLeader
         | ServerError::Stopped

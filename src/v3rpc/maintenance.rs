@@ -1,5 +1,5 @@
-//! etcd's Maintenance service: status, hashes, leadership moves; alarms and
-//! defragmentation answer as a server without alarms or fragmentation does.
+//! etcd's Maintenance service: alarms, status, defragmentation, hashes,
+//! snapshots and leadership moves.
 
 use std::sync::Arc;
 
@@ -56,10 +56,11 @@ impl maintenance_server::Maintenance for Maintenance {
         } else {
             self.server.check_admin(ai.as_ref()).map_err(to_status)?;
         }
-        // No alarm is ever raised yet (quota and corruption checks come later).
-        // etcd 3.4 answers without a header (its applier builds the
-        // response bare, and the maintenance server adds none): `{}` as JSON.
-        Ok(Response::new(AlarmResponse::default()))
+        // Through raft, a listing too (etcd's `raftRequestOnce`). etcd 3.4
+        // answers without a header (its applier builds the response bare,
+        // and the maintenance server adds none): `{}` as JSON.
+        let resp: AlarmResponse = self.server.alarm(r).await.map_err(to_status)?;
+        Ok(Response::new(resp))
     }
 
     async fn status(&self, r: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
@@ -74,7 +75,7 @@ impl maintenance_server::Maintenance for Maintenance {
             raft_index: st.commit_index,
             raft_term: st.term,
             raft_applied_index: st.applied_index,
-            db_size_in_use: db,
+            db_size_in_use: self.server.db_size_in_use() as i64,
             is_learner: self.server.is_learner(),
             ..Default::default()
         };
@@ -88,10 +89,13 @@ impl maintenance_server::Maintenance for Maintenance {
         r: Request<DefragmentRequest>,
     ) -> Result<Response<DefragmentResponse>, Status> {
         self.admin_unmapped(r)?;
-        // sled compacts its own files; there is nothing to rewrite.
-        let mut resp = DefragmentResponse::default();
-        self.server.header(&mut resp.header);
-        Ok(Response::new(resp))
+        // etcd returns the backend's error as it is (code Unknown), and a
+        // bare response: no header.
+        self.server
+            .defragment()
+            .await
+            .map_err(|e| Status::unknown(e.to_string()))?;
+        Ok(Response::new(DefragmentResponse::default()))
     }
 
     async fn hash(&self, r: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {

@@ -7,7 +7,7 @@
 mod auth;
 mod cluster;
 mod election;
-mod errors;
+pub mod errors;
 mod gateway;
 pub mod http;
 mod interceptor;

@@ -136,8 +136,15 @@ impl Drop for Server {
 
 /// Runs our etcdctl against `endpoint`.
 pub fn ctl(endpoint: &str, args: &[&str], stdin: Option<&str>) -> Output {
+    ctl_bin(ETCDCTL, endpoint, args, stdin)
+}
+
+/// Runs the etcdctl `bin` (ours or the real one) against `endpoint`, in
+/// its v3 mode.
+pub fn ctl_bin(bin: &str, endpoint: &str, args: &[&str], stdin: Option<&str>) -> Output {
     use std::io::Write;
-    let mut c = Command::new(ETCDCTL)
+    let mut c = Command::new(bin)
+        .env("ETCDCTL_API", "3")
         .arg(format!("--endpoints={endpoint}"))
         .args(args)
         .stdin(Stdio::piped())

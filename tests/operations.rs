@@ -1,0 +1,384 @@
+//! What an operator does to a running member: the backend quota and its
+//! NOSPACE alarm, defragmentation, and the corruption checks.
+// Real processes on real sockets: real time is the point here.
+#![allow(clippy::disallowed_methods)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// The real etcdctl 3.4, which both servers must answer alike.
+const REAL_ETCDCTL: &str = "/usr/bin/etcdctl";
+
+fn run(ctl: &str, endpoint: &str, args: &[&str]) -> Output {
+    ctl_bin(ctl, endpoint, args, None)
+}
+
+/// One command's outcome as a transcript line: the command, exit code,
+/// stdout and stderr, with the member id and port made neutral.
+fn line(args: &[&str], o: &Output, id: &str, port: u16) -> String {
+    let text = format!(
+        "$ etcdctl {}\n[{}] {}{}",
+        args.join(" "),
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // The client's retry warnings carry a time and a client id: keep
+    // their error only.
+    let text: String = text
+        .lines()
+        .map(|l| match (l.find("{\"level\":"), l.find("\"error\":")) {
+            (Some(from), Some(at)) => format!("{}<client warning {}\n", &l[..from], &l[at..]),
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    let text = text.replace(&port.to_string(), "<PORT>");
+    if id.is_empty() {
+        text
+    } else {
+        text.replace(id, "<ID>")
+    }
+}
+
+/// The member id as `alarm list` prints it (decimal).
+fn member_id(ctl: &str, endpoint: &str) -> String {
+    let o = run(ctl, endpoint, &["endpoint", "status", "-w", "json"]);
+    let s = String::from_utf8_lossy(&o.stdout).into_owned();
+    let at = s.find("\"member_id\":").expect("member_id") + "\"member_id\":".len();
+    s[at..].chars().take_while(|c| c.is_ascii_digit()).collect()
+}
+
+/// The quota walk-through of etcd's maintenance guide, on a member started
+/// by `spawn` with a 1 MB quota: fill it until NOSPACE, see the alarm,
+/// reads and deletes and compaction still work, writes are refused; then
+/// compact, defragment and disarm, and writes work again.
+fn quota_transcript(ctl: &str, server: &Server) -> String {
+    let ep = server.endpoint();
+    let id = member_id(ctl, &ep);
+    let mut out = Vec::new();
+    let big = "x".repeat(100_000);
+    let mut filled = None;
+    for n in 0..100 {
+        let o = run(ctl, &ep, &["put", "key", &big]);
+        if !o.status.success() {
+            filled = Some((n, o));
+            break;
+        }
+    }
+    let (n, o) = filled.expect("the quota is reached");
+    assert!(n >= 3, "the quota let only {n} puts through");
+    out.push(line(&["put", "key", "<100 kB>"], &o, &id, server.port));
+    let steps: &[&[&str]] = &[
+        &["alarm", "list"],
+        &["put", "key", "small"],
+        &["get", "key", "--keys-only"],
+        &["del", "missing"],
+        &["lease", "grant", "60"],
+        &["txn"],
+    ];
+    for args in steps {
+        let o = if args == &["txn"] {
+            ctl_bin(ctl, &ep, args, Some("\nput a b\n\n\n"))
+        } else {
+            run(ctl, &ep, args)
+        };
+        out.push(line(args, &o, &id, server.port));
+    }
+    // Compact to the current revision, defragment, disarm.
+    let o = run(ctl, &ep, &["get", "key", "-w", "json"]);
+    let s = String::from_utf8_lossy(&o.stdout).into_owned();
+    let at = s.find("\"revision\":").unwrap() + "\"revision\":".len();
+    let rev: String = s[at..].chars().take_while(|c| c.is_ascii_digit()).collect();
+    let o = run(ctl, &ep, &["compaction", &rev]);
+    out.push(line(&["compaction", "<rev>"], &o, &id, server.port).replace(&rev, "<rev>"));
+    for args in [
+        &["defrag"][..],
+        &["alarm", "disarm"],
+        &["alarm", "list"],
+        &["put", "key", "small"],
+    ] {
+        let o = run(ctl, &ep, args);
+        out.push(line(args, &o, &id, server.port));
+    }
+    out.join("\n")
+}
+
+fn start(bin: &str, dir: &Path, extra: &[&str]) -> Server {
+    let s = Server::spawn_bin(bin, None, dir, free_port(), free_port(), extra);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !run(REAL_ETCDCTL, &s.endpoint(), &["endpoint", "health"])
+        .status
+        .success()
+    {
+        assert!(Instant::now() < deadline, "{bin} did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    s
+}
+
+#[test]
+fn quota_alarm_and_recovery_match_etcd() {
+    if !real_etcd_present(REAL_ETCD, "quota differential")
+        || !real_etcd_present(REAL_ETCDCTL, "quota differential")
+    {
+        return;
+    }
+    let quota = ["--quota-backend-bytes=1000000"];
+    let dir = temp_dir("quota-etcd");
+    let real = start(REAL_ETCD, &dir, &quota);
+    let theirs = quota_transcript(REAL_ETCDCTL, &real);
+    drop(real);
+    let dir = temp_dir("quota-oxcd");
+    let ours_server = start(ETCD, &dir, &quota);
+    let ours = quota_transcript(REAL_ETCDCTL, &ours_server);
+    println!("{ours}");
+    assert_eq!(ours, theirs, "oxcd (left) and etcd 3.4 (right) differ");
+    assert!(ours.contains("etcdserver: mvcc: database space exceeded"));
+    assert!(ours.contains("alarm:NOSPACE"));
+}
+
+/// Defragmentation gives the space compaction freed back: the db size in
+/// `endpoint status` falls to the size in use, and the data stays.
+#[test]
+fn defrag_gives_space_back() {
+    let dir = temp_dir("defrag");
+    let s = Server::start(&dir, free_port(), &[]);
+    let ep = s.endpoint();
+    let big = "y".repeat(50_000);
+    for _ in 0..40 {
+        assert!(s.ctl(&["put", "k", &big]).status.success());
+    }
+    let status = |s: &Server| -> (u64, u64) {
+        let o = s.ctl(&["endpoint", "status", "-w", "json"]);
+        let t = stdout(&o);
+        let num = |field: &str| -> u64 {
+            let at = t.find(field).unwrap() + field.len();
+            t[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_digit())
+                .collect::<String>()
+                .parse()
+                .unwrap()
+        };
+        (num("\"dbSize\":"), num("\"dbSizeInUse\":"))
+    };
+    let (size, in_use) = status(&s);
+    assert!(size >= 2_000_000 && in_use >= 2_000_000, "{size} {in_use}");
+    let o = run(REAL_ETCDCTL, &ep, &["get", "k", "-w", "json"]);
+    let t = stdout(&o);
+    let at = t.find("\"revision\":").unwrap() + "\"revision\":".len();
+    let rev: String = t[at..].chars().take_while(|c| c.is_ascii_digit()).collect();
+    assert!(s.ctl(&["compaction", &rev]).status.success());
+    let (after_compact, in_use) = status(&s);
+    assert_eq!(after_compact, size, "compaction alone does not shrink it");
+    assert!(in_use < 200_000, "{in_use}");
+    let o = run(REAL_ETCDCTL, &ep, &["defrag"]);
+    assert!(o.status.success(), "{o:?}");
+    let (defragged, in_use2) = status(&s);
+    println!(
+        "db size {size} -> compacted {after_compact} (in use {in_use}) -> defragmented {defragged}"
+    );
+    assert_eq!(defragged, in_use2);
+    assert!(defragged < 200_000);
+    let o = s.ctl(&["get", "k", "--print-value-only"]);
+    assert_eq!(stdout(&o).trim_end().len(), 50_000);
+}
+
+/// A three-member cluster on loopback, started with `extra`.
+struct Three {
+    dir: std::path::PathBuf,
+    clients: Vec<u16>,
+    peers: Vec<u16>,
+    members: Vec<Option<Server>>,
+}
+
+impl Three {
+    fn start(label: &str, extra: &[&str]) -> Three {
+        let dir = temp_dir(label);
+        let clients: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let peers: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let mut t = Three {
+            dir,
+            clients,
+            peers,
+            members: Vec::new(),
+        };
+        for i in 0..3 {
+            let s = t.spawn(i, extra);
+            t.members.push(Some(s));
+        }
+        for s in t.members.iter().flatten() {
+            s.wait_ready();
+        }
+        t
+    }
+
+    fn spawn(&self, i: usize, extra: &[&str]) -> Server {
+        let initial = (0..3)
+            .map(|j| format!("n{j}=http://127.0.0.1:{}", self.peers[j]))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut args = vec![
+            format!("--name=n{i}"),
+            format!("--data-dir={}", self.data_dir(i).display()),
+            format!(
+                "--initial-advertise-peer-urls=http://127.0.0.1:{}",
+                self.peers[i]
+            ),
+            format!("--initial-cluster={initial}"),
+            "--initial-cluster-token=ops".to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        Server::spawn(&self.dir, self.clients[i], self.peers[i], &args)
+    }
+
+    fn data_dir(&self, i: usize) -> std::path::PathBuf {
+        self.dir.join(format!("n{i}"))
+    }
+
+    fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.dir.join(format!("etcd-{}.log", self.clients[i])))
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Three {
+    fn drop(&mut self) {
+        self.members.clear();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Changes one stored value of member `i`'s backend, offline: the
+/// corruption a disk could cause, which raft cannot see.
+fn corrupt_backend(dir: &Path) {
+    use oxcd::storage::backend::{Backend, SledBackend};
+    let db = dir.join("member").join("snap").join("db");
+    let b = SledBackend::open(&db).unwrap();
+    let mut pairs = b.dump().unwrap();
+    let victim = pairs
+        .iter_mut()
+        .rev()
+        .find(|p| p.key.first() == Some(&b'k') && p.key.last() != Some(&b't'))
+        .expect("a stored revision");
+    use prost::Message;
+    let mut kv = oxcd::pb::mvccpb::KeyValue::decode(&victim.value[..]).unwrap();
+    kv.value = b"flipped by the disk".to_vec();
+    victim.value = kv.encode_to_vec();
+    b.replace_all(pairs).unwrap();
+}
+
+#[test]
+fn corrupted_member_is_caught_by_initial_and_periodic_checks() {
+    let mut c = Three::start("corrupt", &[]);
+    let ep0 = format!("http://127.0.0.1:{}", c.clients[0]);
+    for i in 0..20 {
+        assert!(ctl(&ep0, &["put", &format!("k{i}"), "v"], None)
+            .status
+            .success());
+    }
+    // Every member has applied the puts before member 2 stops.
+    std::thread::sleep(Duration::from_millis(500));
+    c.members[2].as_mut().unwrap().terminate();
+    corrupt_backend(&c.data_dir(2));
+
+    // The initial check: the member refuses to start.
+    let mut s = c.spawn(2, &["--experimental-initial-corrupt-check"]);
+    let started = Instant::now();
+    let code = loop {
+        if let Some(st) = s.child.try_wait().unwrap() {
+            break shell_status(st);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the corrupt member kept running:\n{}",
+            c.log(2)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(code, Some(1), "{}", c.log(2));
+    assert!(
+        c.log(2).contains("found data inconsistency with peers"),
+        "{}",
+        c.log(2)
+    );
+
+    // The periodic check: without the initial check member 2 starts; the
+    // leader, whichever it is, compares hashes every second and raises
+    // CORRUPT.
+    c.members.clear();
+    for i in 0..3 {
+        let s = c.spawn(i, &["--experimental-corrupt-check-time=1s"]);
+        c.members.push(Some(s));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let o = run(alarm_ctl(), &ep0, &["alarm", "list"]);
+        if stdout(&o).contains("alarm:CORRUPT") {
+            // Member 0, which the text format leaves out.
+            assert_eq!(stdout(&o), "alarm:CORRUPT \n");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no CORRUPT alarm:\n{}", c.log(0));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let o = ctl(&ep0, &["put", "k", "v"], None);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("etcdserver: corrupt cluster"),
+        "{o:?}"
+    );
+    // Reads are still served.
+    assert!(ctl(&ep0, &["get", "k1"], None).status.success());
+}
+
+/// The real etcdctl when installed, else ours.
+fn alarm_ctl() -> &'static str {
+    if Path::new(REAL_ETCDCTL).exists() {
+        REAL_ETCDCTL
+    } else {
+        ETCDCTL
+    }
+}
+
+/// etcd's disaster recovery: with two of three members gone for good, the
+/// survivor restarts with `--force-new-cluster` as a one-member cluster
+/// that keeps every key, and takes writes again.
+#[test]
+fn force_new_cluster_recovers_a_lone_survivor() {
+    let mut c = Three::start("force", &[]);
+    let ep0 = format!("http://127.0.0.1:{}", c.clients[0]);
+    for i in 0..50 {
+        let o = ctl(&ep0, &["put", &format!("k{i}"), &format!("v{i}")], None);
+        assert!(o.status.success());
+    }
+    for m in c.members.iter_mut().flatten() {
+        m.terminate();
+    }
+    c.members.clear();
+    let s = c.spawn(0, &["--force-new-cluster"]);
+    s.wait_ready();
+    let o = ctl(&ep0, &["member", "list"], None);
+    let list = stdout(&o);
+    assert_eq!(list.lines().count(), 1, "{list}");
+    assert!(list.contains(", started, n0, "), "{list}");
+    let o = ctl(&ep0, &["get", "k", "--prefix", "--keys-only"], None);
+    assert_eq!(stdout(&o).split_whitespace().count(), 50);
+    assert!(ctl(&ep0, &["put", "after", "recovery"], None)
+        .status
+        .success());
+    c.members.push(Some(s));
+    // A second restart, without the flag, is the same one-member cluster.
+    c.members[0].as_mut().unwrap().terminate();
+    let s = c.spawn(0, &[]);
+    s.wait_ready();
+    let o = ctl(&ep0, &["get", "after", "--print-value-only"], None);
+    assert_eq!(stdout(&o), "recovery\n");
+    c.members[0] = Some(s);
+}

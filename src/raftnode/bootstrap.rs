@@ -339,6 +339,8 @@ impl RaftNode {
             lessor: cfg.lessor,
             auth_tokens: cfg.auth_tokens.clone(),
             primary: false,
+            snapshot_tx: None,
+            snapshot_building: false,
         };
         Ok((node, handle))
     }

@@ -78,6 +78,9 @@ pub enum RaftCmd {
     },
     /// How sending a snapshot to `to` went.
     ReportSnapshot { to: u64, ok: bool },
+    /// A snapshot built off the loop (see `raftnode::snapshot`), or why
+    /// it could not be.
+    SnapshotBuilt(Box<Result<raft::eraftpb::Snapshot, String>>),
     /// Whether learner `id` has caught up with this leader's log.
     LearnerReady {
         id: u64,
@@ -212,6 +215,10 @@ pub struct RaftNode {
     /// Whether this member's lessor is primary (it leads, and applied its
     /// term's first entry).
     primary: bool,
+    /// Where a snapshot built off the loop is handed back (set by `run`).
+    snapshot_tx: Option<mpsc::WeakSender<RaftCmd>>,
+    /// A snapshot is being built.
+    snapshot_building: bool,
 }
 
 #[tonic::async_trait]
@@ -255,6 +262,7 @@ impl RaftNode {
         stop: tokio_util::sync::CancellationToken,
     ) -> io::Result<bool> {
         let sink: Arc<dyn RaftSink> = Arc::new(tx.downgrade());
+        self.snapshot_tx = Some(tx.downgrade());
         let mut transport = Transport::new(
             sink,
             self.handle.reachable.clone(),
@@ -353,6 +361,7 @@ impl RaftNode {
             RaftCmd::LearnerReady { id, reply } => {
                 let _ = reply.send(self.learner_ready(id));
             }
+            RaftCmd::SnapshotBuilt(built) => self.snapshot_built(*built),
             RaftCmd::ReadIndex { reply } => self.read_index(reply),
             RaftCmd::Step(m) => {
                 // Messages from unknown or removed peers are refused by raft.

@@ -5,7 +5,8 @@
 //! [`SNAPSHOT_CATCHUP_ENTRIES`] entries. A follower that needs entries from
 //! before the cut gets a snapshot instead: the backend's pairs at the
 //! leader's applied index, built on demand ([`crate::storage::logstore`])
-//! and streamed in chunks by the transport. The receiver replaces its
+//! from a backend checkpoint, off the raft loop, and streamed in chunks by
+//! the transport. The receiver replaces its
 //! backend (durably, with a marker), then records the new log start in its
 //! WAL. Recovery trusts the backend's marker if the WAL record was lost.
 
@@ -15,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use prost::Message as _;
 use raft::eraftpb::Snapshot;
 
-use super::RaftNode;
+use super::{RaftCmd, RaftNode};
 use crate::apply::State;
 use crate::storage::backend::SnapshotData;
 
@@ -33,30 +34,65 @@ pub fn snapshots_installed() -> u64 {
 }
 
 impl RaftNode {
-    /// Serialises the backend at the applied index into a snapshot raft can
-    /// send to followers whose entries were compacted away.
+    /// Starts building a snapshot of the backend at the applied index, for
+    /// followers whose entries were compacted away. The loop only takes a
+    /// checkpoint (cheap, between two commits); reading and encoding it run
+    /// off the loop, and the result comes back as `RaftCmd::SnapshotBuilt`.
+    /// Meanwhile raft is told the snapshot is temporarily unavailable and
+    /// asks again.
     pub(super) fn make_snapshot(&mut self) -> io::Result<()> {
+        if self.snapshot_building {
+            return Ok(());
+        }
+        let Some(tx) = self.snapshot_tx.clone() else {
+            return Ok(());
+        };
         let applied = self.applier.applied();
-        let pairs = self.backend.dump()?;
-        let mut snap = Snapshot {
-            data: SnapshotData { pairs }.encode_to_vec().into(),
+        let mut meta = raft::eraftpb::SnapshotMetadata {
+            index: applied,
             ..Default::default()
         };
-        let meta = snap.mut_metadata();
-        meta.index = applied;
         meta.term = self
             .raw
             .store()
             .term_of(applied)
             .ok_or_else(|| io::Error::other(format!("no term for applied index {applied}")))?;
         meta.set_conf_state(self.raw.raft.prs().conf().to_conf_state());
-        tracing::info!(
-            index = applied,
-            bytes = snap.data.len(),
-            "made a snapshot for a lagging follower"
-        );
-        self.raw.store().set_latest_snapshot(snap);
+        let checkpoint = self.backend.checkpoint();
+        self.snapshot_building = true;
+        tokio::spawn(async move {
+            let built = tokio::task::spawn_blocking(move || {
+                let pairs = checkpoint.pairs().map_err(|e| e.to_string())?;
+                let mut snap = Snapshot {
+                    data: SnapshotData { pairs }.encode_to_vec().into(),
+                    ..Default::default()
+                };
+                snap.set_metadata(meta);
+                Ok(snap)
+            })
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+            if let Some(tx) = tx.upgrade() {
+                let _ = tx.send(RaftCmd::SnapshotBuilt(Box::new(built))).await;
+            }
+        });
         Ok(())
+    }
+
+    /// A snapshot built off the loop is ready for raft to send.
+    pub(super) fn snapshot_built(&mut self, built: Result<Snapshot, String>) {
+        self.snapshot_building = false;
+        match built {
+            Ok(snap) => {
+                tracing::info!(
+                    index = snap.get_metadata().index,
+                    bytes = snap.data.len(),
+                    "made a snapshot for a lagging follower"
+                );
+                self.raw.store().set_latest_snapshot(snap);
+            }
+            Err(e) => tracing::warn!(error = %e, "failed to make a snapshot; raft will ask again"),
+        }
     }
 
     /// Installs a snapshot from the leader: backend first (durably, with a

@@ -366,7 +366,7 @@ impl EtcdServer {
                 compact_revision: g.state.kv.compact_rev(),
                 keys: g.state.kv.keys_total(),
                 db_size_bytes: db,
-                db_size_in_use_bytes: db,
+                db_size_in_use_bytes: self.backend.size_in_use() as i64,
                 watchers,
                 watch_streams,
                 slow_watchers,

@@ -413,6 +413,8 @@ fn op(o: &BackendOp) -> String {
             l.id, l.ttl, l.remaining_ttl
         ),
         BackendOp::DeleteLease(id) => format!("delete-lease {id}"),
+        BackendOp::PutAlarm(a) => format!("put-alarm {} {}", a.member_id, a.alarm),
+        BackendOp::DeleteAlarm(a) => format!("delete-alarm {} {}", a.member_id, a.alarm),
         BackendOp::SetAuthEnabled(on) => format!("set-auth-enabled {on}"),
         BackendOp::SetAuthRevision(r) => format!("set-auth-revision {r}"),
         BackendOp::PutAuthUser(u) => format!(

@@ -64,7 +64,7 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
 /// Checks one URL of a URL-list flag (etcd's `types.NewURLs`): a known
 /// scheme, a `host:port` (unix sockets too: the socket file is named so),
 /// no path.
-fn check_url(u: &str) -> Result<(), String> {
+pub(crate) fn check_url(u: &str) -> Result<(), String> {
     let (scheme, rest) = u.split_once("://").unwrap_or(("", u));
     if !matches!(scheme, "http" | "https" | "unix" | "unixs") {
         return Err(format!(

@@ -48,6 +48,9 @@ pub(super) enum Run {
     RoleList,
     RoleGrantPermission,
     RoleRevokePermission,
+    SnapshotSave,
+    SnapshotStatus,
+    SnapshotRestore,
 }
 
 pub(super) struct Command {
@@ -363,6 +366,58 @@ const ROLE_REVOKE_FLAGS: &[Flag] = &[
     flag("prefix", None, FlagKind::Bool, "false", "revoke a prefix permission"),
 ];
 
+const SNAPSHOT_RESTORE_FLAGS: &[Flag] = &[
+    flag(
+        "data-dir",
+        None,
+        FlagKind::Str,
+        "",
+        "Path to the data directory",
+    ),
+    flag(
+        "initial-advertise-peer-urls",
+        None,
+        FlagKind::Str,
+        "http://localhost:2380",
+        "List of this member's peer URLs to advertise to the rest of the cluster",
+    ),
+    flag(
+        "initial-cluster",
+        None,
+        FlagKind::Str,
+        "default=http://localhost:2380",
+        "Initial cluster configuration for restore bootstrap",
+    ),
+    flag(
+        "initial-cluster-token",
+        None,
+        FlagKind::Str,
+        "etcd-cluster",
+        "Initial cluster token for the etcd cluster during restore bootstrap",
+    ),
+    flag(
+        "name",
+        None,
+        FlagKind::Str,
+        "default",
+        "Human-readable name for this member",
+    ),
+    flag(
+        "skip-hash-check",
+        None,
+        FlagKind::Bool,
+        "false",
+        "Ignore snapshot integrity hash value (required if copied from data directory)",
+    ),
+    flag(
+        "wal-dir",
+        None,
+        FlagKind::Str,
+        "",
+        "Path to the WAL directory (use --data-dir if none given)",
+    ),
+];
+
 /// The commands oxcd's etcdctl has, in the order etcdctl 3.4 lists them.
 const COMMANDS: &[Command] = &[
     Command { run: Run::Get, path: "get", short: "Gets the key or a range of keys", use_line: "etcdctl get [options] <key> [range_end] [flags]", description: None, flags: GET_FLAGS, help_for: "get" },
@@ -395,6 +450,9 @@ const COMMANDS: &[Command] = &[
     Command { run: Run::RoleGrantPermission, path: "role grant-permission", short: "Grants a key to a role", use_line: "etcdctl role grant-permission [options] <role name> <permission type> <key> [endkey] [flags]", description: None, flags: ROLE_GRANT_FLAGS, help_for: "grant-permission" },
     Command { run: Run::RoleList, path: "role list", short: "Lists all roles", use_line: "etcdctl role list [flags]", description: None, flags: &[], help_for: "list" },
     Command { run: Run::RoleRevokePermission, path: "role revoke-permission", short: "Revokes a key from a role", use_line: "etcdctl role revoke-permission <role name> <key> [endkey] [flags]", description: None, flags: ROLE_REVOKE_FLAGS, help_for: "revoke-permission" },
+    Command { run: Run::SnapshotRestore, path: "snapshot restore", short: "Restores an etcd member snapshot to an etcd directory", use_line: "etcdctl snapshot restore <filename> [options] [flags]", description: None, flags: SNAPSHOT_RESTORE_FLAGS, help_for: "restore" },
+    Command { run: Run::SnapshotSave, path: "snapshot save", short: "Stores an etcd node backend snapshot to a given file", use_line: "etcdctl snapshot save <filename> [flags]", description: None, flags: &[], help_for: "save" },
+    Command { run: Run::SnapshotStatus, path: "snapshot status", short: "Gets backend snapshot status of a given file", use_line: "etcdctl snapshot status <filename> [flags]", description: Some("When --write-out is set to simple, this command prints out comma-separated status lists for each endpoint.\nThe items in the lists are hash, revision, total keys, total size.\n"), flags: &[], help_for: "status" },
     Command { run: Run::UserAdd, path: "user add", short: "Adds a new user", use_line: "etcdctl user add <user name or user:password> [options] [flags]", description: None, flags: USER_ADD_FLAGS, help_for: "add" },
     Command { run: Run::UserDelete, path: "user delete", short: "Deletes a user", use_line: "etcdctl user delete <user name> [flags]", description: None, flags: &[], help_for: "delete" },
     Command { run: Run::UserGet, path: "user get", short: "Gets detailed information of a user", use_line: "etcdctl user get <user name> [options] [flags]", description: None, flags: USER_GET_FLAGS, help_for: "get" },

@@ -247,7 +247,7 @@ fn uuid4() -> String {
     )
 }
 
-fn now_rfc3339_ms() -> String {
+pub(super) fn now_rfc3339_ms() -> String {
     #[allow(clippy::disallowed_methods)] // client-side log timestamp, not server logic
     let d = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -262,10 +262,20 @@ fn now_rfc3339_ms() -> String {
 /// A warning line as etcdctl's zap logger writes it to stderr, stamped
 /// now; `fields` are name and JSON-encoded value.
 pub(super) fn zap_warn(caller: &str, msg: &str, fields: &[(&str, String)]) -> String {
-    let mut line = format!(
-        "{{\"level\":\"warn\",\"ts\":\"{}\",\"caller\":\"{caller}\",\"msg\":\"{msg}\"",
-        now_rfc3339_ms()
-    );
+    zap_line("warn", &json_str(&now_rfc3339_ms()), caller, msg, fields)
+}
+
+/// A zap JSON log line: `ts` already encoded (a quoted time, or Unix
+/// seconds), `fields` are name and JSON-encoded value.
+pub(super) fn zap_line(
+    level: &str,
+    ts: &str,
+    caller: &str,
+    msg: &str,
+    fields: &[(&str, String)],
+) -> String {
+    let mut line =
+        format!("{{\"level\":\"{level}\",\"ts\":{ts},\"caller\":\"{caller}\",\"msg\":\"{msg}\"");
     for (name, value) in fields {
         line.push_str(&format!(",\"{name}\":{value}"));
     }
@@ -288,12 +298,27 @@ pub(super) fn rpc_failure_one(ep: &str, st: &tonic::Status) -> Fail {
     rpc_failure_at(&format!("passthrough:///{ep}"), st)
 }
 
-fn rpc_failure_at(target: &str, st: &tonic::Status) -> Fail {
-    let full = format!(
+/// grpc-go's text for a failed call.
+fn rpc_error(st: &tonic::Status) -> String {
+    format!(
         "rpc error: code = {} desc = {}",
         code_name(st.code()),
         st.message()
-    );
+    )
+}
+
+/// What etcdctl prints of a failed call: an etcd error's message alone,
+/// anything else as grpc-go words it.
+pub(super) fn status_text(st: &tonic::Status) -> String {
+    if is_etcd_error(st.message()) {
+        st.message().to_string()
+    } else {
+        rpc_error(st)
+    }
+}
+
+fn rpc_failure_at(target: &str, st: &tonic::Status) -> Fail {
+    let full = rpc_error(st);
     let warn = zap_warn(
         "clientv3/retry_interceptor.go:62",
         "retrying of unary invoker failed",
@@ -303,14 +328,9 @@ fn rpc_failure_at(target: &str, st: &tonic::Status) -> Fail {
             ("error", json_str(&full)),
         ],
     );
-    let msg = if is_etcd_error(st.message()) {
-        st.message().to_string()
-    } else {
-        full
-    };
     Fail {
         code: EXIT_ERROR,
-        msg,
+        msg: status_text(st),
         warn: Some(warn),
     }
 }

@@ -28,6 +28,7 @@ mod printer_table;
 mod put;
 mod resolve;
 mod session;
+mod snapshot;
 mod txn;
 pub(crate) mod util;
 pub mod v2;
@@ -296,5 +297,8 @@ async fn dispatch(cmd: &Command, ctx: &Ctx, o: &mut Output, stdin: &mut dyn BufR
         Run::RoleList => auth::role_list(ctx, o).await,
         Run::RoleGrantPermission => auth::role_grant_permission(ctx, o).await,
         Run::RoleRevokePermission => auth::role_revoke_permission(ctx, o).await,
+        Run::SnapshotSave => snapshot::snapshot_save(ctx, o).await,
+        Run::SnapshotStatus => snapshot::snapshot_status(ctx, o),
+        Run::SnapshotRestore => snapshot::snapshot_restore(ctx, o),
     }
 }

@@ -10,6 +10,8 @@ use crate::pb::etcdserverpb::{
     TxnResponse, WatchResponse,
 };
 
+use crate::snapshot::Status;
+
 use super::endpoint::{EpHashKv, EpHealth, EpStatus};
 use super::global::{Ctx, EXIT_BAD_FEATURE};
 use super::printer_fields::FieldsPrinter;
@@ -96,6 +98,10 @@ pub(super) trait Printer {
         self.unsupported()
     }
     fn lease_leases(&self, _o: &mut Output, _r: &LeaseLeasesResponse) -> CmdResult {
+        self.unsupported()
+    }
+    /// `snapshot status`.
+    fn db_status(&self, _o: &mut Output, _st: &Status) -> CmdResult {
         self.unsupported()
     }
     /// One watch response, printed as it comes.
@@ -218,4 +224,15 @@ pub(super) fn make_endpoint_hash_kv_table(hs: &[EpHashKv]) -> Table {
         .map(|h| vec![h.ep.clone(), h.resp.hash.to_string()])
         .collect();
     (hdr, rows)
+}
+
+pub(super) fn make_db_status_table(st: &Status) -> Table {
+    let hdr: &[&str] = &["HASH", "REVISION", "TOTAL KEYS", "TOTAL SIZE"];
+    let row = vec![
+        format!("{:x}", st.hash),
+        st.revision.to_string(),
+        st.total_key.to_string(),
+        humanize_bytes(st.total_size),
+    ];
+    (hdr, vec![row])
 }

@@ -150,6 +150,14 @@ impl Printer for FieldsPrinter {
             }
         })
     }
+    fn db_status(&self, o: &mut Output, st: &crate::snapshot::Status) -> CmdResult {
+        Self::print(o, |f| {
+            f.line("Hash", st.hash);
+            f.line("Revision", st.revision);
+            f.line("Keys", st.total_key);
+            f.line("Size", st.total_size);
+        })
+    }
     fn lease_grant(&self, o: &mut Output, r: &LeaseGrantResponse) -> CmdResult {
         let mut f = Fields(String::new());
         f.header(&r.header);

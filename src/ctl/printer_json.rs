@@ -387,6 +387,16 @@ impl Printer for JsonPrinter {
     fn endpoint_hash_kv(&self, o: &mut Output, hs: &[EpHashKv]) -> CmdResult {
         print_json_list(o, hs, ep_hash_kv_json)
     }
+    fn db_status(&self, o: &mut Output, st: &crate::snapshot::Status) -> CmdResult {
+        // `snapshot.Status` has no `omitempty`: every field, zero or not.
+        let json = Obj::default()
+            .raw("hash", st.hash.to_string())
+            .raw("revision", st.revision.to_string())
+            .raw("totalKey", st.total_key.to_string())
+            .raw("totalSize", st.total_size.to_string())
+            .done();
+        print_json(o, json)
+    }
     fn lease_grant(&self, o: &mut Output, r: &LeaseGrantResponse) -> CmdResult {
         print_json(o, lease_grant_json(r))
     }

@@ -11,7 +11,8 @@ use crate::pb::mvccpb::KeyValue;
 
 use super::endpoint::{EpHashKv, EpHealth, EpStatus};
 use super::print::{
-    make_endpoint_hash_kv_table, make_endpoint_status_table, make_member_list_table, Printer, Table,
+    make_db_status_table, make_endpoint_hash_kv_table, make_endpoint_status_table,
+    make_member_list_table, Printer, Table,
 };
 use super::{CmdResult, Output};
 
@@ -147,6 +148,9 @@ impl Printer for SimplePrinter {
     }
     fn endpoint_hash_kv(&self, o: &mut Output, hs: &[EpHashKv]) -> CmdResult {
         print_rows(o, make_endpoint_hash_kv_table(hs))
+    }
+    fn db_status(&self, o: &mut Output, st: &crate::snapshot::Status) -> CmdResult {
+        print_rows(o, make_db_status_table(st))
     }
     fn lease_grant(&self, o: &mut Output, r: &LeaseGrantResponse) -> CmdResult {
         o.out(format!(

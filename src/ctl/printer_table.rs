@@ -5,8 +5,8 @@ use crate::pb::etcdserverpb::MemberListResponse;
 
 use super::endpoint::{EpHashKv, EpHealth, EpStatus};
 use super::print::{
-    make_endpoint_hash_kv_table, make_endpoint_health_table, make_endpoint_status_table,
-    make_member_list_table, Printer, Table,
+    make_db_status_table, make_endpoint_hash_kv_table, make_endpoint_health_table,
+    make_endpoint_status_table, make_member_list_table, Printer, Table,
 };
 use super::{CmdResult, Output};
 
@@ -69,5 +69,8 @@ impl Printer for TablePrinter {
     }
     fn endpoint_hash_kv(&self, o: &mut Output, hs: &[EpHashKv]) -> CmdResult {
         print_table(o, make_endpoint_hash_kv_table(hs))
+    }
+    fn db_status(&self, o: &mut Output, st: &crate::snapshot::Status) -> CmdResult {
+        print_table(o, make_db_status_table(st))
     }
 }

@@ -84,6 +84,11 @@ pub const GROUPS: &[(&str, &str, &[&str])] = &[
         "Membership related commands",
         &["add", "list", "promote", "remove", "update"],
     ),
+    (
+        "snapshot",
+        "Manages etcd node snapshots",
+        &["restore", "save", "status"],
+    ),
 ];
 
 /// What the arguments ask for.

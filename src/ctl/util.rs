@@ -2,6 +2,8 @@
 //! `util.go`, and the Go libraries it calls): a byte-exact copy of what Go
 //! prints is what makes our output match etcdctl's.
 
+use std::io;
+use std::path::Path;
 use std::time::Duration;
 
 pub use crate::mvcc::prefix_end;
@@ -145,6 +147,39 @@ pub fn go_duration(d: Duration) -> String {
     } else {
         format!("{}s", trim(format!("{:.9}", ns as f64 / 1e9)))
     }
+}
+
+/// Go's `*PathError` text.
+pub(crate) fn path_error(op: &str, path: &Path, e: &io::Error) -> String {
+    format!(
+        "{op} {}: {}",
+        path.display(),
+        crate::rt::net::http1::go_errno(e)
+    )
+}
+
+/// etcd's `fileutil.CreateDirAll`: the directory (0700), which must be
+/// empty.
+pub(crate) fn create_dir_all(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| path_error("mkdir", dir, &e))?;
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| path_error("open", dir, &e))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    if !names.is_empty() {
+        names.sort();
+        return Err(format!(
+            "expected {:?} to be empty, got {names:?}",
+            dir.display().to_string()
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -379,7 +379,7 @@ fn new_raw_node(
 
 /// A new cluster's first entries, as etcd writes them: one committed
 /// `ConfChangeAddNode` per initial member at term 1, in member-id order.
-fn bootstrap_log(members: &[Member]) -> io::Result<(ConfState, Vec<Entry>, HardState)> {
+pub fn bootstrap_log(members: &[Member]) -> io::Result<(ConfState, Vec<Entry>, HardState)> {
     let mut members = members.to_vec();
     members.sort_by_key(|m| m.id);
     let cs = ConfState::from((members.iter().map(|m| m.id).collect::<Vec<_>>(), vec![]));

@@ -28,7 +28,7 @@ use raft::eraftpb::{ConfChange, Entry};
 use raft::{RawNode, SnapshotStatus, StateRole};
 use tokio::sync::{mpsc, oneshot};
 
-pub use self::bootstrap::{MemberRemoved, NodeConfig};
+pub use self::bootstrap::{bootstrap_log, MemberRemoved, NodeConfig};
 pub use self::snapshot::{snapshots_installed, SNAPSHOT_CATCHUP_ENTRIES};
 use self::wait::Waiters;
 pub use self::wait::{ProposeError, Reply, Waiter};

@@ -61,7 +61,7 @@ impl RaftNode {
         let checkpoint = self.backend.checkpoint();
         self.snapshot_building = true;
         tokio::spawn(async move {
-            let built = tokio::task::spawn_blocking(move || {
+            let built = crate::rt::blocking(move || {
                 let pairs = checkpoint.pairs().map_err(|e| e.to_string())?;
                 let mut snap = Snapshot {
                     data: SnapshotData { pairs }.encode_to_vec().into(),
@@ -70,8 +70,7 @@ impl RaftNode {
                 snap.set_metadata(meta);
                 Ok(snap)
             })
-            .await
-            .unwrap_or_else(|e| Err(e.to_string()));
+            .await;
             if let Some(tx) = tx.upgrade() {
                 let _ = tx.send(RaftCmd::SnapshotBuilt(Box::new(built))).await;
             }

@@ -11,6 +11,23 @@ pub mod stdin;
 pub mod stream;
 pub mod time;
 
+/// Runs CPU- or disk-heavy work off the async workers on real runtimes;
+/// the simulator runs it in place (it has no threads to spare, and
+/// simulated time does not pass while it runs).
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    #[cfg(not(madsim))]
+    {
+        match tokio::task::spawn_blocking(f).await {
+            Ok(v) => v,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+    #[cfg(madsim)]
+    {
+        f()
+    }
+}
+
 /// The `process_*` metrics of this process (resident memory, open files,
 /// CPU time), read from `/proc` at each scrape. None in simulation, where
 /// every member shares one process.

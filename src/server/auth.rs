@@ -175,17 +175,7 @@ async fn auth_work(
     b: String,
     f: impl FnOnce(String, String) -> String + Send + 'static,
 ) -> String {
-    #[cfg(not(madsim))]
-    {
-        match tokio::task::spawn_blocking(move || f(a, b)).await {
-            Ok(s) => s,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        }
-    }
-    #[cfg(madsim)]
-    {
-        f(a, b)
-    }
+    crate::rt::blocking(move || f(a, b)).await
 }
 
 impl EtcdServer {

@@ -289,9 +289,7 @@ impl EtcdServer {
         tracing::info!("starting defragment");
         let backend = self.backend.clone();
         let before = (backend.size_bytes(), backend.size_in_use());
-        tokio::task::spawn_blocking(move || backend.defragment())
-            .await
-            .map_err(std::io::Error::other)??;
+        crate::rt::blocking(move || backend.defragment()).await?;
         tracing::info!(
             current_db_size_bytes = before.0,
             current_db_size_in_use_bytes = before.1,
@@ -299,6 +297,19 @@ impl EtcdServer {
             "finished defragmenting the storage backend"
         );
         Ok(())
+    }
+
+    /// The backend as an etcd 3.4 backend file, as of one commit: the
+    /// checkpoint is taken at once, and read and encoded off the async
+    /// workers while commits go on.
+    pub async fn snapshot_db(&self) -> std::io::Result<Vec<u8>> {
+        let checkpoint = self.backend.checkpoint();
+        crate::rt::blocking(move || {
+            checkpoint
+                .pairs()
+                .map(|pairs| crate::snapshot::to_etcd_db(&pairs))
+        })
+        .await
     }
 
     /// The bytes the backend's live pairs take (etcd's size in use).

@@ -20,7 +20,7 @@
 //! | `m/snapshot` | `(index, term)` of the last snapshot installed |
 //! | `m/storage_version` | [`STORAGE_VERSION`] |
 //! | `v2/store` | the v2 store (`v2store::Store::save`), when v2 ever wrote |
-//! | `al/` + encoded `etcdserverpb.AlarmMember` | empty: a raised alarm (etcd's `alarm` bucket) |
+//! | `al/` + encoded `etcdserverpb.AlarmMember` | empty: an active alarm (etcd's `alarm` bucket) |
 
 use std::io;
 
@@ -31,22 +31,22 @@ use crate::pb::etcdserverpb::{AlarmMember, Member};
 use crate::pb::mvccpb::KeyValue;
 use crate::pb::{authpb, leasepb};
 
-const KEY_PREFIX: u8 = b'k';
-const LEASE_PREFIX: u8 = b'l';
-pub(super) const META_CONSISTENT_INDEX: &[u8] = b"m/consistent_index";
-const META_COMPACT_REV: &[u8] = b"m/compact_rev";
-const META_MEMBER_PREFIX: &str = "m/member/";
-const META_REMOVED_PREFIX: &str = "m/removed/";
+pub(crate) const KEY_PREFIX: u8 = b'k';
+pub(crate) const LEASE_PREFIX: u8 = b'l';
+pub(crate) const META_CONSISTENT_INDEX: &[u8] = b"m/consistent_index";
+pub(crate) const META_COMPACT_REV: &[u8] = b"m/compact_rev";
+pub(crate) const META_MEMBER_PREFIX: &str = "m/member/";
+pub(crate) const META_REMOVED_PREFIX: &str = "m/removed/";
 const META_CONF_STATE: &[u8] = b"m/conf_state";
 pub(super) const META_SNAPSHOT: &[u8] = b"m/snapshot";
-const META_CLUSTER_VERSION: &[u8] = b"m/cluster_version";
+pub(crate) const META_CLUSTER_VERSION: &[u8] = b"m/cluster_version";
 const META_STORAGE_VERSION: &[u8] = b"m/storage_version";
-const AUTH_ENABLED: &[u8] = b"a/enabled";
-const AUTH_REVISION: &[u8] = b"a/revision";
-const AUTH_USER_PREFIX: &str = "a/user/";
-const AUTH_ROLE_PREFIX: &str = "a/role/";
+pub(crate) const AUTH_ENABLED: &[u8] = b"a/enabled";
+pub(crate) const AUTH_REVISION: &[u8] = b"a/revision";
+pub(crate) const AUTH_USER_PREFIX: &str = "a/user/";
+pub(crate) const AUTH_ROLE_PREFIX: &str = "a/role/";
 const V2_STORE: &[u8] = b"v2/store";
-const ALARM_PREFIX: &[u8] = b"al/";
+pub(crate) const ALARM_PREFIX: &[u8] = b"al/";
 
 /// The layout of raft entries and backend keys this build writes. Version 2
 /// carries etcd's `InternalRaftRequest` field numbers; data written before
@@ -98,9 +98,9 @@ pub enum BackendOp {
     /// its raft snapshots; here it rides in the backend with the
     /// consistent index, so a restart replays the log from there).
     SetV2Store(Vec<u8>),
-    /// An alarm raised.
+    /// An alarm raised (etcd keeps it as a key of its `alarm` bucket).
     PutAlarm(AlarmMember),
-    /// An alarm disarmed.
+    /// An alarm cleared.
     DeleteAlarm(AlarmMember),
 }
 
@@ -132,7 +132,7 @@ pub struct Loaded {
     pub roles: Vec<authpb::Role>,
     /// The saved v2 store, if v2 ever wrote.
     pub v2_store: Option<Vec<u8>>,
-    /// The raised alarms.
+    /// The active alarms.
     pub alarms: Vec<AlarmMember>,
 }
 
@@ -257,13 +257,13 @@ pub fn decode_all<'a>(items: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> io::
             l.snapshot = Some((n(&v[..8]), n(&v[8..])));
         } else if k == V2_STORE {
             l.v2_store = Some(v.to_vec());
-        } else if let Some(a) = k.strip_prefix(ALARM_PREFIX) {
-            l.alarms
-                .push(AlarmMember::decode(a).map_err(|_| bad("alarm"))?);
         } else if k == AUTH_ENABLED {
             l.auth_enabled = v == [1];
         } else if k == AUTH_REVISION {
             l.auth_revision = u64::from_be_bytes(be(v, "auth revision")?);
+        } else if let Some(alarm) = k.strip_prefix(ALARM_PREFIX) {
+            l.alarms
+                .push(AlarmMember::decode(alarm).map_err(|_| bad("alarm"))?);
         } else if k.starts_with(AUTH_USER_PREFIX.as_bytes()) {
             l.users
                 .push(authpb::User::decode(v).map_err(|_| bad("user"))?);

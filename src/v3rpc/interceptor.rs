@@ -55,6 +55,7 @@ impl ForLearner for tonic::Streaming<crate::pb::etcdserverpb::WatchRequest> {}
 impl ForLearner for tonic::Streaming<LeaseKeepAliveRequest> {}
 impl ForLearner for AlarmRequest {}
 impl ForLearner for DefragmentRequest {}
+impl ForLearner for crate::pb::etcdserverpb::SnapshotRequest {}
 impl ForLearner for HashRequest {}
 impl ForLearner for HashKvRequest {}
 impl ForLearner for MoveLeaderRequest {}

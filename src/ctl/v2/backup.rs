@@ -8,14 +8,16 @@
 //!   the entries, the hard state, the snapshot record), without its conf
 //!   changes, the members' attribute updates, and (without `--with-v3`)
 //!   the v3 requests, each removal shifting the later indexes down;
-//! * the database is a fresh bbolt file holding only the consistent index
-//!   (the hard state's commit): without `--with-v3` etcd does the same.
+//! * the database is a fresh bbolt file (`snapshot::bolt`) holding only
+//!   the consistent index (the hard state's commit): without `--with-v3`
+//!   etcd does the same.
 //!
 //! Not built: `--with-v3` (it copies the v3 database and deletes its
-//! member buckets, which needs a bbolt writer). etcd's `log.Fatal` texts
+//! member buckets; `snapshot::bolt` reads and writes such files). etcd's `log.Fatal` texts
 //! come out as it prints them (capnslog lines, exit 1). Files are read and
 //! written directly: this is the command line's shell, not the server.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -24,6 +26,7 @@ use prost::Message as _;
 use protobuf::Message as _;
 use raft::eraftpb::{Entry, EntryType, HardState};
 
+use crate::ctl::util::{create_dir_all, path_error};
 use crate::pb::etcdserverpb::{InternalRaftRequest, Metadata, Request};
 use crate::rt::net::http1::go_errno;
 
@@ -44,11 +47,6 @@ fn log(io: &mut Io, msg: &str) {
     io.err(&format!(
         "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{micros:06} I | {msg}\n"
     ));
-}
-
-/// Go's `*PathError` text.
-fn path_error(op: &str, path: &Path, e: &io::Error) -> String {
-    format!("{op} {}: {}", path.display(), go_errno(e))
 }
 
 pub async fn backup(io: &mut Io, c: &Ctx<'_>) -> Res {
@@ -87,30 +85,6 @@ pub async fn backup(io: &mut Io, c: &Ctx<'_>) -> Res {
         log(io, &msg);
         1
     })
-}
-
-/// etcd's `fileutil.CreateDirAll`: the directory (0700), which must be
-/// empty.
-fn create_dir_all(dir: &Path) -> Result<(), String> {
-    use std::os::unix::fs::DirBuilderExt;
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| path_error("mkdir", dir, &e))?;
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .map_err(|e| path_error("open", dir, &e))?
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    if !names.is_empty() {
-        names.sort();
-        return Err(format!(
-            "expected {:?} to be empty, got {names:?}",
-            dir.display().to_string()
-        ));
-    }
-    Ok(())
 }
 
 /// `(index, term)` of a WAL snapshot record.
@@ -481,66 +455,14 @@ fn write_wal(
     })
 }
 
-/// 64-bit FNV-1a, bbolt's meta page checksum.
-fn fnv64a(b: &[u8]) -> u64 {
-    b.iter().fold(0xcbf2_9ce4_8422_2325, |h, &c| {
-        (h ^ u64::from(c)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-const PAGE: usize = 4096;
-
-/// A bbolt page header: id, flags, element count, no overflow.
-fn page_header(b: &mut [u8], id: u64, flags: u16, count: u16) {
-    b[0..8].copy_from_slice(&id.to_le_bytes());
-    b[8..10].copy_from_slice(&flags.to_le_bytes());
-    b[10..12].copy_from_slice(&count.to_le_bytes());
-}
-
-/// A leaf page's one element (`flags`, key and value right after it).
-fn leaf_element(flags: u32, key: &[u8], value: &[u8]) -> Vec<u8> {
-    let mut b = Vec::new();
-    for v in [flags, 16, key.len() as u32, value.len() as u32] {
-        b.extend_from_slice(&v.to_le_bytes());
-    }
-    b.extend_from_slice(key);
-    b.extend_from_slice(value);
-    b
-}
-
-/// `saveDB` without `--with-v3`: a new bbolt database (two meta pages,
-/// an empty freelist, the root leaf) whose one bucket, `meta`, holds the
-/// consistent index.
+/// `saveDB` without `--with-v3`: a new bbolt database whose one bucket,
+/// `meta`, holds the consistent index.
 fn save_db(path: &Path, consistent_index: u64) -> Result<(), String> {
-    let mut db = vec![0u8; 4 * PAGE];
-    for txid in 0..2u64 {
-        let p = &mut db[txid as usize * PAGE..(txid as usize + 1) * PAGE];
-        page_header(p, txid, 0x04, 0);
-        let mut m = Vec::new();
-        for v in [0xED0C_DAEDu32, 2, PAGE as u32, 0] {
-            m.extend_from_slice(&v.to_le_bytes());
-        }
-        // root bucket (page 3, sequence 0), freelist page, high water, txid
-        for v in [3u64, 0, 2, 4, txid] {
-            m.extend_from_slice(&v.to_le_bytes());
-        }
-        let sum = fnv64a(&m);
-        m.extend_from_slice(&sum.to_le_bytes());
-        p[16..16 + m.len()].copy_from_slice(&m);
-    }
-    page_header(&mut db[2 * PAGE..], 2, 0x10, 0);
-    // The `meta` bucket, inline: its header, then a leaf page of its own.
-    let mut inline = vec![0u8; 16 + 16];
-    page_header(&mut inline[16..], 0, 0x02, 1);
-    inline.extend(leaf_element(
-        0,
-        b"consistent_index",
-        &consistent_index.to_be_bytes(),
-    ));
-    let root = &mut db[3 * PAGE..];
-    page_header(root, 3, 0x02, 1);
-    let elem = leaf_element(0x01, b"meta", &inline);
-    root[16..16 + elem.len()].copy_from_slice(&elem);
+    let meta = BTreeMap::from([(
+        b"consistent_index".to_vec(),
+        consistent_index.to_be_bytes().to_vec(),
+    )]);
+    let db = crate::snapshot::bolt::write(&BTreeMap::from([(b"meta".to_vec(), meta)]));
     let write = || -> io::Result<()> {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 seeds=${1:-20}
 first=${2:-$(date +%s)}
 export RUSTFLAGS="--cfg madsim" CARGO_TARGET_DIR=target/sim
-tests="auth bank cluster kv lease lock register smoke watch"
+tests="auth bank cluster kv lease lock ops register smoke watch"
 args=()
 for t in $tests; do args+=(--test "$t"); done
 cargo test -q -p oxcd-sim "${args[@]}" --no-run

@@ -112,9 +112,21 @@ pub fn start_member_with(
 ) -> Member {
     let name = format!("etcd{i}");
     let ip: IpAddr = format!("10.0.0.{i}").parse().expect("ip");
-    let disk = SimDisk::new();
-    let backend = MemBackend::new();
     let cfg = member_config_with(&name, ip, initial_cluster, extra);
+    start_member_on(handle, i, cfg, SimDisk::new(), MemBackend::new())
+}
+
+/// Starts member `etcd{i}` at `10.0.0.{i}` with configuration `cfg` on the
+/// given disk and backend (a restored member's come filled).
+pub fn start_member_on(
+    handle: &Handle,
+    i: usize,
+    cfg: Config,
+    disk: SimDisk,
+    backend: MemBackend,
+) -> Member {
+    let name = format!("etcd{i}");
+    let ip: IpAddr = format!("10.0.0.{i}").parse().expect("ip");
     let (d, b) = (disk.clone(), backend.clone());
     let node = handle
         .create_node()

@@ -81,6 +81,17 @@ pub async fn kv_under_crashes() -> Result<String, String> {
 /// then every fault is healed, the cluster must serve again, the history
 /// must be linearizable and the replicas must agree.
 pub async fn kv_in_cluster(n: usize) -> Result<String, String> {
+    kv_run(n, false).await
+}
+
+/// `kv_3_members` with an operator at work: after each fault it
+/// defragments a member or saves a snapshot from one, and at the end the
+/// last snapshot is restored into a new member ([`crate::ops_scenario`]).
+pub async fn ops_3_members() -> Result<String, String> {
+    kv_run(3, true).await
+}
+
+async fn kv_run(n: usize, operate: bool) -> Result<String, String> {
     const CLIENTS: usize = 4;
     const OPS_PER_CLIENT: usize = 120;
     const FAULTS_MAX: usize = 10;
@@ -97,8 +108,10 @@ pub async fn kv_in_cluster(n: usize) -> Result<String, String> {
         async move { c.run(OPS_PER_CLIENT).await }
     };
     let schedule = (0..CLIENTS, FAULTS_MAX);
+    let operator = crate::ops_scenario::Operator::new(client_node.clone(), urls.clone());
+    let step = || operate.then(|| operator.step());
     let faults =
-        clients_under_faults(&handle, &members, &client_node, schedule, client, || None).await?;
+        clients_under_faults(&handle, &members, &client_node, schedule, client, step).await?;
     crate::nemesis::heal_all(&members);
     liveness(
         &client_node,
@@ -109,8 +122,12 @@ pub async fn kv_in_cluster(n: usize) -> Result<String, String> {
     .await?;
     let checked = check_history(&history)?;
     replicas_agree(&client_node, &urls).await?;
+    let operated = match operate {
+        true => format!(", {}", operator.finish(&handle).await?),
+        false => String::new(),
+    };
     Ok(format!(
-        "kv {n} members: {checked}, faults {faults:?}, {:.1} simulated s",
+        "kv {n} members: {checked}, faults {faults:?}{operated}, {:.1} simulated s",
         start.elapsed().as_secs_f64()
     ))
 }

@@ -22,6 +22,8 @@ pub mod membership;
 #[cfg(madsim)]
 pub mod nemesis;
 #[cfg(madsim)]
+pub mod ops_scenario;
+#[cfg(madsim)]
 pub mod scenario;
 #[cfg(madsim)]
 pub mod watch_scenario;

@@ -39,6 +39,7 @@ pub const NAMES: &[&str] = &[
     "watch_3_members",
     "lock_3_members",
     "auth_3_members",
+    "ops_3_members",
 ];
 
 /// Starts the scenario called `name`.
@@ -57,6 +58,7 @@ pub fn by_name(name: &str) -> Option<Run> {
         "watch_3_members" => Box::pin(crate::watch_scenario::watch_3_members()),
         "lock_3_members" => Box::pin(crate::lock_scenario::lock_3_members()),
         "auth_3_members" => Box::pin(crate::auth_scenario::auth_3_members()),
+        "ops_3_members" => Box::pin(crate::kv_scenario::ops_3_members()),
         _ => return None,
     })
 }

@@ -2,7 +2,7 @@
 //! each etcdctl `*_command.go` declares them to cobra), and the help
 //! texts rendered from it.
 
-use super::flags::{self, flag, Flag, FlagKind};
+use super::flags::{self, flag, Flag, FlagKind, GLOBAL_FLAGS};
 use super::resolve;
 use super::CTL_VERSION;
 
@@ -51,6 +51,15 @@ pub(super) enum Run {
     SnapshotSave,
     SnapshotStatus,
     SnapshotRestore,
+    AlarmDisarm,
+    AlarmList,
+    Defrag,
+    CheckPerf,
+    CheckDatascale,
+    MakeMirror,
+    Migrate,
+    Completion,
+    Help,
 }
 
 pub(super) struct Command {
@@ -418,6 +427,210 @@ const SNAPSHOT_RESTORE_FLAGS: &[Flag] = &[
     ),
 ];
 
+const DEFRAG_FLAGS: &[Flag] = &[
+    CLUSTER_FLAG,
+    flag(
+        "data-dir",
+        None,
+        FlagKind::Str,
+        "",
+        "Optional. If present, defragments a data directory not in use by etcd.",
+    ),
+];
+
+const AUTO_COMPACT_FLAG: Flag = flag(
+    "auto-compact",
+    None,
+    FlagKind::Bool,
+    "false",
+    "Compact storage with last revision after test is finished.",
+);
+const AUTO_DEFRAG_FLAG: Flag = flag(
+    "auto-defrag",
+    None,
+    FlagKind::Bool,
+    "false",
+    "Defragment storage after test is finished.",
+);
+const CHECK_PERF_FLAGS: &[Flag] = &[
+    AUTO_COMPACT_FLAG,
+    AUTO_DEFRAG_FLAG,
+    flag("load", None, FlagKind::Str, "s", "The performance check's workload model. Accepted workloads: s(small), m(medium), l(large), xl(xLarge)"),
+    flag("prefix", None, FlagKind::Str, "/etcdctl-check-perf/", "The prefix for writing the performance check's keys."),
+];
+const CHECK_DATASCALE_FLAGS: &[Flag] = &[
+    AUTO_COMPACT_FLAG,
+    AUTO_DEFRAG_FLAG,
+    flag("load", None, FlagKind::Str, "s", "The datascale check's workload model. Accepted workloads: s(small), m(medium), l(large), xl(xLarge)"),
+    flag("prefix", None, FlagKind::Str, "/etcdctl-check-datascale/", "The prefix for writing the datascale check's keys."),
+];
+
+const MAKE_MIRROR_FLAGS: &[Flag] = &[
+    flag(
+        "dest-cacert",
+        None,
+        FlagKind::Str,
+        "",
+        "Verify certificates of TLS enabled secure servers using this CA bundle",
+    ),
+    flag(
+        "dest-cert",
+        None,
+        FlagKind::Str,
+        "",
+        "Identify secure client using this TLS certificate file for the destination cluster",
+    ),
+    flag(
+        "dest-insecure-transport",
+        None,
+        FlagKind::Bool,
+        "true",
+        "Disable transport security for client connections",
+    ),
+    flag(
+        "dest-key",
+        None,
+        FlagKind::Str,
+        "",
+        "Identify secure client using this TLS key file",
+    ),
+    flag(
+        "dest-prefix",
+        None,
+        FlagKind::Str,
+        "",
+        "destination prefix to mirror a prefix to a different prefix in the destination cluster",
+    ),
+    flag(
+        "no-dest-prefix",
+        None,
+        FlagKind::Bool,
+        "false",
+        "mirror key-values to the root of the destination cluster",
+    ),
+    flag(
+        "prefix",
+        None,
+        FlagKind::Str,
+        "",
+        "Key-value prefix to mirror",
+    ),
+];
+
+const MIGRATE_FLAGS: &[Flag] = &[
+    flag(
+        "data-dir",
+        None,
+        FlagKind::Str,
+        "",
+        "Path to the data directory",
+    ),
+    flag(
+        "no-ttl",
+        None,
+        FlagKind::Bool,
+        "false",
+        "Do not convert TTL keys",
+    ),
+    flag(
+        "transformer",
+        None,
+        FlagKind::Str,
+        "",
+        "Path to the user-provided transformer program",
+    ),
+    flag(
+        "wal-dir",
+        None,
+        FlagKind::Str,
+        "",
+        "Path to the WAL directory",
+    ),
+];
+
+const COMPLETION_FLAGS: &[Flag] = &[flag(
+    "no-descriptions",
+    None,
+    FlagKind::Bool,
+    "false",
+    "disable completion descriptions",
+)];
+
+const CHECK_DATASCALE_DESCRIPTION: &str = "If no endpoint is provided, localhost will be used. If multiple endpoints are provided, first endpoint will be used.\n";
+
+const HELP_DESCRIPTION: &str = "Help provides help for any command in the application.
+Simply type etcdctl help [path to command] for full details.
+";
+
+const COMPLETION_BASH_DESCRIPTION: &str = "Generate the autocompletion script for the bash shell.
+
+This script depends on the 'bash-completion' package.
+If it is not installed already, you can install it via your OS's package manager.
+
+To load completions in your current shell session:
+
+\tsource <(etcdctl completion bash)
+
+To load completions for every new session, execute once:
+
+#### Linux:
+
+\tetcdctl completion bash > /etc/bash_completion.d/etcdctl
+
+#### macOS:
+
+\tetcdctl completion bash > $(brew --prefix)/etc/bash_completion.d/etcdctl
+
+You will need to start a new shell for this setup to take effect.
+";
+
+const COMPLETION_ZSH_DESCRIPTION: &str = "Generate the autocompletion script for the zsh shell.
+
+If shell completion is not already enabled in your environment you will need
+to enable it.  You can execute the following once:
+
+\techo \"autoload -U compinit; compinit\" >> ~/.zshrc
+
+To load completions in your current shell session:
+
+\tsource <(etcdctl completion zsh); compdef _etcdctl etcdctl
+
+To load completions for every new session, execute once:
+
+#### Linux:
+
+\tetcdctl completion zsh > \"${fpath[1]}/_etcdctl\"
+
+#### macOS:
+
+\tetcdctl completion zsh > $(brew --prefix)/share/zsh/site-functions/_etcdctl
+
+You will need to start a new shell for this setup to take effect.
+";
+
+const COMPLETION_FISH_DESCRIPTION: &str = "Generate the autocompletion script for the fish shell.
+
+To load completions in your current shell session:
+
+\tetcdctl completion fish | source
+
+To load completions for every new session, execute once:
+
+\tetcdctl completion fish > ~/.config/fish/completions/etcdctl.fish
+
+You will need to start a new shell for this setup to take effect.
+";
+
+const COMPLETION_POWERSHELL_DESCRIPTION: &str = "Generate the autocompletion script for powershell.
+
+To load completions in your current shell session:
+
+\tetcdctl completion powershell | Out-String | Invoke-Expression
+
+To load completions for every new session, add the output of the above command
+to your powershell profile.
+";
+
 /// The commands oxcd's etcdctl has, in the order etcdctl 3.4 lists them.
 const COMMANDS: &[Command] = &[
     Command { run: Run::Get, path: "get", short: "Gets the key or a range of keys", use_line: "etcdctl get [options] <key> [range_end] [flags]", description: None, flags: GET_FLAGS, help_for: "get" },
@@ -450,9 +663,6 @@ const COMMANDS: &[Command] = &[
     Command { run: Run::RoleGrantPermission, path: "role grant-permission", short: "Grants a key to a role", use_line: "etcdctl role grant-permission [options] <role name> <permission type> <key> [endkey] [flags]", description: None, flags: ROLE_GRANT_FLAGS, help_for: "grant-permission" },
     Command { run: Run::RoleList, path: "role list", short: "Lists all roles", use_line: "etcdctl role list [flags]", description: None, flags: &[], help_for: "list" },
     Command { run: Run::RoleRevokePermission, path: "role revoke-permission", short: "Revokes a key from a role", use_line: "etcdctl role revoke-permission <role name> <key> [endkey] [flags]", description: None, flags: ROLE_REVOKE_FLAGS, help_for: "revoke-permission" },
-    Command { run: Run::SnapshotRestore, path: "snapshot restore", short: "Restores an etcd member snapshot to an etcd directory", use_line: "etcdctl snapshot restore <filename> [options] [flags]", description: None, flags: SNAPSHOT_RESTORE_FLAGS, help_for: "restore" },
-    Command { run: Run::SnapshotSave, path: "snapshot save", short: "Stores an etcd node backend snapshot to a given file", use_line: "etcdctl snapshot save <filename> [flags]", description: None, flags: &[], help_for: "save" },
-    Command { run: Run::SnapshotStatus, path: "snapshot status", short: "Gets backend snapshot status of a given file", use_line: "etcdctl snapshot status <filename> [flags]", description: Some("When --write-out is set to simple, this command prints out comma-separated status lists for each endpoint.\nThe items in the lists are hash, revision, total keys, total size.\n"), flags: &[], help_for: "status" },
     Command { run: Run::UserAdd, path: "user add", short: "Adds a new user", use_line: "etcdctl user add <user name or user:password> [options] [flags]", description: None, flags: USER_ADD_FLAGS, help_for: "add" },
     Command { run: Run::UserDelete, path: "user delete", short: "Deletes a user", use_line: "etcdctl user delete <user name> [flags]", description: None, flags: &[], help_for: "delete" },
     Command { run: Run::UserGet, path: "user get", short: "Gets detailed information of a user", use_line: "etcdctl user get <user name> [options] [flags]", description: None, flags: USER_GET_FLAGS, help_for: "get" },
@@ -460,11 +670,32 @@ const COMMANDS: &[Command] = &[
     Command { run: Run::UserList, path: "user list", short: "Lists all users", use_line: "etcdctl user list [flags]", description: None, flags: &[], help_for: "list" },
     Command { run: Run::UserPasswd, path: "user passwd", short: "Changes password of user", use_line: "etcdctl user passwd <user name> [options] [flags]", description: None, flags: USER_PASSWD_FLAGS, help_for: "passwd" },
     Command { run: Run::UserRevokeRole, path: "user revoke-role", short: "Revokes a role from a user", use_line: "etcdctl user revoke-role <user name> <role name> [flags]", description: None, flags: &[], help_for: "revoke-role" },
+    Command { run: Run::SnapshotRestore, path: "snapshot restore", short: "Restores an etcd member snapshot to an etcd directory", use_line: "etcdctl snapshot restore <filename> [options] [flags]", description: None, flags: SNAPSHOT_RESTORE_FLAGS, help_for: "restore" },
+    Command { run: Run::SnapshotSave, path: "snapshot save", short: "Stores an etcd node backend snapshot to a given file", use_line: "etcdctl snapshot save <filename> [flags]", description: None, flags: &[], help_for: "save" },
+    Command { run: Run::SnapshotStatus, path: "snapshot status", short: "Gets backend snapshot status of a given file", use_line: "etcdctl snapshot status <filename> [flags]", description: Some("When --write-out is set to simple, this command prints out comma-separated status lists for each endpoint.\nThe items in the lists are hash, revision, total keys, total size.\n"), flags: &[], help_for: "status" },
+    Command { run: Run::AlarmDisarm, path: "alarm disarm", short: "Disarms all alarms", use_line: "etcdctl alarm disarm [flags]", description: None, flags: &[], help_for: "disarm" },
+    Command { run: Run::AlarmList, path: "alarm list", short: "Lists all alarms", use_line: "etcdctl alarm list [flags]", description: None, flags: &[], help_for: "list" },
+    Command { run: Run::Defrag, path: "defrag", short: "Defragments the storage of the etcd members with given endpoints", use_line: "etcdctl defrag [flags]", description: None, flags: DEFRAG_FLAGS, help_for: "defrag" },
+    Command { run: Run::CheckDatascale, path: "check datascale", short: "Check the memory usage of holding data for different workloads on a given server endpoint.", use_line: "etcdctl check datascale [options] [flags]", description: Some(CHECK_DATASCALE_DESCRIPTION), flags: CHECK_DATASCALE_FLAGS, help_for: "datascale" },
+    Command { run: Run::CheckPerf, path: "check perf", short: "Check the performance of the etcd cluster", use_line: "etcdctl check perf [options] [flags]", description: None, flags: CHECK_PERF_FLAGS, help_for: "perf" },
+    Command { run: Run::MakeMirror, path: "make-mirror", short: "Makes a mirror at the destination etcd cluster", use_line: "etcdctl make-mirror [options] <destination> [flags]", description: None, flags: MAKE_MIRROR_FLAGS, help_for: "make-mirror" },
+    Command { run: Run::Migrate, path: "migrate", short: "Migrates keys in a v2 store to a mvcc store", use_line: "etcdctl migrate [flags]", description: None, flags: MIGRATE_FLAGS, help_for: "migrate" },
+    // cobra's own commands: its completion scripts (whose `bash` declares
+    // no `[flags]` in its use line) and `help`.
+    Command { run: Run::Completion, path: "completion bash", short: "Generate the autocompletion script for bash", use_line: "etcdctl completion bash", description: Some(COMPLETION_BASH_DESCRIPTION), flags: COMPLETION_FLAGS, help_for: "bash" },
+    Command { run: Run::Completion, path: "completion fish", short: "Generate the autocompletion script for fish", use_line: "etcdctl completion fish [flags]", description: Some(COMPLETION_FISH_DESCRIPTION), flags: COMPLETION_FLAGS, help_for: "fish" },
+    Command { run: Run::Completion, path: "completion powershell", short: "Generate the autocompletion script for powershell", use_line: "etcdctl completion powershell [flags]", description: Some(COMPLETION_POWERSHELL_DESCRIPTION), flags: COMPLETION_FLAGS, help_for: "powershell" },
+    Command { run: Run::Completion, path: "completion zsh", short: "Generate the autocompletion script for zsh", use_line: "etcdctl completion zsh [flags]", description: Some(COMPLETION_ZSH_DESCRIPTION), flags: COMPLETION_FLAGS, help_for: "zsh" },
+    Command { run: Run::Help, path: "help", short: "Help about any command", use_line: "etcdctl help [command] [flags]", description: Some(HELP_DESCRIPTION), flags: &[], help_for: "help" },
     Command { run: Run::EndpointStatus, path: "endpoint status", short: "Prints out the status of endpoints specified in `--endpoints` flag", use_line: "etcdctl endpoint status [flags]", description: Some("When --write-out is set to simple, this command prints out comma-separated status lists for each endpoint.\nThe items in the lists are endpoint, ID, version, db size, is leader, is learner, raft term, raft index, raft applied index, errors.\n"), flags: ENDPOINT_FLAGS, help_for: "status" },
 ];
 
 impl Command {
     /// The command's `--help` text.
+    /// Its one-line description.
+    pub(super) fn short(&self) -> &'static str {
+        self.short
+    }
     pub(super) fn usage(&self) -> String {
         flags::usage(
             self.path,
@@ -487,12 +718,35 @@ pub(super) fn find(path: &str) -> Option<&'static Command> {
     COMMANDS.iter().find(|c| c.path == path)
 }
 
-/// `etcdctl` alone, or `etcdctl help`: every command.
-pub(super) fn root_help() -> String {
+/// `etcdctl` alone, or `etcdctl help`: every command, sorted by its path
+/// as cobra walks its sorted command tree. `help_flag`: whether cobra has
+/// added its `--help` flag yet (not when `help` prints the root's usage
+/// for a topic it does not know).
+pub(super) fn root_help(help_flag: bool) -> String {
     let mut s = format!("NAME:\n\tetcdctl - A simple command line client for etcd3.\n\nUSAGE:\n\tetcdctl [flags]\n\nVERSION:\n\t{CTL_VERSION}\n\nAPI VERSION:\n\t3.4\n\n\nCOMMANDS:\n");
-    for c in COMMANDS {
-        s.push_str(&format!("\t{}\t{}\n", c.path, c.short));
+    let mut commands: Vec<(&str, &str)> = COMMANDS.iter().map(|c| (c.path, c.short)).collect();
+    commands.sort();
+    for (path, short) in commands {
+        s.push_str(&format!("\t{path}\t{short}\n"));
     }
+    s.push_str("\nOPTIONS:\n");
+    let help = flag(
+        "help",
+        Some('h'),
+        FlagKind::Bool,
+        "false",
+        "help for etcdctl",
+    );
+    let mut options: Vec<&Flag> = GLOBAL_FLAGS.iter().collect();
+    if help_flag {
+        options.push(&help);
+    }
+    options.sort_by_key(|f| f.name);
+    for f in options {
+        s.push_str(&flags::flag_line(f));
+        s.push('\n');
+    }
+    s.push('\n');
     flags::tabwrite(&s)
 }
 
@@ -514,5 +768,14 @@ pub(super) fn group_help(group: &str) -> String {
         "endpoint" => ENDPOINT_FLAGS,
         _ => &[],
     };
-    flags::group_usage(group, short, &commands, own)
+    // cobra's `completion` runs nothing itself: it has no `<subcommand>` in
+    // its use line, and a description.
+    let (use_line, description) = match group {
+        "completion" => (
+            "etcdctl completion [flags]".to_string(),
+            Some("Generate the autocompletion script for etcdctl for the specified shell.\nSee each sub-command's help for details on how to use the generated script.\n"),
+        ),
+        _ => (format!("etcdctl {group} <subcommand> [flags]"), None),
+    };
+    flags::group_usage(group, short, &use_line, description, &commands, own)
 }

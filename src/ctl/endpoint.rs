@@ -36,7 +36,7 @@ pub(super) struct EpHashKv {
 
 /// The endpoints an `endpoint` command visits: `--endpoints`, or with
 /// `--cluster` every client URL in the member list.
-async fn endpoints_from_cluster(ctx: &Ctx) -> Result<Vec<String>, Fail> {
+pub(super) async fn endpoints_from_cluster(ctx: &Ctx) -> Result<Vec<String>, Fail> {
     if !ctx.bool("cluster") {
         return Ok(ctx.endpoints());
     }

@@ -62,6 +62,9 @@ pub const GLOBAL_FLAGS: &[Flag] = &[
     flag("write-out", Some('w'), FlagKind::Str, "simple", "set the output format (fields, json, protobuf, simple, table)"),
 ];
 
+/// cobra's own `-h, --help` (its text says which command it is for).
+pub const HELP_FLAG: Flag = flag("help", Some('h'), FlagKind::Bool, "false", "");
+
 /// Parsed flag values (by long name) and positional arguments.
 #[derive(Debug, Default)]
 pub struct Parsed {
@@ -224,7 +227,8 @@ fn parse_among(args: &[String], all: Vec<&Flag>) -> Result<Parsed, ParseError> {
     Ok(p)
 }
 
-fn flag_line(f: &Flag) -> String {
+/// A flag's line in a help text (`      --prefix[=false]\tusage`).
+pub fn flag_line(f: &Flag) -> String {
     let mut s = match f.short {
         Some(c) => format!("  -{c}, --{}", f.name),
         None => format!("      --{}", f.name),
@@ -305,13 +309,7 @@ pub fn usage(
     flags: &[Flag],
     help_for: &str,
 ) -> String {
-    let help = Flag {
-        name: "help",
-        short: Some('h'),
-        kind: FlagKind::Bool,
-        default: "false",
-        usage: "",
-    };
+    let help = HELP_FLAG;
     let mut local: Vec<(&str, String)> = flags.iter().map(|f| (f.name, flag_line(f))).collect();
     local.push(("help", format!("{}help for {help_for}", flag_line(&help))));
     local.sort();
@@ -341,18 +339,29 @@ pub fn usage(
 
 /// The help of a command group (`etcdctl member`): its subcommands and
 /// its own flags.
-pub fn group_usage(name: &str, short: &str, commands: &[(&str, &str)], flags: &[Flag]) -> String {
+pub fn group_usage(
+    name: &str,
+    short: &str,
+    use_line: &str,
+    description: Option<&str>,
+    commands: &[(&str, &str)],
+    flags: &[Flag],
+) -> String {
     let mut s = format!(
-        "NAME:\n\t{name} - {short}\n\nUSAGE:\n\tetcdctl {name} <subcommand> [flags]\n\nAPI VERSION:\n\t3.4\n\n\nCOMMANDS:\n"
+        "NAME:\n\t{name} - {short}\n\nUSAGE:\n\t{use_line}\n\nAPI VERSION:\n\t3.4\n\n\nCOMMANDS:\n"
     );
     for (sub, short) in commands {
         s.push_str(&format!("\t{sub}\t{short}\n"));
     }
     s.push('\n');
-    let body = usage(name, short, "", None, flags, name);
-    let options = body.find("OPTIONS:").expect("usage has options");
-    // Only the two column blocks share the tab alignment of the options.
-    tabwrite(&s) + &body[options..]
+    let body = usage(name, short, "", description, flags, name);
+    // The description (if any) and the options follow; only the two column
+    // blocks share the tab alignment of the options.
+    let from = body
+        .find("DESCRIPTION:")
+        .or_else(|| body.find("OPTIONS:"))
+        .expect("usage has options");
+    tabwrite(&s) + &body[from..]
 }
 
 #[cfg(test)]

@@ -19,6 +19,10 @@ pub(super) const EXIT_BAD_CONNECTION: i32 = 2;
 pub(super) const EXIT_INVALID_INPUT: i32 = 3;
 pub(super) const EXIT_BAD_FEATURE: i32 = 4;
 pub(super) const EXIT_BAD_ARGS: i32 = 128;
+/// A `--command-timeout` for calls etcdctl makes without a deadline.
+pub(super) const NO_DEADLINE: &str = "87600h";
+/// Go's exit code for an unrecovered panic, where etcdctl 3.4 dies of one.
+pub(super) const EXIT_GO_PANIC: i32 = 2;
 
 /// A wrong argument: etcdctl exits with `ExitBadArgs`.
 pub(super) fn bad_args(msg: impl Into<String>) -> Fail {
@@ -107,13 +111,21 @@ impl Ctx {
     }
     /// The same command context, aimed at one endpoint.
     pub(super) fn with_endpoint(&self, ep: &str) -> Ctx {
+        self.with_flag("endpoints", ep)
+    }
+    /// The same command context with another `--command-timeout` (a Go
+    /// duration): for the calls etcdctl makes under a deadline of its own.
+    pub(super) fn with_timeout(&self, timeout: &str) -> Ctx {
+        self.with_flag("command-timeout", timeout)
+    }
+    fn with_flag(&self, name: &str, value: &str) -> Ctx {
         let mut values = self.p.values.clone();
-        values.insert("endpoints".to_string(), ep.to_string());
+        values.insert(name.to_string(), value.to_string());
         Ctx {
             p: Parsed {
                 values,
-                args: vec![],
-                dash: None,
+                args: self.p.args.clone(),
+                dash: self.p.dash,
             },
             env: self.env.clone(),
             flags: self.flags,
@@ -155,7 +167,7 @@ impl Ctx {
     /// `--cacert`, `--cert`, `--key`, `--insecure-skip-tls-verify`, as
     /// etcdctl's `newClientCfg` reads them: TLS is configured when any
     /// file is given or `--insecure-transport=false`.
-    fn client_tls(&self) -> Option<crate::rt::net::ClientTls> {
+    pub(super) fn client_tls(&self) -> Option<crate::rt::net::ClientTls> {
         let (ca, cert, key) = (self.get("cacert"), self.get("cert"), self.get("key"));
         let any = !ca.is_empty() || !cert.is_empty() || !key.is_empty();
         (any || !self.bool("insecure-transport")).then(|| crate::rt::net::ClientTls {
@@ -247,12 +259,18 @@ fn uuid4() -> String {
     )
 }
 
-pub(super) fn now_rfc3339_ms() -> String {
+/// The wall clock for a client-side log line: the UTC date and time
+/// `(year, month, day, hour, minute, second)` and the time since the epoch.
+pub(super) fn utc_now() -> ((i64, u32, u32, u32, u32, u32), std::time::Duration) {
     #[allow(clippy::disallowed_methods)] // client-side log timestamp, not server logic
     let d = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    let (y, mo, da, h, mi, s) = crate::logging::utc(d.as_secs());
+    (crate::logging::utc(d.as_secs()), d)
+}
+
+pub(super) fn now_rfc3339_ms() -> String {
+    let ((y, mo, da, h, mi, s), d) = utc_now();
     format!(
         "{y:04}-{mo:02}-{da:02}T{h:02}:{mi:02}:{s:02}.{:03}Z",
         d.subsec_millis()

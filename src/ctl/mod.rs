@@ -6,9 +6,13 @@
 //! one file per output format (`print.rs` and `printer_*.rs`). This file
 //! finds the command in the arguments and runs it.
 
+mod alarm;
 mod auth;
+mod check;
 mod commands;
 mod compaction;
+mod completion;
+pub mod defrag;
 mod del;
 mod elect;
 mod endpoint;
@@ -17,7 +21,9 @@ mod get;
 mod global;
 mod lease;
 mod lock;
+mod make_mirror;
 mod member;
+pub mod migrate;
 mod move_leader;
 pub mod print;
 mod printer_fields;
@@ -176,6 +182,13 @@ async fn run_with(
     env: &BTreeMap<String, String>,
     stdin: &mut dyn BufRead,
 ) -> Output {
+    // cobra answers its completion requests before it parses anything.
+    if let Some(first) = args.first() {
+        if first == completion::COMPLETE || first == completion::COMPLETE_NO_DESC {
+            completion::complete(&args[1..], first == completion::COMPLETE, &mut o);
+            return o;
+        }
+    }
     let Some((cmd, ctx)) = prepare(&mut o, &args, env) else {
         return o;
     };
@@ -212,7 +225,7 @@ fn prepare(
     let (path, rest) = match resolve::resolve(args) {
         Resolved::Command(path, rest) => (path, rest),
         Resolved::RootHelp => {
-            o.out(commands::root_help());
+            o.out(commands::root_help(true));
             return None;
         }
         Resolved::GroupHelp(group) => {
@@ -248,12 +261,52 @@ fn prepare(
             return None;
         }
     };
+    if cmd.run == Run::Help {
+        help_topic(o, &p.args);
+        return None;
+    }
     let ctx = Ctx::new(p, cmd.flags, env);
     if let Some(why) = tls_requested(&ctx) {
         o.fail(EXIT_ERROR, why);
         return None;
     }
     Some((cmd, ctx))
+}
+
+/// `help [command]`: cobra finds the command as it would run it and
+/// prints its help; a word it cannot find gets the root's help, after a
+/// note on stderr.
+fn help_topic(o: &mut Output, words: &[String]) {
+    if words.is_empty() {
+        o.out(commands::root_help(true));
+        return;
+    }
+    match resolve::resolve(words) {
+        Resolved::Command(path, _) => match commands::find(&path) {
+            Some(c) => o.out(c.usage()),
+            None => o.fail(
+                EXIT_ERROR,
+                format!("'etcdctl {path}' is not built in oxcd's etcdctl yet"),
+            ),
+        },
+        Resolved::GroupHelp(group) => o.out(commands::group_help(group)),
+        Resolved::RootHelp => o.out(commands::root_help(true)),
+        Resolved::Unknown(_) => {
+            // Go's `%#q` of the words: back-quoted where it can be.
+            let quoted: Vec<String> = words
+                .iter()
+                .map(|w| {
+                    if w.contains('`') || w.chars().any(|c| c.is_control() && c != '\t') {
+                        util::go_quote(w.as_bytes())
+                    } else {
+                        format!("`{w}`")
+                    }
+                })
+                .collect();
+            o.err(format!("Unknown help topic [{}]\n", quoted.join(" ")));
+            o.out(commands::root_help(false));
+        }
+    }
 }
 
 /// Runs the command's handler.
@@ -300,5 +353,29 @@ async fn dispatch(cmd: &Command, ctx: &Ctx, o: &mut Output, stdin: &mut dyn BufR
         Run::SnapshotSave => snapshot::snapshot_save(ctx, o).await,
         Run::SnapshotStatus => snapshot::snapshot_status(ctx, o),
         Run::SnapshotRestore => snapshot::snapshot_restore(ctx, o),
+        Run::AlarmDisarm => alarm::alarm_disarm(ctx, o).await,
+        Run::AlarmList => alarm::alarm_list(ctx, o).await,
+        Run::Defrag => defrag::defrag(ctx, o).await,
+        Run::CheckPerf => check::check_perf(ctx, o).await,
+        Run::CheckDatascale => check::check_datascale(ctx, o).await,
+        Run::MakeMirror => make_mirror::make_mirror(ctx, o).await,
+        Run::Migrate => migrate::migrate(ctx, o),
+        Run::Completion => {
+            if let Some(arg) = ctx.args().first() {
+                // cobra's `NoArgs`: the usage, then its error twice.
+                let e = format!(
+                    "unknown command {} for \"etcdctl {}\"",
+                    util::go_quote(arg.as_bytes()),
+                    cmd.path
+                );
+                o.out(cmd.usage());
+                o.err(format!("Error: {e}\n\n"));
+                return Err(Fail(EXIT_ERROR, e));
+            }
+            let shell = cmd.path.trim_start_matches("completion ");
+            completion::script(shell, ctx.bool("no-descriptions"), o);
+            Ok(())
+        }
+        Run::Help => unreachable!("help is answered before a command runs"),
     }
 }

@@ -4,10 +4,10 @@
 //! refuses a response it has no layout for.
 
 use crate::pb::etcdserverpb::{
-    DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse, LeaseLeasesResponse,
-    LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberAddResponse, MemberListResponse,
-    MemberPromoteResponse, MemberRemoveResponse, MemberUpdateResponse, PutResponse, RangeResponse,
-    TxnResponse, WatchResponse,
+    AlarmResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
+    LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberAddResponse,
+    MemberListResponse, MemberPromoteResponse, MemberRemoveResponse, MemberUpdateResponse,
+    PutResponse, RangeResponse, TxnResponse, WatchResponse,
 };
 
 use crate::snapshot::Status;
@@ -102,6 +102,9 @@ pub(super) trait Printer {
     }
     /// `snapshot status`.
     fn db_status(&self, _o: &mut Output, _st: &Status) -> CmdResult {
+        self.unsupported()
+    }
+    fn alarm(&self, _o: &mut Output, _r: &AlarmResponse) -> CmdResult {
         self.unsupported()
     }
     /// One watch response, printed as it comes.

@@ -3,13 +3,15 @@
 //! as Go's `%q`.
 
 use crate::pb::etcdserverpb::{
-    response_op, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
+    response_op, AlarmResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
     LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberListResponse,
     PutResponse, RangeResponse, ResponseHeader, TxnResponse, WatchResponse,
 };
 use crate::pb::mvccpb::KeyValue;
 
+use super::alarm::alarm_type_name;
 use super::endpoint::{EpHashKv, EpHealth, EpStatus};
+use super::global::EXIT_GO_PANIC;
 use super::print::Printer;
 use super::printer_simple::print_endpoint_health;
 use super::util::go_quote;
@@ -72,6 +74,9 @@ impl Fields {
         }
     }
 }
+
+/// The first lines Go's runtime prints when etcdctl dereferences nil.
+const GO_NIL_PANIC: &str = "panic: runtime error: invalid memory address or nil pointer dereference\n[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x0]\n";
 
 pub(super) struct FieldsPrinter;
 
@@ -156,6 +161,24 @@ impl Printer for FieldsPrinter {
             f.line("Revision", st.revision);
             f.line("Keys", st.total_key);
             f.line("Size", st.total_size);
+        })
+    }
+    /// etcdctl 3.4 reads the header without checking for one, and etcd
+    /// 3.4 answers alarm requests without a header: it dies of a nil
+    /// pointer (exit 2, Go's runtime panic) before printing anything.
+    fn alarm(&self, o: &mut Output, r: &AlarmResponse) -> CmdResult {
+        if r.header.is_none() {
+            o.err(GO_NIL_PANIC);
+            o.code = EXIT_GO_PANIC;
+            return Ok(());
+        }
+        Self::print(o, |f| {
+            f.header(&r.header);
+            for a in &r.alarms {
+                f.line("MemberID", a.member_id);
+                f.line("AlarmType", alarm_type_name(a.alarm));
+                f.0.push('\n');
+            }
         })
     }
     fn lease_grant(&self, o: &mut Output, r: &LeaseGrantResponse) -> CmdResult {

@@ -3,7 +3,7 @@
 //! left out when zero and whose bytes are base64.
 
 use crate::pb::etcdserverpb::{
-    response_op, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
+    response_op, AlarmResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
     LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, Member, MemberAddResponse,
     MemberListResponse, MemberPromoteResponse, MemberRemoveResponse, MemberUpdateResponse,
     PutResponse, RangeResponse, ResponseHeader, StatusResponse, TxnResponse, WatchResponse,
@@ -276,6 +276,24 @@ fn flat_header(h: &Option<ResponseHeader>) -> Obj {
         .uint("raft_term", h.raft_term)
 }
 
+/// Go's JSON of an `AlarmResponse`: the alarm type as its number.
+fn alarm_json(r: &AlarmResponse) -> String {
+    let alarms = r
+        .alarms
+        .iter()
+        .map(|a| {
+            Obj::default()
+                .uint("memberID", a.member_id)
+                .int("alarm", i64::from(a.alarm))
+                .done()
+        })
+        .collect();
+    Obj::default()
+        .opt("header", header_json(&r.header))
+        .list("alarms", alarms)
+        .done()
+}
+
 fn lease_grant_json(r: &LeaseGrantResponse) -> String {
     flat_header(&r.header)
         .raw("ID", r.id.to_string())
@@ -396,6 +414,9 @@ impl Printer for JsonPrinter {
             .raw("totalSize", st.total_size.to_string())
             .done();
         print_json(o, json)
+    }
+    fn alarm(&self, o: &mut Output, r: &AlarmResponse) -> CmdResult {
+        print_json(o, alarm_json(r))
     }
     fn lease_grant(&self, o: &mut Output, r: &LeaseGrantResponse) -> CmdResult {
         print_json(o, lease_grant_json(r))

@@ -4,10 +4,10 @@
 use prost::Message;
 
 use crate::pb::etcdserverpb::{
-    DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse, LeaseLeasesResponse,
-    LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberAddResponse, MemberListResponse,
-    MemberPromoteResponse, MemberRemoveResponse, MemberUpdateResponse, PutResponse, RangeResponse,
-    ResponseHeader, TxnResponse, WatchResponse,
+    AlarmResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
+    LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberAddResponse,
+    MemberListResponse, MemberPromoteResponse, MemberRemoveResponse, MemberUpdateResponse,
+    PutResponse, RangeResponse, ResponseHeader, TxnResponse, WatchResponse,
 };
 
 use super::endpoint::{EpHealth, EpStatus};
@@ -67,6 +67,9 @@ impl Printer for PbPrinter {
     }
     // clientv3's lease responses are Go structs embedding the header, whose
     // Marshal method is all the protobuf printer finds: the header alone.
+    fn alarm(&self, o: &mut Output, r: &AlarmResponse) -> CmdResult {
+        print_pb(o, r)
+    }
     fn lease_grant(&self, o: &mut Output, r: &LeaseGrantResponse) -> CmdResult {
         print_pb(o, &r.header.unwrap_or_default())
     }

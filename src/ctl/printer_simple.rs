@@ -2,13 +2,14 @@
 //! they are, one per line; tables as comma-separated rows.
 
 use crate::pb::etcdserverpb::{
-    response_op, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
+    response_op, AlarmResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
     LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberAddResponse,
     MemberListResponse, MemberPromoteResponse, MemberRemoveResponse, MemberUpdateResponse,
     PutResponse, RangeResponse, ResponseHeader, TxnResponse, WatchResponse,
 };
 use crate::pb::mvccpb::KeyValue;
 
+use super::alarm::alarm_text;
 use super::endpoint::{EpHashKv, EpHealth, EpStatus};
 use super::print::{
     make_db_status_table, make_endpoint_hash_kv_table, make_endpoint_status_table,
@@ -151,6 +152,12 @@ impl Printer for SimplePrinter {
     }
     fn db_status(&self, o: &mut Output, st: &crate::snapshot::Status) -> CmdResult {
         print_rows(o, make_db_status_table(st))
+    }
+    fn alarm(&self, o: &mut Output, r: &AlarmResponse) -> CmdResult {
+        for a in &r.alarms {
+            o.out(format!("{}\n", alarm_text(a)));
+        }
+        Ok(())
     }
     fn lease_grant(&self, o: &mut Output, r: &LeaseGrantResponse) -> CmdResult {
         o.out(format!(

@@ -9,7 +9,7 @@ use super::flags::{FlagKind, GLOBAL_FLAGS};
 /// etcdctl 3.4's top-level commands in the order it registers them (cobra
 /// lists suggestions in this order), with cobra's own `help` and
 /// `completion` last.
-const ROOT: &[&str] = &[
+pub const ROOT: &[&str] = &[
     "get",
     "put",
     "del",
@@ -39,6 +39,17 @@ const ROOT: &[&str] = &[
 /// Groups whose subcommands oxcd's etcdctl has, with their one-line
 /// descriptions and subcommands (alphabetical, as cobra lists them).
 pub const GROUPS: &[(&str, &str, &[&str])] = &[
+    ("alarm", "Alarm related commands", &["disarm", "list"]),
+    (
+        "check",
+        "commands for checking properties of the etcd cluster",
+        &["datascale", "perf"],
+    ),
+    (
+        "completion",
+        "Generate the autocompletion script for the specified shell",
+        &["bash", "fish", "powershell", "zsh"],
+    ),
     (
         "auth",
         "Enable or disable authentication",
@@ -96,7 +107,7 @@ pub const GROUPS: &[(&str, &str, &[&str])] = &[
 pub enum Resolved {
     /// A command path (`get`, `member list`) and the arguments left.
     Command(String, Vec<String>),
-    /// No command word at all, or `help`: the root help.
+    /// No command word at all: the root help.
     RootHelp,
     /// A group without a (known) subcommand: its help.
     GroupHelp(&'static str),
@@ -183,9 +194,6 @@ pub fn resolve(args: &[String]) -> Resolved {
     let Some(top) = find(&args[first], ROOT) else {
         return Resolved::Unknown(unknown(&args[first]));
     };
-    if top == "help" {
-        return Resolved::RootHelp;
-    }
     let mut used = vec![first];
     let mut path = top.to_string();
     if let Some((group, _, subs)) = GROUPS.iter().find(|(g, _, _)| *g == top) {

@@ -124,8 +124,8 @@ pub fn humanize_bytes(s: u64) -> String {
     }
 }
 
-/// Go's `time.Duration.String()` for sub-hour durations, as `endpoint
-/// health` shows how long a check took.
+/// Go's `time.Duration.String()`, as `endpoint health` shows how long a
+/// check took and `check perf`'s bar its final time.
 pub fn go_duration(d: Duration) -> String {
     let ns = d.as_nanos();
     if ns == 0 {
@@ -144,8 +144,18 @@ pub fn go_duration(d: Duration) -> String {
         format!("{}µs", trim(format!("{:.3}", ns as f64 / 1e3)))
     } else if ns < 1_000_000_000 {
         format!("{}ms", trim(format!("{:.6}", ns as f64 / 1e6)))
-    } else {
+    } else if ns < 60_000_000_000 {
         format!("{}s", trim(format!("{:.9}", ns as f64 / 1e9)))
+    } else {
+        // `1m0s`, `1h2m3.5s`: hours only when there are some.
+        let (h, m) = (ns / 3_600_000_000_000, ns / 60_000_000_000 % 60);
+        let s = trim(format!("{:.9}", (ns % 60_000_000_000) as f64 / 1e9));
+        let hours = if h > 0 {
+            format!("{h}h")
+        } else {
+            String::new()
+        };
+        format!("{hours}{m}m{s}s")
     }
 }
 
@@ -205,6 +215,8 @@ mod tests {
         assert_eq!(humanize_bytes(181), "181 B");
         assert_eq!(go_duration(Duration::from_nanos(1_047_254)), "1.047254ms");
         assert_eq!(go_duration(Duration::from_nanos(838_714)), "838.714µs");
+        assert_eq!(go_duration(Duration::from_secs(60)), "1m0s");
+        assert_eq!(go_duration(Duration::from_millis(3_723_500)), "1h2m3.5s");
         assert_eq!(go_quote(b"a\"b\n"), "\"a\\\"b\\n\"");
     }
 }

@@ -87,6 +87,14 @@ impl NodeExtern {
         }
     }
 
+    /// Go's `json.Marshal` of the node (what etcdctl's `migrate` hands
+    /// its transformer).
+    pub fn to_json(&self) -> String {
+        let mut out = String::new();
+        self.push_json(&mut out);
+        out
+    }
+
     fn push_json(&self, out: &mut String) {
         out.push('{');
         let mut first = true;

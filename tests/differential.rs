@@ -628,6 +628,10 @@ fn cases() -> Vec<Case> {
         run(&["help", "bogus"]), // 417
         run(&["help", "completion", "bash"]), // 418
         run(&["help", "--help"]), // 419
+        // move-leader: a lone member has no one to hand leadership to.
+        run(&["move-leader"]), // 420
+        run(&["move-leader", "1234"]), // 421
+        run(&["move-leader", "zz"]), // 422
     ]
 }
 

@@ -182,10 +182,12 @@ async fn run_with(
     env: &BTreeMap<String, String>,
     stdin: &mut dyn BufRead,
 ) -> Output {
-    // cobra answers its completion requests before it parses anything.
-    if let Some(first) = args.first() {
-        if first == completion::COMPLETE || first == completion::COMPLETE_NO_DESC {
-            completion::complete(&args[1..], first == completion::COMPLETE, &mut o);
+    // cobra answers its completion requests before it parses anything
+    // else: the words after `__complete` are the command line to complete.
+    if let Some(at) = resolve::first_word(&args) {
+        let word = args[at].as_str();
+        if word == completion::COMPLETE || word == completion::COMPLETE_NO_DESC {
+            completion::complete(&args[at + 1..], word == completion::COMPLETE, &mut o);
             return o;
         }
     }

@@ -14,9 +14,15 @@ pub(super) async fn move_leader(ctx: &Ctx, o: &mut Output) -> CmdResult {
         return Err(bad_args("move-leader command needs 1 argument"));
     }
     let raw = &ctx.args()[0];
-    let target = u64::from_str_radix(raw, 16).map_err(|_| {
+    // etcdctl exits with `strconv.ParseUint`'s own error.
+    let target = u64::from_str_radix(raw, 16).map_err(|e| {
+        let why = match e.kind() {
+            std::num::IntErrorKind::PosOverflow => "value out of range",
+            _ => "invalid syntax",
+        };
         bad_args(format!(
-            "failed to parse member ID (strconv.ParseUint: parsing {raw:?}: invalid syntax)"
+            "strconv.ParseUint: parsing {}: {why}",
+            super::util::go_quote(raw.as_bytes())
         ))
     })?;
     let eps = ctx.endpoints();

@@ -171,9 +171,8 @@ fn takes_value(arg: &str) -> bool {
         })
 }
 
-/// Finds the command in `args` (flags may come before it).
-pub fn resolve(args: &[String]) -> Resolved {
-    // Positions of the words that are not flags or flag values.
+/// Where the words that are not flags (or flags' values) are, up to `--`.
+fn word_positions(args: &[String]) -> Vec<usize> {
     let mut words = Vec::new();
     let mut i = 0;
     while i < args.len() {
@@ -188,6 +187,17 @@ pub fn resolve(args: &[String]) -> Resolved {
         words.push(i);
         i += 1;
     }
+    words
+}
+
+/// Where the first word that is not a flag (or a flag's value) is.
+pub fn first_word(args: &[String]) -> Option<usize> {
+    word_positions(args).first().copied()
+}
+
+/// Finds the command in `args` (flags may come before it).
+pub fn resolve(args: &[String]) -> Resolved {
+    let words = word_positions(args);
     let Some(&first) = words.first() else {
         return Resolved::RootHelp;
     };

@@ -10,24 +10,14 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::{free_port, real_etcd_present, temp_dir, Server, ETCD, ETCDCTL, REAL_ETCD};
 
 const REAL_ETCDCTL: &str = "/usr/bin/etcdctl";
 
 /// Runs `ctl` against `port`: exit code and stdout.
 fn run(ctl: &str, port: u16, args: &[&str]) -> (i32, String) {
-    let o = Command::new(ctl)
-        .arg(format!("--endpoints=127.0.0.1:{port}"))
-        .args(args)
-        .env("ETCDCTL_API", "3")
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-    )
+    let (code, out, _) = common::etcdctl_at(ctl, port, args);
+    (code, out)
 }
 
 /// The text with every run of digits (and a `.` between two) as `9`, and

@@ -14,7 +14,6 @@ mod common;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::Command;
 
 use common::{free_port, real_etcd_present, temp_dir, Server, ETCD, ETCDCTL, REAL_ETCD};
 
@@ -37,17 +36,7 @@ fn v2_put(port: u16, path: &str, form: &str) -> String {
 
 /// Runs `ctl` with `args` against `port`: exit code, stdout, stderr.
 fn run(ctl: &str, port: u16, args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(ctl)
-        .arg(format!("--endpoints=127.0.0.1:{port}"))
-        .args(args)
-        .env("ETCDCTL_API", "3")
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    common::etcdctl_at(ctl, port, args)
 }
 
 /// Starts `bin` on `dir` (its `default.etcd`), v2 on.
@@ -149,7 +138,10 @@ fn a_failing_transformer_is_reported() {
     srv.terminate();
     let script = dir.join("transform.sh");
     std::fs::write(&script, "#!/bin/sh\ncat >/dev/null\nexit 3\n").unwrap();
-    let _ = Command::new("chmod").arg("+x").arg(&script).status();
+    let _ = std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&script)
+        .status();
     let data = dir.join("default.etcd");
     let (code, out, err) = run(
         ETCDCTL,

@@ -2,10 +2,14 @@
 //! with `--cluster`, each member's client URLs) defragmented in turn;
 //! with `--data-dir`, a data directory no server has open.
 
+use std::path::Path;
+
 use crate::pb::etcdserverpb::{maintenance_client::MaintenanceClient, DefragmentRequest};
+use crate::storage::backend::{Backend, SledBackend};
 
 use super::endpoint::endpoints_from_cluster;
 use super::global::{call_as, connect, rpc_failure_one, Ctx, EXIT_ERROR, EXIT_GO_PANIC};
+use super::util::go_quote;
 use super::{CmdResult, Fail, Output};
 
 /// Why an offline defragmentation failed.
@@ -18,25 +22,56 @@ pub enum OfflineError {
     Defrag(String),
 }
 
+/// How often a backend a server holds is tried again.
+const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Whether a running server holds the backend at `db` (sled's exclusive
+/// lock on its `db` file). Asked before opening: opening repairs what an
+/// interrupted defragmentation left, which must not happen under a server.
+fn held_by_a_server(db: &Path) -> bool {
+    use std::os::fd::AsRawFd;
+    let Ok(file) = std::fs::File::open(db.join("db")) else {
+        return false;
+    };
+    // SAFETY: flock on a descriptor this function owns; closing it (at the
+    // end of the scope) releases the lock.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    rc != 0
+}
+
+/// Opens the backend at `db` for an offline command, as etcd's tools do:
+/// while a server holds it, `on_wait` is called once and the open waits
+/// (etcd waits for bbolt's lock the same way).
+pub(super) fn open_offline(db: &Path, on_wait: &mut dyn FnMut()) -> std::io::Result<SledBackend> {
+    let mut told = false;
+    while held_by_a_server(db) {
+        if !told {
+            on_wait();
+            told = true;
+        }
+        #[allow(clippy::disallowed_methods)] // an offline command waiting for a file lock
+        std::thread::sleep(LOCK_RETRY);
+    }
+    SledBackend::open(db)
+}
+
 /// `defrag --data-dir DIR`: defragments the backend of a data directory
-/// that no server has open (`DIR/member/snap/db`).
-///
-/// Only the refusal of a missing backend is built here; the backend side
-/// (rewriting sled's files) is the integrator's to fill in.
-pub fn offline(dir: &str) -> Result<(), OfflineError> {
-    let db = std::path::Path::new(dir)
-        .join("member")
-        .join("snap")
-        .join("db");
+/// no server has open (`DIR/member/snap/db`); `on_wait` is called if a
+/// server holds it (the command then waits for it).
+pub fn offline(dir: &str, on_wait: &mut dyn FnMut(&Path)) -> Result<(), OfflineError> {
+    let db = Path::new(dir).join("member").join("snap").join("db");
     let shown = db.display();
     if !db.exists() {
         return Err(OfflineError::Open(format!(
             "cannot open database at {shown} (open {shown}: no such file or directory)"
         )));
     }
-    Err(OfflineError::Defrag(
-        "offline defragmentation of an oxcd backend is not built yet".into(),
-    ))
+    let backend = open_offline(&db, &mut || on_wait(&db))
+        .map_err(|e| OfflineError::Open(format!("cannot open database at {shown} ({e})")))?;
+    backend
+        .defragment()
+        .and_then(|()| backend.flush())
+        .map_err(|e| OfflineError::Defrag(e.to_string()))
 }
 
 /// `defrag`: every endpoint is tried; one line for each, and exit 1 if
@@ -81,7 +116,13 @@ pub(super) async fn defragment(ctx: &Ctx, ep: &str) -> Result<(), Fail> {
 }
 
 fn defrag_offline(dir: &str, o: &mut Output) -> CmdResult {
-    match offline(dir) {
+    let mut waiting = |db: &Path| {
+        o.live_err(format!(
+            "waiting for etcd to close and release its lock on {}. To defrag a running etcd instance, omit --data-dir.\n",
+            go_quote(db.display().to_string().as_bytes())
+        ))
+    };
+    match offline(dir, &mut waiting) {
         Ok(()) => {}
         Err(OfflineError::Open(msg)) => {
             // capnslog's critical line, then the panic it raises.

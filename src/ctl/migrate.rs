@@ -27,15 +27,12 @@ use prost::Message;
 
 use crate::mvcc::Revision;
 use crate::pb::mvccpb::KeyValue;
-use crate::storage::backend::{Backend, SledBackend};
+use crate::storage::backend::Backend;
 use crate::storage::schema::{BackendOp, Loaded};
 use crate::v2store::{NodeExtern, Store, STORE_KEYS_PREFIX};
 
 use super::global::{Ctx, EXIT_ERROR};
 use super::{CmdResult, Fail, Output};
-
-/// How often a locked backend is tried again while the server holds it.
-const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
 
 fn fail(msg: impl Into<String>) -> Fail {
     Fail(EXIT_ERROR, msg.into())
@@ -61,7 +58,7 @@ fn no_such(path: &Path) -> Fail {
 pub(super) fn migrate(ctx: &Ctx, o: &mut Output) -> CmdResult {
     let transformer = ctx.get("transformer").to_string();
     if transformer.is_empty() {
-        o.out("using default transformer\n");
+        o.live(b"using default transformer\n");
     }
     let data_dir = ctx.get("data-dir");
     let snap_dir = member_path(data_dir, "snap");
@@ -107,26 +104,18 @@ pub(super) fn migrate(ctx: &Ctx, o: &mut Output) -> CmdResult {
     Ok(())
 }
 
-/// Opens the backend; while a running server holds it, says so once (as
-/// etcd does after a second) and waits.
+/// Opens the backend; while a running server holds it, says so (as etcd
+/// does after a second) and waits.
 fn open_backend(db: &Path, o: &mut Output) -> Result<Arc<dyn Backend>, Fail> {
-    let mut told = false;
-    loop {
-        match SledBackend::open(db) {
-            Ok(b) => return Ok(Arc::new(b)),
-            Err(e) if e.to_string().contains("lock") => {
-                if !told {
-                    o.live_err(format!(
-                        "waiting for etcd to close and release its lock on {}\n",
-                        super::util::go_quote(db.display().to_string().as_bytes())
-                    ));
-                    told = true;
-                }
-                #[allow(clippy::disallowed_methods)] // a CLI waiting for a file lock
-                std::thread::sleep(LOCK_RETRY);
-            }
-            Err(e) => return Err(fail(e.to_string())),
-        }
+    let mut waiting = || {
+        o.live_err(format!(
+            "waiting for etcd to close and release its lock on {}\n",
+            super::util::go_quote(db.display().to_string().as_bytes())
+        ))
+    };
+    match super::defrag::open_offline(db, &mut waiting) {
+        Ok(b) => Ok(Arc::new(b)),
+        Err(e) => Err(fail(e.to_string())),
     }
 }
 

@@ -159,6 +159,22 @@ pub fn ctl_bin(bin: &str, endpoint: &str, args: &[&str], stdin: Option<&str>) ->
     c.wait_with_output().unwrap()
 }
 
+/// Runs etcdctl `bin` (ours or the real one) in API v3 against
+/// `127.0.0.1:port`: exit code, stdout, stderr.
+pub fn etcdctl_at(bin: &str, port: u16, args: &[&str]) -> (i32, String, String) {
+    let o = Command::new(bin)
+        .arg(format!("--endpoints=127.0.0.1:{port}"))
+        .args(args)
+        .env("ETCDCTL_API", "3")
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
 /// A two-thread tokio runtime for a test's own gRPC clients.
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()

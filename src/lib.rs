@@ -23,6 +23,7 @@ pub mod proxy;
 pub mod raftnode;
 pub mod rt;
 pub mod server;
+pub mod srv;
 pub mod storage;
 pub mod transport;
 pub mod v2auth;

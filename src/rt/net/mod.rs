@@ -20,6 +20,7 @@ use std::time::Duration;
 
 #[cfg(not(madsim))]
 mod accept;
+pub mod dns;
 pub mod http1;
 #[cfg(not(madsim))]
 mod mux;

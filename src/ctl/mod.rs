@@ -175,9 +175,17 @@ async fn run_with(
     env: &BTreeMap<String, String>,
     stdin: &mut dyn BufRead,
 ) -> Output {
-    let Some((cmd, ctx)) = prepare(&mut o, &args, env) else {
+    let Some((cmd, mut ctx)) = prepare(&mut o, &args, env) else {
         return o;
     };
+    // Every command but `version` builds a client, which looks for
+    // `--discovery-srv` endpoints first.
+    if !matches!(cmd.run, Run::Version) {
+        if let Err(f) = ctx.discover_endpoints(&mut o).await {
+            o.fail(f.code, f.msg);
+            return o;
+        }
+    }
     let res = match auth::credentials(&ctx, &mut o, stdin) {
         // clientv3 authenticates only with both a name and a password.
         Ok(Some((user, password))) if !user.is_empty() && !password.is_empty() => {

@@ -190,7 +190,8 @@ fn enter(ns: &str) {
 }
 
 impl Netns {
-    fn new(label: &str) -> Netns {
+    /// A namespace, with the DNS server for `example.test` if `dns`.
+    fn new(label: &str, dns: bool) -> Netns {
         static N: AtomicUsize = AtomicUsize::new(0);
         let name = format!(
             "oxcd-dns-{}-{}",
@@ -215,6 +216,9 @@ impl Netns {
             "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
         )
         .unwrap();
+        if !dns {
+            return ns;
+        }
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (n, s, ready) = (name.clone(), stop.clone(), ready_tx.clone());
         ns.servers.push(std::thread::spawn(move || {
@@ -414,7 +418,7 @@ fn three_members_bootstrap_from_srv_records() {
     if !netns_available() {
         return;
     }
-    let mut ns = Netns::new("dns-three");
+    let mut ns = Netns::new("dns-three", true);
     let ours = cluster(&mut ns, "oxcd", &[1, 2, 3], 2380, &[]);
     assert_eq!(ours.lines().count(), 3, "{ours}");
     for i in 1..=3 {
@@ -439,7 +443,7 @@ fn srv_name_suffix_and_a_truncated_answer() {
     }
     // `_etcd-server-ssl-blue` holds two members (m2 first), answered
     // truncated over UDP: found only by asking again over TCP.
-    let mut ns = Netns::new("dns-blue");
+    let mut ns = Netns::new("dns-blue", true);
     let ours = cluster(
         &mut ns,
         "oxcd",
@@ -469,16 +473,26 @@ fn srv_name_suffix_and_a_truncated_answer() {
 }
 
 /// The lines a failed start-up logged about discovery, without their
-/// timestamps (`E | embed: couldn't resolve…`, `C | etcdmain: error…`).
+/// timestamps (`E | embed: couldn't resolve…`, `C | etcdmain: error…`)
+/// and local ports (`read udp 127.0.0.1:PORT->127.0.0.1:53`).
 fn discovery_lines(log: &str) -> Vec<String> {
+    let port = |l: &str| {
+        let Some(b) = l.find("->") else {
+            return l.to_string();
+        };
+        match l[..b].rfind(':') {
+            Some(a) => format!("{}:PORT{}", &l[..a], &l[b..]),
+            None => l.to_string(),
+        }
+    };
     log.lines()
         .filter_map(|l| l.get(27..))
+        .map(port)
         .filter(|l| {
             ["SRV", "initial cluster", "from DNS", "discovery"]
                 .iter()
                 .any(|w| l.contains(w))
         })
-        .map(str::to_string)
         .collect()
 }
 
@@ -491,7 +505,7 @@ fn failures_match_etcd() {
         REAL_ETCD,
         "the comparison of DNS discovery failures with etcd 3.4",
     );
-    let ns = Netns::new("dns-fail");
+    let ns = Netns::new("dns-fail", true);
     let cases: &[(&str, &[&str])] = &[
         // No SRV record at all: NXDOMAIN.
         ("nxdomain", &["--discovery-srv=nothing.test"]),
@@ -518,6 +532,23 @@ fn failures_match_etcd() {
             &["--initial-cluster=m1=https://m1.example.test:2380"],
         ),
     ];
+    compare_failures(&ns, cases, real);
+}
+
+/// No DNS server answers (the port is closed): the same error on both.
+#[test]
+fn no_dns_server_fails_alike() {
+    if !netns_available() {
+        return;
+    }
+    let real = common::real_etcd_present(REAL_ETCD, "the comparison with etcd 3.4 without DNS");
+    let ns = Netns::new("dns-none", false);
+    compare_failures(&ns, &[("no-server", &[])], real);
+}
+
+/// Starts member m1 of oxcd, and of etcd 3.4 if `real`, with each case's
+/// flags; both must fail with exit code 1 and log the same lines.
+fn compare_failures(ns: &Netns, cases: &[(&str, &[&str])], real: bool) {
     for (case, extra) in cases {
         let mut results = Vec::new();
         for (server, bin) in [("oxcd", ETCD), ("etcd34", REAL_ETCD)] {
@@ -535,7 +566,6 @@ fn failures_match_etcd() {
             results.push((server, common::shell_status(o.status), lines));
         }
         assert_eq!(results.len(), 1 + usize::from(real));
-        eprintln!("{case}: {:?}", results.last());
         if let [(_, code_a, lines_a), (_, code_b, lines_b)] = &results[..] {
             assert_eq!(
                 (code_a, lines_a),
@@ -552,7 +582,7 @@ fn etcdctl_endpoints_from_srv_records() {
     if !netns_available() {
         return;
     }
-    let mut ns = Netns::new("dns-ctl");
+    let mut ns = Netns::new("dns-ctl", true);
     cluster_keep(&mut ns);
     for ctl in [ETCDCTL, REAL_ETCDCTL] {
         if ctl == REAL_ETCDCTL
@@ -610,7 +640,7 @@ fn restart_does_not_ask_dns() {
     if !netns_available() {
         return;
     }
-    let mut ns = Netns::new("dns-restart");
+    let mut ns = Netns::new("dns-restart", true);
     cluster_keep(&mut ns);
     let mut m1 = ns.children.remove(0);
     let _ = m1.kill();

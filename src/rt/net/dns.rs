@@ -315,15 +315,11 @@ impl Resolver {
         qtype: u16,
     ) -> Result<Vec<u8>, String> {
         let query = dns::encode_query(id, fqdn, qtype).map_err(|e| e.to_string())?;
-        let timeout = self.conf.timeout;
-        let msg = match tokio::time::timeout(timeout, udp_exchange(server, id, &query)).await {
-            Ok(r) => r?,
-            Err(_) => return Err(format!("read udp {server}: i/o timeout")),
-        };
+        let msg = udp_exchange(server, id, &query, self.conf.timeout).await?;
         if !dns::truncated(&msg) {
             return Ok(msg);
         }
-        match tokio::time::timeout(timeout, tcp_exchange(server, &query)).await {
+        match tokio::time::timeout(self.conf.timeout, tcp_exchange(server, &query)).await {
             Ok(r) => r,
             Err(_) => Err(format!("read tcp {server}: i/o timeout")),
         }
@@ -359,57 +355,70 @@ impl Failure {
     }
 }
 
-/// Go's text for a socket error: `read udp 127.0.0.1:53: connection refused`.
-fn op_error(op: &str, net: &str, server: SocketAddr, e: io::Error) -> String {
-    format!("{op} {net} {server}: {op}: {}", super::go_text(&e))
+/// Go's text for a socket error: `read udp 127.0.0.1:41566->127.0.0.1:53:
+/// read: connection refused`.
+fn op_error(op: &str, net: &str, addrs: &str, e: io::Error) -> String {
+    format!("{op} {net} {addrs}: {op}: {}", super::go_text(&e))
 }
 
-async fn udp_exchange(server: SocketAddr, id: u16, query: &[u8]) -> Result<Vec<u8>, String> {
+async fn udp_exchange(
+    server: SocketAddr,
+    id: u16,
+    query: &[u8],
+    timeout: Duration,
+) -> Result<Vec<u8>, String> {
     let local: SocketAddr = if server.is_ipv4() {
         ([0, 0, 0, 0], 0).into()
     } else {
         (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
     };
-    let sock = tokio::net::UdpSocket::bind(local)
-        .await
-        .map_err(|e| op_error("dial", "udp", server, e))?;
-    sock.connect(server)
-        .await
-        .map_err(|e| op_error("dial", "udp", server, e))?;
+    let dial = |e| format!("dial udp {server}: {}", super::go_text(&e));
+    let sock = tokio::net::UdpSocket::bind(local).await.map_err(dial)?;
+    sock.connect(server).await.map_err(dial)?;
+    let addrs = match sock.local_addr() {
+        Ok(l) => format!("{l}->{server}"),
+        Err(_) => server.to_string(),
+    };
     sock.send(query)
         .await
-        .map_err(|e| op_error("write", "udp", server, e))?;
+        .map_err(|e| op_error("write", "udp", &addrs, e))?;
     let mut buf = vec![0u8; UDP_ANSWER_BYTES_MAX];
     // An answer to an earlier query (another id) is not ours: read on, as
     // Go does, until ours comes or the timeout ends the wait.
-    loop {
-        let n = sock
-            .recv(&mut buf)
-            .await
-            .map_err(|e| op_error("read", "udp", server, e))?;
-        if dns::message_id(&buf[..n]) == Some(id) {
-            return Ok(buf[..n].to_vec());
+    let ours = async {
+        loop {
+            let n = sock
+                .recv(&mut buf)
+                .await
+                .map_err(|e| op_error("read", "udp", &addrs, e))?;
+            if dns::message_id(&buf[..n]) == Some(id) {
+                return Ok(buf[..n].to_vec());
+            }
         }
+    };
+    match tokio::time::timeout(timeout, ours).await {
+        Ok(r) => r,
+        Err(_) => Err(format!("read udp {addrs}: i/o timeout")),
     }
 }
 
 async fn tcp_exchange(server: SocketAddr, query: &[u8]) -> Result<Vec<u8>, String> {
     let mut conn = tokio::net::TcpStream::connect(server)
         .await
-        .map_err(|e| op_error("dial", "tcp", server, e))?;
+        .map_err(|e| format!("dial tcp {server}: {}", super::go_text(&e)))?;
     let mut framed = (query.len() as u16).to_be_bytes().to_vec();
     framed.extend_from_slice(query);
     conn.write_all(&framed)
         .await
-        .map_err(|e| op_error("write", "tcp", server, e))?;
+        .map_err(|e| op_error("write", "tcp", &server.to_string(), e))?;
     let mut len = [0u8; 2];
     conn.read_exact(&mut len)
         .await
-        .map_err(|e| op_error("read", "tcp", server, e))?;
+        .map_err(|e| op_error("read", "tcp", &server.to_string(), e))?;
     let mut msg = vec![0u8; usize::from(u16::from_be_bytes(len))];
     conn.read_exact(&mut msg)
         .await
-        .map_err(|e| op_error("read", "tcp", server, e))?;
+        .map_err(|e| op_error("read", "tcp", &server.to_string(), e))?;
     Ok(msg)
 }
 

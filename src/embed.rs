@@ -86,6 +86,63 @@ pub fn identity(cfg: &Config) -> Result<Identity, String> {
     })
 }
 
+/// etcd's `PeerURLsMapAndToken` for `--discovery-srv`: a member not yet
+/// initialized (no WAL) takes its initial cluster from DNS SRV records
+/// (`srv::dns_cluster_names`), logging what it found as etcd does; one
+/// that is needs none (etcd skips the lookup: the WAL knows the cluster).
+/// Runs after [`listen`], as etcd's, and may name the domain as the one
+/// peers' certificates are verified for (`listeners.peer_tls`). The error
+/// is etcd's reason, which the binary logs after "error setting up
+/// initial cluster: ".
+pub async fn discover(
+    cfg: &Config,
+    listeners: &mut Listeners,
+    disk: &dyn Disk,
+) -> Result<Config, String> {
+    let mut cfg = cfg.clone();
+    if cfg.discovery_srv.is_empty() {
+        return Ok(cfg);
+    }
+    let initialized = crate::storage::wal::Wal::read_metadata(disk, &cfg.wal_dir())
+        .map_err(|e| e.to_string())?
+        .is_some();
+    if initialized {
+        // `identity` wants this member in the initial cluster; the rest of
+        // the cluster comes from the WAL.
+        cfg.initial_cluster = (cfg.initial_advertise_peer_urls.iter())
+            .map(|u| (cfg.name.clone(), u.clone()))
+            .collect();
+        return Ok(cfg);
+    }
+    let found = crate::srv::dns_cluster_names(
+        &crate::rt::net::dns::Resolver::system(),
+        &cfg.name,
+        &cfg.discovery_srv,
+        &cfg.discovery_srv_name,
+        &cfg.initial_advertise_peer_urls,
+    )
+    .await
+    .inspect_err(|e| {
+        tracing::error!(target: "embed", "couldn't resolve during SRV discovery ({e})");
+    })?;
+    for (n, u) in &found {
+        tracing::info!(target: "embed", notice = true, "got bootstrap from DNS for etcd-server at {n}={u}");
+    }
+    if found.iter().any(|(_, u)| u.starts_with("https://"))
+        && cfg.peer_tls.trusted_ca_file.is_empty()
+    {
+        listeners.peer_tls.server_name = cfg.discovery_srv.clone();
+    }
+    if !found.iter().any(|(n, _)| *n == cfg.name) {
+        return Err(format!(
+            "cannot find local etcd member {:?} in SRV records",
+            cfg.name
+        ));
+    }
+    cfg.initial_cluster = found;
+    Ok(cfg)
+}
+
 /// The bound listeners of a member: peers first, then clients, as etcd
 /// binds them (so a port in use fails before the data dir is touched;
 /// `--auto-tls` / `--peer-auto-tls` write their certificates into it

@@ -24,6 +24,7 @@ pub mod raftnode;
 pub mod rt;
 pub mod server;
 pub mod snapshot;
+pub mod srv;
 pub mod storage;
 pub mod transport;
 pub mod v2auth;

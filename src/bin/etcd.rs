@@ -97,10 +97,18 @@ fn main() {
 /// Runs the member; the exit code, and in `signal` the signal that stopped it.
 async fn serve(cfg: &config::Config, signal: Arc<std::sync::OnceLock<i32>>) -> i32 {
     // Listeners first: a port in use fails before the data dir is touched.
-    let listeners = match oxcd::embed::listen(cfg).await {
+    let mut listeners = match oxcd::embed::listen(cfg).await {
         Ok(l) => l,
         Err(e) => {
             tracing::error!(target: "etcdmain", critical = true, "{e}");
+            return 1;
+        }
+    };
+    // `--discovery-srv`: the initial cluster from DNS, before the data dir.
+    let cfg = &match oxcd::embed::discover(cfg, &mut listeners, &FsDisk::new()).await {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            tracing::error!(target: "etcdmain", critical = true, "error setting up initial cluster: {e}");
             return 1;
         }
     };

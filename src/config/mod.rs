@@ -53,6 +53,11 @@ pub struct Config {
     pub initial_advertise_peer_urls: Vec<String>,
     /// `(name, peer url)` pairs.
     pub initial_cluster: Vec<(String, String)>,
+    /// `--discovery-srv`: the domain whose SRV records are the initial
+    /// cluster (`srv::dns_cluster_names`), or empty.
+    pub discovery_srv: String,
+    /// `--discovery-srv-name`: the suffix of the SRV service names.
+    pub discovery_srv_name: String,
     pub initial_cluster_token: String,
     pub initial_cluster_state: String,
     pub log_level: String,
@@ -345,8 +350,12 @@ fn build(
         data_dir = format!("{name}.etcd");
     }
     let apurls = urls(&get("initial-advertise-peer-urls"));
+    let (discovery_srv, discovery_srv_name) = (get("discovery-srv"), get("discovery-srv-name"));
     let initial_cluster_s = match set.get("initial-cluster") {
         Some(v) => v.clone(),
+        // As etcd: with DNS discovery (even just its service name) the
+        // default initial cluster (this member alone) is not assumed.
+        None if !discovery_srv.is_empty() || !discovery_srv_name.is_empty() => String::new(),
         None => apurls
             .iter()
             .map(|u| format!("{name}={u}"))
@@ -361,6 +370,11 @@ fn build(
             )));
         };
         initial_cluster.push((n.to_string(), u.to_string()));
+    }
+    if !discovery_srv.is_empty() && !initial_cluster_s.is_empty() {
+        return Err(ConfigError::Fatal(
+            "error verifying flags, multiple discovery or bootstrap flags are set. Choose one of \"initial-cluster\", \"discovery\" or \"discovery-srv\". See 'etcd --help'.".to_string(),
+        ));
     }
     let log_outputs = match (set.get("log-outputs"), set.get("log-output")) {
         (None, Some(old)) => urls(old),
@@ -388,6 +402,8 @@ fn build(
         listen_peer_urls: urls(&get("listen-peer-urls")),
         initial_advertise_peer_urls: apurls,
         initial_cluster,
+        discovery_srv,
+        discovery_srv_name,
         initial_cluster_token: get("initial-cluster-token"),
         initial_cluster_state: get("initial-cluster-state"),
         log_level: if parse_bool(&get("debug")) == Some(true) {
@@ -434,6 +450,7 @@ fn build(
             check_client_san: false,
             cipher_suites: suites.clone(),
             self_cert: false,
+            server_name: String::new(),
         },
         peer_tls: TlsInfo {
             cert_file: get("peer-cert-file"),
@@ -446,6 +463,7 @@ fn build(
             check_client_san: !flag("experimental-peer-skip-client-san-verification"),
             cipher_suites: suites,
             self_cert: false,
+            server_name: String::new(),
         },
         client_auto_tls: flag("auto-tls"),
         peer_auto_tls: flag("peer-auto-tls"),

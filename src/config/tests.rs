@@ -110,7 +110,8 @@ fn ignored_flags_warn_and_refused_flags_name_the_feature() {
     let (_, warnings) = parse(&args, &BTreeMap::new()).unwrap();
     assert_eq!(warnings.len(), 2, "{warnings:?}");
     assert!(warnings[0].contains("compacts its own WAL"), "{warnings:?}");
-    assert!(fatal(&["--discovery-srv=example.com"]).contains("DNS discovery is not built"));
+    assert!(fatal(&["--discovery=https://discovery.etcd.io/x"])
+        .contains("discovery service is not built"));
     assert!(fatal(&[
         "--auto-compaction-mode=daily",
         "--auto-compaction-retention=1"
@@ -202,4 +203,25 @@ fn tls_flags_and_env() {
 
 fn p_default_peer_checks_san() -> bool {
     p(&[]).unwrap().peer_tls.check_client_san
+}
+
+#[test]
+fn dns_discovery_replaces_the_default_initial_cluster() {
+    let c = p(&["--discovery-srv=example.test"]).unwrap();
+    assert_eq!(
+        (c.discovery_srv.as_str(), c.initial_cluster.len()),
+        ("example.test", 0)
+    );
+    // The service name alone clears it too (etcd then finds no member).
+    let c = p(&["--discovery-srv-name=blue"]).unwrap();
+    assert_eq!(
+        (c.discovery_srv_name.as_str(), c.initial_cluster.len()),
+        ("blue", 0)
+    );
+    assert_eq!(
+        fatal(&["--discovery-srv=example.test", "--initial-cluster=a=http://a:2380"]),
+        "error verifying flags, multiple discovery or bootstrap flags are set. Choose one of \"initial-cluster\", \"discovery\" or \"discovery-srv\". See 'etcd --help'."
+    );
+    // An empty --initial-cluster is no second way.
+    assert!(p(&["--discovery-srv=example.test", "--initial-cluster="]).is_ok());
 }

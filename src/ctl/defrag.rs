@@ -29,14 +29,7 @@ const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
 /// lock on its `db` file). Asked before opening: opening repairs what an
 /// interrupted defragmentation left, which must not happen under a server.
 fn held_by_a_server(db: &Path) -> bool {
-    use std::os::fd::AsRawFd;
-    let Ok(file) = std::fs::File::open(db.join("db")) else {
-        return false;
-    };
-    // SAFETY: flock on a descriptor this function owns; closing it (at the
-    // end of the scope) releases the lock.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    rc != 0
+    crate::rt::disk::locked_elsewhere(&db.join("db"))
 }
 
 /// Opens the backend at `db` for an offline command, as etcd's tools do:

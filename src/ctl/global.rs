@@ -153,6 +153,40 @@ impl Ctx {
     }
 }
 
+impl Ctx {
+    /// etcdctl's `endpointsFromFlagValue`: with `--discovery-srv`, the
+    /// endpoints of the `_etcd-client-ssl[-NAME]` and `_etcd-client[-NAME]`
+    /// SRV records replace `--endpoints` (`http://` ones dropped, with a
+    /// line each, under `--insecure-discovery=false`; none found keeps
+    /// `--endpoints`).
+    pub(super) async fn discover_endpoints(&mut self, o: &mut super::Output) -> Result<(), Fail> {
+        let domain = self.get("discovery-srv").to_string();
+        if domain.is_empty() {
+            return Ok(());
+        }
+        let resolver = crate::rt::net::dns::Resolver::system();
+        let service_name = self.get("discovery-srv-name").to_string();
+        let eps = crate::srv::get_client(&resolver, "etcd-client", &domain, &service_name)
+            .await
+            .map_err(|e| Fail(EXIT_ERROR, e))?;
+        let insecure = self.bool("insecure-discovery");
+        let mut kept = Vec::with_capacity(eps.len());
+        for ep in eps {
+            if !insecure && ep.starts_with("http://") {
+                o.err(format!("ignoring discovered insecure endpoint {ep:?}\n"));
+                continue;
+            }
+            kept.push(ep);
+        }
+        if !kept.is_empty() {
+            self.p
+                .values
+                .insert("endpoints".to_string(), kept.join(","));
+        }
+        Ok(())
+    }
+}
+
 /// Refuses what oxcd's etcdctl cannot do: dial a TLS unix socket.
 pub(super) fn tls_requested(ctx: &Ctx) -> Option<String> {
     ctx.endpoints()

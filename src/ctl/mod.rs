@@ -191,9 +191,26 @@ async fn run_with(
             return o;
         }
     }
-    let Some((cmd, ctx)) = prepare(&mut o, &args, env) else {
+    let Some((cmd, mut ctx)) = prepare(&mut o, &args, env) else {
         return o;
     };
+    // A command that builds a client looks for `--discovery-srv` endpoints
+    // first; the offline ones (and `version`) build none.
+    let offline = matches!(
+        cmd.run,
+        Run::Version
+            | Run::SnapshotStatus
+            | Run::SnapshotRestore
+            | Run::Migrate
+            | Run::Completion
+            | Run::Help
+    );
+    if !offline {
+        if let Err(f) = ctx.discover_endpoints(&mut o).await {
+            o.fail(f.code, f.msg);
+            return o;
+        }
+    }
     let res = match auth::credentials(&ctx, &mut o, stdin) {
         // clientv3 authenticates only with both a name and a password.
         Ok(Some((user, password))) if !user.is_empty() && !password.is_empty() => {

@@ -198,6 +198,28 @@ impl Disk for SimDisk {
     }
 }
 
+/// Whether another process holds an exclusive lock (`flock`) on the file at
+/// `path`, as a running server holds sled's; `false` if it cannot be
+/// opened. Never in the simulator, which has no other processes.
+pub fn locked_elsewhere(path: &Path) -> bool {
+    #[cfg(not(madsim))]
+    {
+        use std::os::fd::AsRawFd;
+        let Ok(file) = std::fs::File::open(path) else {
+            return false;
+        };
+        // SAFETY: flock on a descriptor this function owns; closing it (at
+        // the end of the scope) releases the lock.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        rc != 0
+    }
+    #[cfg(madsim)]
+    {
+        let _ = path;
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

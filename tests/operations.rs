@@ -138,6 +138,15 @@ fn quota_alarm_and_recovery_match_etcd() {
     let ours = quota_transcript(REAL_ETCDCTL, &ours_server);
     println!("{ours}");
     assert_eq!(ours, theirs, "oxcd (left) and etcd 3.4 (right) differ");
+    // Our etcdctl against oxcd tells the same story.
+    drop(ours_server);
+    let dir = temp_dir("quota-oxcd-ctl");
+    let ours_server = start(ETCD, &dir, &quota);
+    let both_ours = quota_transcript(ETCDCTL, &ours_server);
+    assert_eq!(
+        both_ours, theirs,
+        "our etcdctl on oxcd (left) and etcd 3.4's on etcd (right)"
+    );
     assert!(ours.contains("etcdserver: mvcc: database space exceeded"));
     assert!(ours.contains("alarm:NOSPACE"));
 }

@@ -2,7 +2,7 @@
 
 use crate::pb::etcdserverpb::{
     alarm_request::AlarmAction, maintenance_client::MaintenanceClient, AlarmMember, AlarmRequest,
-    AlarmType,
+    AlarmResponse, AlarmType,
 };
 
 use super::global::{bad_args, call, connect, Ctx};
@@ -15,7 +15,8 @@ pub(super) async fn alarm_list(ctx: &Ctx, o: &mut Output) -> CmdResult {
 }
 
 /// `alarm disarm`: clears every alarm (clientv3's `AlarmDisarm` with an
-/// empty member: all members, all types), printing those it cleared.
+/// empty member: all members, all types, one request each), printing
+/// those it cleared.
 pub(super) async fn alarm_disarm(ctx: &Ctx, o: &mut Output) -> CmdResult {
     alarm(ctx, o, "disarm", AlarmAction::Deactivate).await
 }
@@ -30,12 +31,25 @@ async fn alarm(ctx: &Ctx, o: &mut Output, verb: &str, action: AlarmAction) -> Cm
     // format fails first.
     let display = new_printer(ctx)?;
     let (ch, ep) = connect(ctx).await?;
-    let req = AlarmRequest {
+    let mut client = MaintenanceClient::new(ch);
+    let ask = |action: AlarmAction, m: &AlarmMember| AlarmRequest {
         action: action as i32,
-        member_id: 0,
-        alarm: AlarmType::None as i32,
+        member_id: m.member_id,
+        alarm: m.alarm,
     };
-    let resp = call(ctx, &ep, MaintenanceClient::new(ch).alarm(ctx.req(req))).await?;
+    let all = AlarmMember::default();
+    let listed = call(ctx, &ep, client.alarm(ctx.req(ask(AlarmAction::Get, &all)))).await?;
+    if action == AlarmAction::Get {
+        return display.alarm(o, &listed);
+    }
+    // clientv3's AlarmDisarm of every member and type: it lists the
+    // alarms, then disarms each one, answering with what each disarmed.
+    let mut resp = AlarmResponse::default();
+    for m in &listed.alarms {
+        let req = ctx.req(ask(AlarmAction::Deactivate, m));
+        let r = call(ctx, &ep, client.alarm(req)).await?;
+        resp.alarms.extend(r.alarms);
+    }
     display.alarm(o, &resp)
 }
 

@@ -103,6 +103,12 @@ where
         mut w: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
+        // Events bridged from the `log` crate are sled's internals (etcd
+        // prints nothing like them, at any level): an empty record writes
+        // no line.
+        if event.metadata().target() == "log" {
+            return Ok(());
+        }
         let mut msg = MessageOnly::default();
         event.record(&mut msg);
         let (secs, micros) = now();

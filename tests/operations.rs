@@ -391,3 +391,48 @@ fn force_new_cluster_recovers_a_lone_survivor() {
     assert_eq!(stdout(&o), "recovery\n");
     c.members[0] = Some(s);
 }
+
+/// `--auto-compaction-retention=2s` (periodic): the leader compacts to
+/// the revision it noted two seconds earlier, so old revisions become
+/// unreadable on their own, on oxcd as on etcd 3.4.
+#[test]
+fn periodic_auto_compaction_compacts_old_revisions() {
+    let mut servers = vec![("oxcd", ETCD)];
+    if real_etcd_present(REAL_ETCD, "auto compaction on etcd 3.4") {
+        servers.push(("etcd 3.4", REAL_ETCD));
+    }
+    for (name, bin) in servers {
+        let dir = temp_dir("autocompact");
+        let s = start(bin, &dir, &["--auto-compaction-retention=2s"]);
+        let ep = s.endpoint();
+        for i in 0..5 {
+            assert!(ctl(&ep, &["put", "k", &format!("v{i}")], None)
+                .status
+                .success());
+        }
+        // Wait for the first compaction (after one retention), then for
+        // it to reach the puts' revisions.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let refused = loop {
+            let o = ctl(&ep, &["get", "k", "--rev=2"], None);
+            if !o.status.success() {
+                break String::from_utf8_lossy(&o.stderr).into_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}: revision 2 never compacted"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        };
+        assert!(
+            refused.contains("etcdserver: mvcc: required revision has been compacted"),
+            "{name}: {refused}"
+        );
+        let o = ctl(&ep, &["get", "k", "--print-value-only"], None);
+        assert_eq!(stdout(&o), "v4\n", "{name}");
+        println!(
+            "{name}: revision 2 compacted after {:?}",
+            Instant::now() - (deadline - Duration::from_secs(20))
+        );
+    }
+}

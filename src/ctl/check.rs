@@ -259,8 +259,19 @@ async fn clients(ctx: &Ctx, n: usize) -> Result<Vec<Channel>, Fail> {
 fn random_key(prefix: &str, size: usize) -> Vec<u8> {
     #[allow(clippy::disallowed_methods)] // a workload's random keys, client side
     let x: i64 = rand::thread_rng().gen_range(0..i64::MAX);
-    let mut buf = vec![0u8; size];
-    // Go's `binary.PutVarint`: zig-zag, then 7 bits a byte.
+    let mut buf = vec![0u8; size.max(MAX_VARINT)];
+    put_varint(&mut buf, x);
+    buf.truncate(size);
+    let mut key = prefix.as_bytes().to_vec();
+    key.extend(buf);
+    key
+}
+
+/// The most bytes a varint of an i64 takes (Go's `binary.MaxVarintLen64`).
+const MAX_VARINT: usize = 10;
+
+/// Go's `binary.PutVarint`: zig-zag, then 7 bits a byte; the bytes written.
+fn put_varint(buf: &mut [u8], x: i64) -> usize {
     let mut ux = (x as u64) << 1;
     if x < 0 {
         ux = !ux;
@@ -272,9 +283,7 @@ fn random_key(prefix: &str, size: usize) -> Vec<u8> {
         i += 1;
     }
     buf[i] = ux as u8;
-    let mut key = prefix.as_bytes().to_vec();
-    key.extend(buf);
-    key
+    i + 1
 }
 
 /// Starts `clients` workers taking puts from a queue bounded by their
@@ -606,8 +615,23 @@ mod tests {
         let k = random_key("/p/", 256);
         assert_eq!(k.len(), 3 + 256);
         assert!(k.starts_with(b"/p/"));
-        // A non-negative i63 zig-zags to at most 9 bytes; the rest is zero.
-        assert!(k[3 + 9..].iter().all(|b| *b == 0));
+        // A non-negative i64 zig-zags to at most 10 bytes; the rest is zero.
+        assert!(k[3 + MAX_VARINT..].iter().all(|b| *b == 0));
+        // Go's PutVarint, byte for byte.
+        let varint = |x: i64| {
+            let mut b = [0u8; MAX_VARINT];
+            let n = put_varint(&mut b, x);
+            b[..n].to_vec()
+        };
+        assert_eq!(varint(0), [0]);
+        assert_eq!(varint(1), [2]);
+        assert_eq!(varint(-1), [1]);
+        assert_eq!(varint(64), [0x80, 1]);
+        assert_eq!(varint((1 << 62) - 1).len(), 9);
+        assert_eq!(
+            varint(i64::MAX - 1),
+            [0xfc, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]
+        );
     }
 
     #[test]

@@ -178,10 +178,6 @@ impl SledBackend {
             sizes: Mutex::new(sizes),
         })
     }
-
-    fn db(&self) -> &sled::Db {
-        &self.db
-    }
 }
 
 /// Whether a write's key cannot exist yet: a new revision's (each revision
@@ -192,7 +188,7 @@ fn is_fresh(key: &[u8], value: &Option<Vec<u8>>) -> bool {
 
 impl Backend for SledBackend {
     fn commit(&self, ops: &[BackendOp], consistent_index: u64) -> io::Result<()> {
-        let db = self.db();
+        let db = &self.db;
         let mut checkpoints = self.checkpoints.lock().expect("backend lock");
         checkpoints.retain(|c| c.strong_count() > 0);
         let undos: Vec<Arc<Undo>> = checkpoints.iter().filter_map(Weak::upgrade).collect();
@@ -229,12 +225,12 @@ impl Backend for SledBackend {
     }
 
     fn flush(&self) -> io::Result<()> {
-        self.db().flush().map(|_| ()).map_err(io::Error::other)
+        self.db.flush().map(|_| ()).map_err(io::Error::other)
     }
 
     fn load(&self) -> io::Result<Loaded> {
         let items: Vec<(sled::IVec, sled::IVec)> = self
-            .db()
+            .db
             .iter()
             .collect::<Result<_, _>>()
             .map_err(io::Error::other)?;
@@ -251,7 +247,7 @@ impl Backend for SledBackend {
     }
 
     fn dump(&self) -> io::Result<Vec<Pair>> {
-        self.db()
+        self.db
             .iter()
             .map(|r| {
                 r.map(|(k, v)| Pair {
@@ -266,7 +262,7 @@ impl Backend for SledBackend {
     fn replace_all(&self, pairs: Vec<Pair>) -> io::Result<()> {
         // One batch removes the old keys and writes the new: atomic. It is
         // a commit like any other for the open checkpoints.
-        let db = self.db();
+        let db = &self.db;
         let checkpoints = self.checkpoints.lock().expect("backend lock");
         let undos: Vec<Arc<Undo>> = checkpoints.iter().filter_map(Weak::upgrade).collect();
         let mut batch = sled::Batch::default();
@@ -298,7 +294,7 @@ impl Backend for SledBackend {
     }
 
     fn checkpoint(&self) -> Checkpoint {
-        let db = self.db();
+        let db = &self.db;
         let undo: Arc<Undo> = Default::default();
         self.checkpoints
             .lock()

@@ -29,7 +29,7 @@ const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
 /// lock on its `db` file). Asked before opening: opening repairs what an
 /// interrupted defragmentation left, which must not happen under a server.
 fn held_by_a_server(db: &Path) -> bool {
-    crate::rt::disk::locked_elsewhere(&db.join("db"))
+    SledBackend::held_elsewhere(db)
 }
 
 /// Opens the backend at `db` for an offline command, as etcd's tools do:
@@ -54,7 +54,7 @@ pub(super) fn open_offline(db: &Path, on_wait: &mut dyn FnMut()) -> std::io::Res
 pub fn offline(dir: &str, on_wait: &mut dyn FnMut(&Path)) -> Result<(), OfflineError> {
     let db = Path::new(dir).join("member").join("snap").join("db");
     let shown = db.display();
-    if !db.exists() {
+    if !SledBackend::exists(&db) {
         return Err(OfflineError::Open(format!(
             "cannot open database at {shown} (open {shown}: no such file or directory)"
         )));

@@ -9,8 +9,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
-use std::path::Path;
-use std::sync::{Arc, Mutex, Weak};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use prost::Message;
 
@@ -60,8 +61,8 @@ pub trait Backend: Send + Sync + 'static {
     /// is cheap and commits go on while it is read (copy-on-write: a
     /// commit first saves what it overwrites for every open checkpoint).
     fn checkpoint(&self) -> Checkpoint;
-    /// etcd's defragmentation: the size falls to the size in use (the
-    /// backend's own storage frees what compaction removed).
+    /// etcd's defragmentation: the backend's storage is rewritten with only
+    /// the live pairs, and the size falls to the size in use.
     fn defragment(&self) -> io::Result<()>;
 
     /// Installs a snapshot taken at raft entry `(index, term)`: the contents
@@ -113,8 +114,13 @@ pub struct Checkpoint(CheckpointView);
 enum CheckpointView {
     /// The pairs themselves (the in-memory backend copies them).
     Pairs(Vec<Pair>),
-    /// The live sled tree, and what commits since changed in it.
-    Sled { db: sled::Db, undo: Arc<Undo> },
+    /// The sled generation it was taken on, and what commits since changed
+    /// in it. A defragmentation retires that generation: it changes no
+    /// more, and its directory goes when the last checkpoint on it is read.
+    Sled {
+        gen: Arc<Generation>,
+        undo: Arc<Undo>,
+    },
 }
 
 impl Checkpoint {
@@ -123,9 +129,9 @@ impl Checkpoint {
     pub fn pairs(self) -> io::Result<Vec<Pair>> {
         match self.0 {
             CheckpointView::Pairs(p) => Ok(p),
-            CheckpointView::Sled { db, undo } => {
+            CheckpointView::Sled { gen, undo } => {
                 let mut all = BTreeMap::new();
-                for r in db.iter() {
+                for r in gen.db().iter() {
                     let (k, v) = r.map_err(io::Error::other)?;
                     all.insert(k.to_vec(), v.to_vec());
                 }
@@ -147,36 +153,243 @@ impl Checkpoint {
     }
 }
 
-/// sled, on a real directory.
+/// One sled directory of a [`SledBackend`]. The backend's first generation
+/// is the directory it was opened at, `<path>`; each defragmentation writes
+/// the next one beside it (`<path>.1`, `<path>.2`, …) and names it in
+/// `<path>.current`. That file is written aside and renamed into place, so
+/// a crash leaves either the old generation current or the new one, never
+/// a directory half renamed; opening removes every other generation.
+///
+/// A retired generation's directory is removed when its last holder lets
+/// go (the backend, or a checkpoint still being read), after sled is
+/// closed: sled's threads write into the directory by path until then.
+struct Generation {
+    /// `Some` until dropped.
+    db: Option<sled::Db>,
+    number: u64,
+    dir: PathBuf,
+    /// Remove the directory when dropped: superseded by a newer
+    /// generation, or a new one that was never switched to.
+    retired: AtomicBool,
+}
+
+impl Generation {
+    fn open(path: &Path, number: u64) -> io::Result<Generation> {
+        let dir = generation_dir(path, number);
+        let db = sled::Config::new()
+            .path(&dir)
+            .flush_every_ms(Some(100))
+            .open()
+            .map_err(io::Error::other)?;
+        Ok(Generation {
+            db: Some(db),
+            number,
+            dir,
+            retired: AtomicBool::new(false),
+        })
+    }
+
+    fn db(&self) -> &sled::Db {
+        self.db
+            .as_ref()
+            .expect("a generation is open until dropped")
+    }
+}
+
+impl Drop for Generation {
+    fn drop(&mut self) {
+        // Closing sled stops its threads for this tree first.
+        drop(self.db.take());
+        if *self.retired.get_mut() {
+            if let Err(e) = std::fs::remove_dir_all(&self.dir) {
+                // The next open removes it.
+                tracing::warn!(dir = %self.dir.display(), "cannot remove a retired backend directory: {e}");
+            }
+        }
+    }
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+fn generation_dir(path: &Path, number: u64) -> PathBuf {
+    match number {
+        0 => path.to_path_buf(),
+        n => with_suffix(path, &format!(".{n}")),
+    }
+}
+
+/// The generation `<path>.current` names; 0 without one.
+fn current_generation(path: &Path) -> io::Result<u64> {
+    match std::fs::read_to_string(with_suffix(path, ".current")) {
+        Ok(s) => s.trim().parse().map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}.current: not a generation: {s:?}", path.display()),
+            )
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
+/// Makes a directory's entries durable.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Removes what an interrupted defragmentation or a retired generation
+/// left beside the current one.
+fn remove_other_generations(path: &Path, current: u64) -> io::Result<()> {
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Ok(());
+    };
+    let name = name.to_string_lossy();
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    for entry in std::fs::read_dir(parent)? {
+        let entry = entry?;
+        let entry_name = entry.file_name().to_string_lossy().into_owned();
+        let number = if entry_name == *name {
+            Some(0)
+        } else {
+            entry_name
+                .strip_prefix(&*name)
+                .and_then(|rest| rest.strip_prefix('.'))
+                .and_then(|n| n.parse::<u64>().ok())
+                .filter(|n| *n > 0)
+        };
+        if number.is_some_and(|n| n != current) {
+            std::fs::remove_dir_all(entry.path())?;
+        } else if entry_name == format!("{name}.current.tmp") {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// sled, on a real directory (see [`Generation`] for its layout).
 pub struct SledBackend {
-    db: sled::Db,
-    /// The open checkpoints; a commit holds this lock, so a checkpoint is
-    /// taken between two commits.
+    path: PathBuf,
+    gen: RwLock<Arc<Generation>>,
+    /// The open checkpoints. A commit holds this lock, so a checkpoint is
+    /// taken between two commits, and a defragmentation switches
+    /// generations between two commits.
     checkpoints: Mutex<Vec<Weak<Undo>>>,
     sizes: Mutex<Sizes>,
+    /// One defragmentation at a time.
+    defrag: Mutex<()>,
 }
 
-fn open_sled(path: &Path) -> io::Result<sled::Db> {
-    sled::Config::new()
-        .path(path)
-        .flush_every_ms(Some(100))
-        .open()
-        .map_err(io::Error::other)
-}
+/// Above this many bytes, a defragmentation's copy goes to sled in a
+/// batch of its own.
+const DEFRAG_BATCH_BYTES: usize = 4 << 20;
 
 impl SledBackend {
-    pub fn open(dir: &Path) -> io::Result<Self> {
-        let db = open_sled(dir)?;
+    /// Opens the backend at `path`, in its current generation, and removes
+    /// the others.
+    pub fn open(path: &Path) -> io::Result<Self> {
+        let number = current_generation(path)?;
+        // sled's lock is taken first: nothing is removed under a server.
+        let gen = Generation::open(path, number)?;
+        remove_other_generations(path, number)?;
         let mut sizes = Sizes::default();
-        for r in db.iter() {
+        for r in gen.db().iter() {
             let (k, v) = r.map_err(io::Error::other)?;
             sizes.change((k.len() + v.len()) as u64, 0);
         }
         Ok(SledBackend {
-            db,
+            path: path.to_path_buf(),
+            gen: RwLock::new(Arc::new(gen)),
             checkpoints: Default::default(),
             sizes: Mutex::new(sizes),
+            defrag: Mutex::new(()),
         })
+    }
+
+    /// Whether a backend exists at `path`.
+    pub fn exists(path: &Path) -> bool {
+        generation_dir(path, current_generation(path).unwrap_or(0)).is_dir()
+    }
+
+    /// Whether another process has the backend at `path` open (sled's
+    /// exclusive lock on its `db` file, in the current generation).
+    pub fn held_elsewhere(path: &Path) -> bool {
+        let dir = generation_dir(path, current_generation(path).unwrap_or(0));
+        crate::rt::disk::locked_elsewhere(&dir.join("db"))
+    }
+
+    fn current(&self) -> Arc<Generation> {
+        self.gen.read().expect("backend lock").clone()
+    }
+
+    /// Writes the next generation from `old` while commits go on, then
+    /// holds them for the keys they changed meanwhile, and switches.
+    fn rewrite(&self, old: &Generation) -> io::Result<()> {
+        let new = Generation::open(&self.path, old.number + 1)?;
+        // Until the switch, dropping it removes it.
+        new.retired.store(true, Ordering::Relaxed);
+        // The keys commits change from here on, as a checkpoint's.
+        let changed: Arc<Undo> = Default::default();
+        self.checkpoints
+            .lock()
+            .expect("backend lock")
+            .push(Arc::downgrade(&changed));
+        let (mut batch, mut bytes) = (sled::Batch::default(), 0);
+        for r in old.db().iter() {
+            let (k, v) = r.map_err(io::Error::other)?;
+            bytes += k.len() + v.len();
+            batch.insert(k, v);
+            if bytes >= DEFRAG_BATCH_BYTES {
+                new.db()
+                    .apply_batch(std::mem::take(&mut batch))
+                    .map_err(io::Error::other)?;
+                bytes = 0;
+            }
+        }
+        new.db().apply_batch(batch).map_err(io::Error::other)?;
+        new.db().flush().map_err(io::Error::other)?;
+        // Commits wait from here: what the scan may have missed.
+        let mut checkpoints = self.checkpoints.lock().expect("backend lock");
+        let mut batch = sled::Batch::default();
+        for k in changed.lock().expect("checkpoint lock").keys() {
+            match old.db().get(k).map_err(io::Error::other)? {
+                Some(v) => batch.insert(&k[..], v),
+                None => batch.remove(&k[..]),
+            }
+        }
+        new.db().apply_batch(batch).map_err(io::Error::other)?;
+        new.db().flush().map_err(io::Error::other)?;
+        sync_dir(&new.dir)?;
+        let parent = new.dir.parent().unwrap_or(Path::new("."));
+        sync_dir(parent)?;
+        // The switch: `<path>.current` names the new generation.
+        let current = with_suffix(&self.path, ".current");
+        let tmp = with_suffix(&self.path, ".current.tmp");
+        {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            writeln!(f, "{}", new.number)?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, &current)?;
+        new.retired.store(false, Ordering::Relaxed);
+        // The old generation changes no more: its checkpoints need no
+        // more saving, and it goes with its last holder.
+        checkpoints.clear();
+        old.retired.store(true, Ordering::Relaxed);
+        let synced = sync_dir(parent);
+        *self.gen.write().expect("backend lock") = Arc::new(new);
+        let mut sizes = self.sizes.lock().expect("backend lock");
+        sizes.high = sizes.in_use;
+        drop(checkpoints);
+        synced
     }
 }
 
@@ -188,8 +401,9 @@ fn is_fresh(key: &[u8], value: &Option<Vec<u8>>) -> bool {
 
 impl Backend for SledBackend {
     fn commit(&self, ops: &[BackendOp], consistent_index: u64) -> io::Result<()> {
-        let db = &self.db;
         let mut checkpoints = self.checkpoints.lock().expect("backend lock");
+        let gen = self.current();
+        let db = gen.db();
         checkpoints.retain(|c| c.strong_count() > 0);
         let undos: Vec<Arc<Undo>> = checkpoints.iter().filter_map(Weak::upgrade).collect();
         let mut batch = sled::Batch::default();
@@ -225,12 +439,17 @@ impl Backend for SledBackend {
     }
 
     fn flush(&self) -> io::Result<()> {
-        self.db.flush().map(|_| ()).map_err(io::Error::other)
+        self.current()
+            .db()
+            .flush()
+            .map(|_| ())
+            .map_err(io::Error::other)
     }
 
     fn load(&self) -> io::Result<Loaded> {
-        let items: Vec<(sled::IVec, sled::IVec)> = self
-            .db
+        let gen = self.current();
+        let items: Vec<(sled::IVec, sled::IVec)> = gen
+            .db()
             .iter()
             .collect::<Result<_, _>>()
             .map_err(io::Error::other)?;
@@ -247,7 +466,8 @@ impl Backend for SledBackend {
     }
 
     fn dump(&self) -> io::Result<Vec<Pair>> {
-        self.db
+        self.current()
+            .db()
             .iter()
             .map(|r| {
                 r.map(|(k, v)| Pair {
@@ -262,8 +482,9 @@ impl Backend for SledBackend {
     fn replace_all(&self, pairs: Vec<Pair>) -> io::Result<()> {
         // One batch removes the old keys and writes the new: atomic. It is
         // a commit like any other for the open checkpoints.
-        let db = &self.db;
         let checkpoints = self.checkpoints.lock().expect("backend lock");
+        let gen = self.current();
+        let db = gen.db();
         let undos: Vec<Arc<Undo>> = checkpoints.iter().filter_map(Weak::upgrade).collect();
         let mut batch = sled::Batch::default();
         for r in db.iter() {
@@ -294,28 +515,24 @@ impl Backend for SledBackend {
     }
 
     fn checkpoint(&self) -> Checkpoint {
-        let db = &self.db;
         let undo: Arc<Undo> = Default::default();
-        self.checkpoints
-            .lock()
-            .expect("backend lock")
-            .push(Arc::downgrade(&undo));
+        let mut checkpoints = self.checkpoints.lock().expect("backend lock");
+        checkpoints.push(Arc::downgrade(&undo));
         Checkpoint(CheckpointView::Sled {
-            db: db.clone(),
+            gen: self.current(),
             undo,
         })
     }
 
+    /// etcd's defragmentation, as bbolt's: the live pairs are copied into
+    /// a fresh sled directory, which replaces the old one (see
+    /// [`Generation`]). Commits go on during the copy and wait only while
+    /// the keys they changed meanwhile are copied again and the new
+    /// directory is made durable and current.
     fn defragment(&self) -> io::Result<()> {
-        // sled frees the space of what compaction removed by itself, in
-        // its segments; what is left to do is etcd's bookkeeping: the size
-        // falls to the size in use. (Rewriting sled into a new directory
-        // and swapping it in is unsafe while sled's threads still write by
-        // path into the old one; see CONTRIBUTING.)
-        self.flush()?;
-        let mut sizes = self.sizes.lock().expect("backend lock");
-        sizes.high = sizes.in_use;
-        Ok(())
+        let _one = self.defrag.lock().expect("backend lock");
+        let old = self.current();
+        self.rewrite(&old)
     }
 }
 
@@ -557,7 +774,147 @@ mod tests {
             assert_eq!(b.load().unwrap().revs.len(), 1);
         }
         drop(sled);
-        std::fs::remove_dir_all(&dir).unwrap();
+        remove_backend(&dir);
+    }
+
+    fn value_op(main: i64, key: &str, len: usize) -> BackendOp {
+        BackendOp::PutRev {
+            rev: Revision::new(main, 0),
+            tombstone: false,
+            kv: KeyValue {
+                key: key.into(),
+                value: vec![main as u8; len],
+                mod_revision: main,
+                ..Default::default()
+            },
+        }
+    }
+
+    fn delete_op(main: i64) -> BackendOp {
+        BackendOp::DeleteRev {
+            rev: Revision::new(main, 0),
+            tombstone: false,
+        }
+    }
+
+    fn generations(dir: &Path) -> Vec<String> {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let mut found: Vec<String> = std::fs::read_dir(dir.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| {
+                *n == name
+                    || n.strip_prefix(&format!("{name}."))
+                        .is_some_and(|r| r.parse::<u64>().is_ok())
+            })
+            .collect();
+        found.sort();
+        found
+    }
+
+    /// On sled, defragmentation rewrites the directory while commits go
+    /// on: every commit made before, during and after it is there, in
+    /// memory and after a reopen; a checkpoint taken before still reads
+    /// its point in time, and the retired directory goes when that
+    /// checkpoint has been read.
+    #[test]
+    fn sled_defragmentation_rewrites_under_commits_and_checkpoints() {
+        let dir = sled_dir("defrag-live");
+        let sled = SledBackend::open(&dir).unwrap();
+        let model = MemBackend::new();
+        let both = |ops: &[BackendOp], ci: u64| {
+            sled.commit(ops, ci).unwrap();
+            model.commit(ops, ci).unwrap();
+        };
+        for main in 2..500 {
+            both(&[value_op(main, "k", 1000)], main as u64);
+        }
+        // A compaction: all but the last 50 revisions go.
+        let gone: Vec<BackendOp> = (2..450).map(delete_op).collect();
+        both(&gone, 500);
+        let at_checkpoint = model.dump().unwrap();
+        let cp = sled.checkpoint();
+        let done = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                // Commits until the defragmentations are over, and at
+                // least 2,500 of them.
+                let mut main = 501i64;
+                while main < 3000 || !done.load(Ordering::Relaxed) {
+                    let mut ops = vec![value_op(main, "k", 300)];
+                    if main % 3 == 0 {
+                        ops.push(delete_op(main - 40));
+                    }
+                    both(&ops, main as u64);
+                    main += 1;
+                }
+            });
+            for _ in 0..3 {
+                sled.defragment().unwrap();
+            }
+            done.store(true, Ordering::Relaxed);
+        });
+        assert_eq!(sled.dump().unwrap(), model.dump().unwrap());
+        assert_eq!(sled.size_in_use(), model.size_in_use());
+        assert_eq!(
+            generations(&dir),
+            [
+                dir.file_name().unwrap().to_string_lossy().into_owned(),
+                format!("{}.3", dir.file_name().unwrap().to_string_lossy())
+            ],
+            "the first generation stays while a checkpoint holds it"
+        );
+        assert_eq!(cp.pairs().unwrap(), at_checkpoint);
+        assert_eq!(generations(&dir).len(), 1, "{:?}", generations(&dir));
+        sled.flush().unwrap();
+        drop(sled);
+        let reopened = SledBackend::open(&dir).unwrap();
+        assert_eq!(reopened.dump().unwrap(), model.dump().unwrap());
+        assert_eq!(
+            reopened.load().unwrap().consistent_index,
+            model.load().unwrap().consistent_index
+        );
+        drop(reopened);
+        remove_backend(&dir);
+    }
+
+    /// Removes every generation of the backend at `dir`.
+    fn remove_backend(dir: &Path) {
+        for g in generations(dir) {
+            std::fs::remove_dir_all(dir.parent().unwrap().join(g)).unwrap();
+        }
+        let _ = std::fs::remove_file(with_suffix(dir, ".current"));
+    }
+
+    /// A crash during a defragmentation leaves the old generation current
+    /// (the new one is removed on open) or, once `.current` names the new
+    /// one, the new one (the old one is removed).
+    #[test]
+    fn an_interrupted_defragmentation_is_undone_or_completed_on_open() {
+        let dir = sled_dir("defrag-crash");
+        let next = with_suffix(&dir, ".1");
+        let _ = std::fs::remove_dir_all(&next);
+        let _ = std::fs::remove_file(with_suffix(&dir, ".current"));
+        let write = |path: &Path, key: &str| {
+            let b = SledBackend::open(path).unwrap();
+            b.commit(&[put(2, key)], 7).unwrap();
+            b.flush().unwrap();
+        };
+        let stored = |path: &Path| keys(&SledBackend::open(path).unwrap().dump().unwrap());
+        write(&dir, "old");
+        // Killed while copying: `.current` was not written.
+        write(&next, "half-copied");
+        std::fs::write(with_suffix(&dir, ".current.tmp"), "1").unwrap();
+        assert_eq!(stored(&dir), ["old"]);
+        assert!(!next.exists() && !with_suffix(&dir, ".current.tmp").exists());
+        // Killed after the switch, before the old one was removed.
+        write(&next, "new");
+        std::fs::write(with_suffix(&dir, ".current"), "1\n").unwrap();
+        assert_eq!(stored(&dir), ["new"]);
+        assert!(!dir.exists() && next.exists());
+        assert!(SledBackend::exists(&dir));
+        std::fs::remove_dir_all(&next).unwrap();
+        std::fs::remove_file(with_suffix(&dir, ".current")).unwrap();
     }
 
     #[test]

@@ -163,6 +163,9 @@ fn defrag_gives_space_back() {
         assert!(s.ctl(&["put", "k", &big]).status.success());
     }
     let status = |s: &Server| -> (u64, u64) {
+        // The sizes are the backend's, which commits every 100 ms (as
+        // etcd's): read them once the last writes are in.
+        std::thread::sleep(Duration::from_millis(300));
         let o = s.ctl(&["endpoint", "status", "-w", "json"]);
         let t = stdout(&o);
         let num = |field: &str| -> u64 {

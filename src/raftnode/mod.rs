@@ -15,6 +15,7 @@
 //! backend) is in [`bootstrap`]; snapshots and log compaction in
 //! [`snapshot`].
 
+mod backend_batch;
 mod bootstrap;
 mod snapshot;
 mod wait;
@@ -28,6 +29,7 @@ use raft::eraftpb::{ConfChange, Entry};
 use raft::{RawNode, SnapshotStatus, StateRole};
 use tokio::sync::{mpsc, oneshot};
 
+use self::backend_batch::{BackendBatch, Committer};
 pub use self::bootstrap::{bootstrap_log, MemberRemoved, NodeConfig};
 pub use self::snapshot::{snapshots_installed, SNAPSHOT_CATCHUP_ENTRIES};
 use self::wait::Waiters;
@@ -49,8 +51,6 @@ const BATCH_COMMANDS_MAX: usize = 4096;
 const LEARNER_READY_PERCENT: f64 = 0.9;
 /// ReadIndex requests outstanding before abandoned ones are swept.
 const READS_PENDING_MAX: usize = 4096;
-/// Backend batches between explicit flushes (sled also flushes on its own).
-const FLUSH_EVERY_BATCHES: u64 = 64;
 
 /// A request to the raft loop.
 pub enum RaftCmd {
@@ -85,6 +85,12 @@ pub enum RaftCmd {
     LearnerReady {
         id: u64,
         reply: oneshot::Sender<Result<bool, TransferError>>,
+    },
+    /// Commit the backend batch now and answer with a checkpoint of the
+    /// backend holding every applied entry (etcd's `ForceCommit` before a
+    /// snapshot or a defragmentation).
+    CommitBackend {
+        reply: oneshot::Sender<io::Result<crate::storage::backend::Checkpoint>>,
     },
 }
 
@@ -186,7 +192,15 @@ pub struct RaftNode {
     backend: Arc<dyn Backend>,
     applier: Applier,
     handle: RaftHandle,
-    batches_since_flush: u64,
+    /// Applied writes not yet committed to the backend (etcd's batch tx).
+    /// Reads never need them there: the state in memory has them. The WAL
+    /// holds their entries until the batch is committed and flushed.
+    backend_batch: BackendBatch,
+    /// Commits the backend batches, in order, off the loop (started by
+    /// [`RaftNode::run`]).
+    committer: Option<Committer>,
+    /// `CommitBackend` requests, answered after this cycle's batch.
+    checkpoint_waiters: Vec<oneshot::Sender<io::Result<crate::storage::backend::Checkpoint>>>,
     waiters: Waiters,
     read_seq: u64,
     reads_pending: std::collections::HashMap<u64, oneshot::Sender<()>>,
@@ -275,6 +289,10 @@ impl RaftNode {
             }
         }
         self.transport = Some(transport);
+        self.committer = Some(Committer::start(
+            self.backend.clone(),
+            self.handle.metrics.clone(),
+        ));
         self.add_member_peers();
         drop(tx);
         let mut tick = tokio::time::interval(self.tick);
@@ -319,12 +337,13 @@ impl RaftNode {
                 tokio::time::sleep(slow_disk).await;
             }
             self.on_ready().await?;
+            self.backend_housekeeping().await?;
             if self.removed {
-                self.backend.flush()?;
+                self.sync_backend().await?;
                 return Ok(true);
             }
         }
-        self.backend.flush()?;
+        self.sync_backend().await?;
         Ok(false)
     }
 
@@ -362,6 +381,7 @@ impl RaftNode {
                 let _ = reply.send(self.learner_ready(id));
             }
             RaftCmd::SnapshotBuilt(built) => self.snapshot_built(*built),
+            RaftCmd::CommitBackend { reply } => self.checkpoint_waiters.push(reply),
             RaftCmd::ReadIndex { reply } => self.read_index(reply),
             RaftCmd::Step(m) => {
                 // Messages from unknown or removed peers are refused by raft.
@@ -415,7 +435,7 @@ impl RaftNode {
         }
         let mut rd = self.raw.ready();
         if !rd.snapshot().is_empty() {
-            self.install_snapshot(rd.snapshot())?;
+            self.install_snapshot(rd.snapshot()).await?;
         }
         // A leader may send before persisting (Raft §10.2.1).
         self.send(rd.take_messages());
@@ -470,10 +490,10 @@ impl RaftNode {
         self.release_reads();
         self.finish_transfers();
         if self.applier.applied() >= self.compacted_at + self.snapshot_count {
-            self.compact()?;
+            self.compact().await?;
         }
         if self.raw.store().take_snapshot_wanted() {
-            self.make_snapshot()?;
+            self.make_snapshot().await?;
         }
         self.rerandomize_election_timeout();
         self.publish_status();
@@ -528,19 +548,10 @@ impl RaftNode {
                 last,
                 "every committed entry applied"
             );
-            let started = crate::rt::time::now();
-            self.backend.commit(&out.ops, last)?;
-            self.handle
-                .metrics
-                .observe_backend_commit(started.elapsed());
+            self.backend_batch.add(out.ops, last);
             self.handle
                 .metrics
                 .carry_apply_counts(self.applier.counts());
-        }
-        self.batches_since_flush += 1;
-        if self.batches_since_flush >= FLUSH_EVERY_BATCHES {
-            self.backend.flush()?;
-            self.batches_since_flush = 0;
         }
         self.run_effects(out.effects)?;
         // Watchers hear of a revision once readers can see it.
@@ -554,6 +565,33 @@ impl RaftNode {
             self.waiters.answer(id, answer);
         }
         Ok(())
+    }
+
+    fn committer(&mut self) -> &mut Committer {
+        self.committer
+            .as_mut()
+            .expect("the committer runs while the loop does")
+    }
+
+    /// Hands the backend batch to the committer if it is due, and answers
+    /// `CommitBackend` requests once what was applied before is committed.
+    async fn backend_housekeeping(&mut self) -> io::Result<()> {
+        if self.backend_batch.due() || !self.checkpoint_waiters.is_empty() {
+            let batch = self.backend_batch.take();
+            self.committer().send(batch).await?;
+        }
+        for reply in std::mem::take(&mut self.checkpoint_waiters) {
+            self.committer().checkpoint(reply).await?;
+        }
+        Ok(())
+    }
+
+    /// Returns once the backend holds every applied entry, durably.
+    async fn sync_backend(&mut self) -> io::Result<()> {
+        let batch = self.backend_batch.take();
+        let committer = self.committer();
+        committer.send(batch).await?;
+        committer.synced().await
     }
 
     /// Runs what applying asked of the raft node, in log order.

@@ -40,7 +40,7 @@ impl RaftNode {
     /// off the loop, and the result comes back as `RaftCmd::SnapshotBuilt`.
     /// Meanwhile raft is told the snapshot is temporarily unavailable and
     /// asks again.
-    pub(super) fn make_snapshot(&mut self) -> io::Result<()> {
+    pub(super) async fn make_snapshot(&mut self) -> io::Result<()> {
         if self.snapshot_building {
             return Ok(());
         }
@@ -58,10 +58,21 @@ impl RaftNode {
             .term_of(applied)
             .ok_or_else(|| io::Error::other(format!("no term for applied index {applied}")))?;
         meta.set_conf_state(self.raw.raft.prs().conf().to_conf_state());
-        let checkpoint = self.backend.checkpoint();
+        // The snapshot is of the applied index: the checkpoint is taken
+        // once the backend holds it.
+        let batch = self.backend_batch.take();
+        self.committer().send(batch).await?;
+        let (reply, checkpoint) = tokio::sync::oneshot::channel();
+        self.committer().checkpoint(reply).await?;
         self.snapshot_building = true;
         tokio::spawn(async move {
+            let checkpoint = match checkpoint.await {
+                Ok(Ok(c)) => Ok(c),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err("the backend committer stopped".to_string()),
+            };
             let built = crate::rt::blocking(move || {
+                let checkpoint = checkpoint?;
                 let pairs = checkpoint.pairs().map_err(|e| e.to_string())?;
                 let mut snap = Snapshot {
                     data: SnapshotData { pairs }.encode_to_vec().into(),
@@ -96,7 +107,7 @@ impl RaftNode {
 
     /// Installs a snapshot from the leader: backend first (durably, with a
     /// marker), then the in-memory state, then the WAL's log start.
-    pub(super) fn install_snapshot(&mut self, snap: &Snapshot) -> io::Result<()> {
+    pub(super) async fn install_snapshot(&mut self, snap: &Snapshot) -> io::Result<()> {
         let meta = snap.get_metadata();
         let data = SnapshotData::decode(&snap.data[..]).map_err(io::Error::other)?;
         tracing::info!(
@@ -104,6 +115,9 @@ impl RaftNode {
             term = meta.term,
             "installing a snapshot from the leader"
         );
+        // What the batch holds is older than the snapshot, which replaces
+        // it all; committed first, so nothing of it lands on top later.
+        self.sync_backend().await?;
         self.backend
             .install_snapshot(data.pairs, meta.index, meta.term)?;
         let loaded = self.backend.load()?;
@@ -135,9 +149,8 @@ impl RaftNode {
 
     /// Cuts the log behind the applied index, keeping some entries for slow
     /// followers; the backend is flushed first, so every entry cut is in it.
-    pub(super) fn compact(&mut self) -> io::Result<()> {
-        self.backend.flush()?;
-        self.batches_since_flush = 0;
+    pub(super) async fn compact(&mut self) -> io::Result<()> {
+        self.sync_backend().await?;
         let applied = self.applier.applied();
         let keep = self.snapshot_count.min(SNAPSHOT_CATCHUP_ENTRIES);
         let store = self.raw.store();

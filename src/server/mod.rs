@@ -284,9 +284,13 @@ impl EtcdServer {
     }
 
     /// Defragments the backend (etcd's `Backend().Defrag()`), off the
-    /// async workers: commits wait for it, as etcd's do.
+    /// async workers: commits go on while it copies, and wait only while
+    /// it switches to the new copy.
     pub async fn defragment(&self) -> std::io::Result<()> {
         tracing::info!("starting defragment");
+        // What the loop's backend batch holds goes in first (a compaction
+        // just made, say), as etcd's defragmentation commits first.
+        drop(self.commit_backend().await?);
         let backend = self.backend.clone();
         let before = (backend.size_bytes(), backend.size_in_use());
         crate::rt::blocking(move || backend.defragment()).await?;
@@ -303,13 +307,25 @@ impl EtcdServer {
     /// checkpoint is taken at once, and read and encoded off the async
     /// workers while commits go on.
     pub async fn snapshot_db(&self) -> std::io::Result<Vec<u8>> {
-        let checkpoint = self.backend.checkpoint();
+        let checkpoint = self.commit_backend().await?;
         crate::rt::blocking(move || {
             checkpoint
                 .pairs()
                 .map(|pairs| crate::snapshot::to_etcd_db(&pairs))
         })
         .await
+    }
+
+    /// Has the raft loop commit its backend batch; returns a checkpoint
+    /// of the backend that holds every entry applied so far.
+    async fn commit_backend(&self) -> std::io::Result<crate::storage::backend::Checkpoint> {
+        let stopped = || std::io::Error::other("etcdserver: server stopped");
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(RaftCmd::CommitBackend { reply })
+            .await
+            .map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
     }
 
     /// The bytes the backend's live pairs take (etcd's size in use).

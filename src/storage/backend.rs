@@ -179,6 +179,7 @@ impl Generation {
         let db = sled::Config::new()
             .path(&dir)
             .flush_every_ms(Some(100))
+            .cache_capacity(SLED_CACHE_BYTES)
             .open()
             .map_err(io::Error::other)?;
         Ok(Generation {
@@ -286,6 +287,12 @@ pub struct SledBackend {
     /// One defragmentation at a time.
     defrag: Mutex<()>,
 }
+
+/// sled's page cache. Its default, 1 GiB, kept a second copy of the key
+/// space in memory: every request is served from the state in memory, and
+/// the backend is only written, read back at start-up and scanned for
+/// snapshots, so its cache holds little worth keeping.
+const SLED_CACHE_BYTES: u64 = 16 << 20;
 
 /// Above this many bytes, a defragmentation's copy goes to sled in a
 /// batch of its own.

@@ -567,18 +567,23 @@ impl RaftNode {
         Ok(())
     }
 
-    fn committer(&mut self) -> &mut Committer {
+    fn committer(&self) -> &Committer {
         self.committer
-            .as_mut()
+            .as_ref()
             .expect("the committer runs while the loop does")
+    }
+
+    /// Hands whatever the backend batch holds to the committer now.
+    async fn send_backend_batch(&mut self) -> io::Result<()> {
+        let batch = self.backend_batch.take();
+        self.committer().send(batch).await
     }
 
     /// Hands the backend batch to the committer if it is due, and answers
     /// `CommitBackend` requests once what was applied before is committed.
     async fn backend_housekeeping(&mut self) -> io::Result<()> {
         if self.backend_batch.due() || !self.checkpoint_waiters.is_empty() {
-            let batch = self.backend_batch.take();
-            self.committer().send(batch).await?;
+            self.send_backend_batch().await?;
         }
         for reply in std::mem::take(&mut self.checkpoint_waiters) {
             self.committer().checkpoint(reply).await?;
@@ -588,10 +593,8 @@ impl RaftNode {
 
     /// Returns once the backend holds every applied entry, durably.
     async fn sync_backend(&mut self) -> io::Result<()> {
-        let batch = self.backend_batch.take();
-        let committer = self.committer();
-        committer.send(batch).await?;
-        committer.synced().await
+        self.send_backend_batch().await?;
+        self.committer().synced().await
     }
 
     /// Runs what applying asked of the raft node, in log order.

@@ -60,8 +60,7 @@ impl RaftNode {
         meta.set_conf_state(self.raw.raft.prs().conf().to_conf_state());
         // The snapshot is of the applied index: the checkpoint is taken
         // once the backend holds it.
-        let batch = self.backend_batch.take();
-        self.committer().send(batch).await?;
+        self.send_backend_batch().await?;
         let (reply, checkpoint) = tokio::sync::oneshot::channel();
         self.committer().checkpoint(reply).await?;
         self.snapshot_building = true;

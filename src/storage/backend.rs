@@ -242,6 +242,25 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// The generation a directory entry named `entry` is of a backend named
+/// `name`: 0 for `name` itself, N for `name.N`; `None` for anything else.
+fn generation_of(name: &str, entry: &str) -> Option<u64> {
+    if entry == name {
+        return Some(0);
+    }
+    entry
+        .strip_prefix(name)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .and_then(|n| n.parse::<u64>().ok())
+        .filter(|n| *n > 0)
+}
+
+/// The directory of the current generation of the backend at `path`
+/// (the first one if `<path>.current` cannot be read).
+fn current_dir(path: &Path) -> PathBuf {
+    generation_dir(path, current_generation(path).unwrap_or(0))
+}
+
 /// Removes what an interrupted defragmentation or a retired generation
 /// left beside the current one.
 fn remove_other_generations(path: &Path, current: u64) -> io::Result<()> {
@@ -257,15 +276,7 @@ fn remove_other_generations(path: &Path, current: u64) -> io::Result<()> {
     for entry in std::fs::read_dir(parent)? {
         let entry = entry?;
         let entry_name = entry.file_name().to_string_lossy().into_owned();
-        let number = if entry_name == *name {
-            Some(0)
-        } else {
-            entry_name
-                .strip_prefix(&*name)
-                .and_then(|rest| rest.strip_prefix('.'))
-                .and_then(|n| n.parse::<u64>().ok())
-                .filter(|n| *n > 0)
-        };
+        let number = generation_of(&name, &entry_name);
         if number.is_some_and(|n| n != current) {
             std::fs::remove_dir_all(entry.path())?;
         } else if entry_name == format!("{name}.current.tmp") {
@@ -322,14 +333,13 @@ impl SledBackend {
 
     /// Whether a backend exists at `path`.
     pub fn exists(path: &Path) -> bool {
-        generation_dir(path, current_generation(path).unwrap_or(0)).is_dir()
+        current_dir(path).is_dir()
     }
 
     /// Whether another process has the backend at `path` open (sled's
     /// exclusive lock on its `db` file, in the current generation).
     pub fn held_elsewhere(path: &Path) -> bool {
-        let dir = generation_dir(path, current_generation(path).unwrap_or(0));
-        crate::rt::disk::locked_elsewhere(&dir.join("db"))
+        crate::rt::disk::locked_elsewhere(&current_dir(path).join("db"))
     }
 
     fn current(&self) -> Arc<Generation> {
@@ -809,11 +819,7 @@ mod tests {
         let mut found: Vec<String> = std::fs::read_dir(dir.parent().unwrap())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| {
-                *n == name
-                    || n.strip_prefix(&format!("{name}."))
-                        .is_some_and(|r| r.parse::<u64>().is_ok())
-            })
+            .filter(|n| generation_of(&name, n).is_some())
             .collect();
         found.sort();
         found

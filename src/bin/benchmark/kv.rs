@@ -69,18 +69,21 @@ pub const LEASE_GRANT_FLAGS: &[Flag] = &[
 ];
 
 /// Runs `total` requests from `clients` concurrent clients (client i on
-/// `chans[i]`), each after `limit` lets it, request n made by `op(ch, n)`;
-/// every outcome goes to `rec`.
+/// `chans[i]`), each after `limit` lets it, request n made by `op(ch, n)`,
+/// and returns etcd's report of their outcomes.
 pub async fn drive<F, Fut>(
+    g: &Global,
     chans: &[Channel],
     total: usize,
     limit: Arc<Limiter>,
-    rec: &Recorder,
     op: F,
-) where
+) -> String
+where
     F: Fn(Channel, usize) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<(), String>> + Send,
 {
+    let rec = Recorder::new(total as u64);
+    let start = Instant::now();
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for ch in chans {
@@ -107,6 +110,8 @@ pub async fn drive<F, Fut>(
     for t in tasks {
         t.await.expect("client task");
     }
+    let took = start.elapsed();
+    g.reporter.render(&rec.finish(), took)
 }
 
 fn positive_key_space(o: &crate::Opts, name: &str) -> usize {
@@ -125,7 +130,6 @@ pub async fn put(o: &crate::Opts, g: &Global) {
     let value = Arc::new(rand_bytes(o.count("val-size")));
     let limit = Arc::new(Limiter::new(o.int("rate"), 1));
     let chans = g.clients(g.clients, g.conns).await;
-    let rec = Recorder::new(total as u64);
     let interval = o.dur("compact-interval");
     if !interval.is_zero() {
         let (ch, delta) = (chans[0].clone(), o.int("compact-index-delta"));
@@ -136,8 +140,7 @@ pub async fn put(o: &crate::Opts, g: &Global) {
             }
         });
     }
-    let start = Instant::now();
-    drive(&chans, total, limit, &rec, move |ch, n| {
+    let report = drive(g, &chans, total, limit, move |ch, n| {
         let mut key = vec![0; key_size];
         let k = if seq { n % space } else { rand_below(space) };
         put_varint(&mut key, k as i64);
@@ -156,8 +159,7 @@ pub async fn put(o: &crate::Opts, g: &Global) {
         }
     })
     .await;
-    let took = start.elapsed();
-    println!("{}", g.reporter.render(&rec.finish(), took));
+    println!("{report}");
     if o.bool("check-hashkv") {
         hash_kv(&chans[0], &g.endpoints[0]).await;
     }
@@ -250,9 +252,7 @@ pub async fn range(o: &crate::Opts, g: &Global) {
     let limit = Arc::new(Limiter::new(o.int("rate"), 1));
     let total = o.count("total");
     let chans = g.clients(g.clients, g.conns).await;
-    let rec = Recorder::new(total as u64);
-    let start = Instant::now();
-    drive(&chans, total, limit, &rec, move |ch, _| {
+    let report = drive(g, &chans, total, limit, move |ch, _| {
         let get = RangeRequest {
             key: key.clone(),
             range_end: end.clone(),
@@ -268,8 +268,7 @@ pub async fn range(o: &crate::Opts, g: &Global) {
         }
     })
     .await;
-    let took = start.elapsed();
-    print!("{}", g.reporter.render(&rec.finish(), took));
+    print!("{report}");
 }
 
 pub async fn txn_put(o: &crate::Opts, g: &Global) {
@@ -278,9 +277,7 @@ pub async fn txn_put(o: &crate::Opts, g: &Global) {
     let value = Arc::new(rand_bytes(o.count("val-size")));
     let limit = Arc::new(Limiter::new(o.int("rate"), 1));
     let chans = g.clients(g.clients, g.conns).await;
-    let rec = Recorder::new(total as u64);
-    let start = Instant::now();
-    drive(&chans, total, limit, &rec, move |ch, n| {
+    let report = drive(g, &chans, total, limit, move |ch, n| {
         let success = (0..ops)
             .map(|j| {
                 let mut key = vec![0; key_size];
@@ -307,8 +304,7 @@ pub async fn txn_put(o: &crate::Opts, g: &Global) {
         }
     })
     .await;
-    let took = start.elapsed();
-    println!("{}", g.reporter.render(&rec.finish(), took));
+    println!("{report}");
 }
 
 /// clientv3's `KeepAliveOnce`: a keep-alive stream of its own for one
@@ -365,10 +361,8 @@ pub async fn lease_keepalive(o: &crate::Opts, g: &Global) {
 pub async fn lease_grant(o: &crate::Opts, g: &Global) {
     let (total, ttl) = (o.count("total"), o.int("ttl"));
     let chans = g.clients(g.clients, g.conns).await;
-    let rec = Recorder::new(total as u64);
     let limit = Arc::new(Limiter::new(0, 1));
-    let start = Instant::now();
-    drive(&chans, total, limit, &rec, move |ch, _| async move {
+    let report = drive(g, &chans, total, limit, move |ch, _| async move {
         let grant = LeaseGrantRequest { ttl, id: 0 };
         LeaseClient::new(ch)
             .lease_grant(req(grant))
@@ -377,8 +371,7 @@ pub async fn lease_grant(o: &crate::Opts, g: &Global) {
             .map_err(|s| status_text(&s))
     })
     .await;
-    let took = start.elapsed();
-    print!("{}", g.reporter.render(&rec.finish(), took));
+    print!("{report}");
     hold(o.count("hold-secs") as u64).await;
 }
 

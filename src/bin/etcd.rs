@@ -9,6 +9,25 @@ use oxcd::rt::disk::FsDisk;
 use oxcd::server::SERVER_VERSION;
 use oxcd::storage::backend::SledBackend;
 
+/// jemalloc instead of glibc's malloc. Under load the server allocates and
+/// frees from many threads at once (h2 connections, tokio workers, the
+/// backend committer); glibc spent a fifth of the server's CPU on that at
+/// 1,000 clients, in its bins' slow paths (`_int_malloc`, `unlink_chunk`,
+/// `malloc_consolidate`). jemalloc took 24 % off the server's CPU per put
+/// (BENCHMARKS.md). The simulator keeps the system allocator: nothing there
+/// measures speed.
+#[cfg(not(madsim))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's options, read at its start (`_rjem_` is tikv-jemalloc-sys's
+/// symbol prefix). Dirty pages go back to the system after a second instead
+/// of ten, so the resident memory after a burst falls back as glibc's does;
+/// `_RJEM_MALLOC_CONF` in the environment still overrides these.
+#[cfg(not(madsim))]
+#[export_name = "_rjem_malloc_conf"]
+static MALLOC_CONF: &[u8; 37] = b"dirty_decay_ms:1000,muzzy_decay_ms:0\0";
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     // etcd looks at its first argument for these before parsing flags.

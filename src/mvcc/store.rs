@@ -638,22 +638,29 @@ impl KvStore {
     }
 
     fn put_in(&mut self, w: &mut WriteTxn, req: &PutRequest) -> PutResponse {
-        let prev = self.get_kv(&req.key, w.read_rev()).cloned();
-        let rev = w.next();
-        let (create, version) = match self.index.get(&req.key).and_then(|ki| ki.get(rev.main)) {
-            Some(k) => (k.created.main, k.version + 1),
-            None => (rev.main, 1),
-        };
-        let prev_ref = prev.as_ref();
+        // The previous pair is borrowed, and copied only when the answer
+        // carries it: a put's value is copied once, into the new revision.
+        let prev = self.get_kv(&req.key, w.read_rev());
         let value = if req.ignore_value {
-            prev_ref.map(|p| p.value.clone()).unwrap_or_default()
+            prev.map(|p| p.value.clone()).unwrap_or_default()
         } else {
             req.value.clone()
         };
         let lease = if req.ignore_lease {
-            prev_ref.map(|p| p.lease).unwrap_or_default()
+            prev.map_or(0, |p| p.lease)
         } else {
             req.lease
+        };
+        let wrong_prev = crate::bugs::active(crate::bugs::Bug::WrongPrevKv) && prev.is_some();
+        let prev = if req.prev_kv && !wrong_prev {
+            prev.cloned()
+        } else {
+            None
+        };
+        let rev = w.next();
+        let (create, version) = match self.index.get(&req.key).and_then(|ki| ki.get(rev.main)) {
+            Some(k) => (k.created.main, k.version + 1),
+            None => (rev.main, 1),
         };
         let kv = KeyValue {
             key: req.key.clone(),
@@ -663,8 +670,11 @@ impl KvStore {
             value,
             lease,
         };
-        self.index.entry(req.key.clone()).or_default().put(rev);
-        let prev = if crate::bugs::active(crate::bugs::Bug::WrongPrevKv) && prev.is_some() {
+        match self.index.get_mut(&req.key) {
+            Some(ki) => ki.put(rev),
+            None => self.index.entry(req.key.clone()).or_default().put(rev),
+        }
+        let prev = if wrong_prev && req.prev_kv {
             Some(kv.clone())
         } else {
             prev
@@ -672,7 +682,7 @@ impl KvStore {
         self.store(rev, false, kv);
         PutResponse {
             header: Some(header(rev.main)),
-            prev_kv: if req.prev_kv { prev } else { None },
+            prev_kv: prev,
         }
     }
 

@@ -424,28 +424,39 @@ impl Backend for SledBackend {
         checkpoints.retain(|c| c.strong_count() > 0);
         let undos: Vec<Arc<Undo>> = checkpoints.iter().filter_map(Weak::upgrade).collect();
         let mut batch = sled::Batch::default();
-        // What each key held before this batch, or earlier in it.
-        let mut before: HashMap<Vec<u8>, Option<Vec<u8>>> = HashMap::new();
+        // The length of each key's value as of its last change in this
+        // batch (`None`: deleted). A key's first change reads what it held
+        // before the batch, for the sizes and the open checkpoints; later
+        // changes find it here. Lengths only: each value is copied once,
+        // into sled's batch.
+        let mut changed: HashMap<sled::IVec, Option<usize>> = HashMap::new();
         let (mut added, mut removed) = (0u64, 0u64);
         for (k, v) in raw_writes(ops, consistent_index) {
-            let old = match before.get(&k) {
-                Some(old) => old.clone(),
-                None if is_fresh(&k, &v) => None,
-                None => db.get(&k).map_err(io::Error::other)?.map(|v| v.to_vec()),
+            let old = match changed.get(&k[..]) {
+                Some(len) => *len,
+                None => {
+                    let old = if is_fresh(&k, &v) {
+                        None
+                    } else {
+                        db.get(&k).map_err(io::Error::other)?
+                    };
+                    for undo in &undos {
+                        undo.lock()
+                            .expect("checkpoint lock")
+                            .entry(k.clone())
+                            .or_insert_with(|| old.as_ref().map(|o| o.to_vec()));
+                    }
+                    old.map(|o| o.len())
+                }
             };
-            for undo in &undos {
-                undo.lock()
-                    .expect("checkpoint lock")
-                    .entry(k.clone())
-                    .or_insert_with(|| old.clone());
-            }
-            removed += old.as_ref().map_or(0, |o| (k.len() + o.len()) as u64);
+            removed += old.map_or(0, |o| (k.len() + o) as u64);
             added += v.as_ref().map_or(0, |n| (k.len() + n.len()) as u64);
-            match &v {
-                Some(v) => batch.insert(k.clone(), v.clone()),
-                None => batch.remove(k.clone()),
+            let key = sled::IVec::from(k);
+            changed.insert(key.clone(), v.as_ref().map(Vec::len));
+            match v {
+                Some(v) => batch.insert(key, v),
+                None => batch.remove(key),
             }
-            before.insert(k, v);
         }
         db.apply_batch(batch).map_err(io::Error::other)?;
         self.sizes

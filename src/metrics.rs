@@ -156,6 +156,18 @@ pub struct Metrics {
     carried: Mutex<ApplyCounts>,
 }
 
+/// One gRPC method's `grpc_server_*` series, looked up once: counting a
+/// call then hashes no labels (the four lookups a call made were about 3 %
+/// of a put's instructions).
+pub struct GrpcSeries {
+    pub started: IntCounter,
+    pub msg_received: IntCounter,
+    pub msg_sent: IntCounter,
+    pub handling_seconds: Option<Histogram>,
+    /// By gRPC code, in [`GRPC_CODES`]'s order.
+    pub handled: Vec<IntCounter>,
+}
+
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Metrics")
@@ -312,6 +324,27 @@ impl Metrics {
                 self.grpc_handled
                     .with_label_values(&[code, method, service, kind]);
             }
+        }
+    }
+
+    /// One gRPC method's series (created with zeros if new).
+    pub fn grpc_series(&self, service: &str, method: &str, kind: &str) -> GrpcSeries {
+        let labels = [method, service, kind];
+        GrpcSeries {
+            started: self.grpc_started.with_label_values(&labels),
+            msg_received: self.grpc_msg_received.with_label_values(&labels),
+            msg_sent: self.grpc_msg_sent.with_label_values(&labels),
+            handling_seconds: self
+                .grpc_handling_seconds
+                .as_ref()
+                .map(|h| h.with_label_values(&labels)),
+            handled: GRPC_CODES
+                .iter()
+                .map(|code| {
+                    self.grpc_handled
+                        .with_label_values(&[code, method, service, kind])
+                })
+                .collect(),
         }
     }
 

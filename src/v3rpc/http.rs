@@ -3,10 +3,12 @@
 //! Anything else on the port that is not gRPC gets Go's 404. (Served on real
 //! networks through [`crate::rt::net`]; the simulator speaks gRPC only.)
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::gateway::{grpc_methods, GrpcMethod};
+use super::gateway::grpc_methods;
+use crate::metrics::GrpcSeries;
 use crate::rt::net::{GrpcCallStats, GrpcObserver, HttpHandler, HttpRequest, HttpResponse};
 use crate::server::EtcdServer;
 
@@ -167,47 +169,50 @@ impl HttpHandler for MetricsHttp {
 /// Counts the client port's gRPC calls into the member's metrics.
 struct GrpcMetrics {
     server: Arc<EtcdServer>,
+    /// The series of every method of etcd's services, by gRPC path; a path
+    /// that names none is not counted, as grpc-go's unknown services are
+    /// not.
+    series: HashMap<&'static str, GrpcSeries>,
 }
 
-/// The labels of a gRPC path; `None` for a path that names no method of
-/// etcd's services (not counted, as grpc-go's unknown services are not).
-fn grpc_method(path: &str) -> Option<&'static GrpcMethod> {
-    grpc_methods().get(path)
+impl GrpcMetrics {
+    fn new(server: Arc<EtcdServer>) -> GrpcMetrics {
+        let series = grpc_methods()
+            .iter()
+            .map(|(path, g)| {
+                let s = server.metrics().grpc_series(&g.service, &g.method, g.kind);
+                (path.as_str(), s)
+            })
+            .collect();
+        GrpcMetrics { server, series }
+    }
 }
 
 impl GrpcObserver for GrpcMetrics {
     fn started(&self, path: &str) {
-        if let Some(g) = grpc_method(path) {
-            let m = self.server.metrics();
-            m.grpc_started
-                .with_label_values(&[&g.method, &g.service, g.kind])
-                .inc();
+        if let Some(s) = self.series.get(path) {
+            s.started.inc();
         }
     }
 
-    fn handled(&self, path: &str, s: &GrpcCallStats) {
+    fn handled(&self, path: &str, stats: &GrpcCallStats) {
         let m = self.server.metrics();
-        m.client_grpc_received_bytes.inc_by(s.bytes_in);
-        m.client_grpc_sent_bytes.inc_by(s.bytes_out);
-        let Some(g) = grpc_method(path) else {
+        m.client_grpc_received_bytes.inc_by(stats.bytes_in);
+        m.client_grpc_sent_bytes.inc_by(stats.bytes_out);
+        let Some(s) = self.series.get(path) else {
             return;
         };
-        let labels = [g.method.as_str(), &g.service, g.kind];
-        let code = crate::metrics::GRPC_CODES
-            .get(s.code as usize)
-            .copied()
-            .unwrap_or("Unknown");
-        m.grpc_handled
-            .with_label_values(&[code, &g.method, &g.service, g.kind])
-            .inc();
-        m.grpc_msg_received
-            .with_label_values(&labels)
-            .inc_by(s.msgs_in);
-        m.grpc_msg_sent
-            .with_label_values(&labels)
-            .inc_by(s.msgs_out);
-        if let Some(h) = &m.grpc_handling_seconds {
-            h.with_label_values(&labels).observe(s.took.as_secs_f64());
+        // A code beyond gRPC's is counted as Unknown (2), as grpc-go does.
+        let code = if (stats.code as usize) < s.handled.len() {
+            stats.code as usize
+        } else {
+            2
+        };
+        s.handled[code].inc();
+        s.msg_received.inc_by(stats.msgs_in);
+        s.msg_sent.inc_by(stats.msgs_out);
+        if let Some(h) = &s.handling_seconds {
+            h.observe(stats.took.as_secs_f64());
         }
     }
 }
@@ -265,9 +270,7 @@ impl ClientHttp {
 #[tonic::async_trait]
 impl HttpHandler for ClientHttp {
     fn grpc_observer(&self) -> Option<Arc<dyn GrpcObserver>> {
-        Some(Arc::new(GrpcMetrics {
-            server: self.server.clone(),
-        }))
+        Some(Arc::new(GrpcMetrics::new(self.server.clone())))
     }
 
     async fn handle(&self, req: HttpRequest) -> HttpResponse {

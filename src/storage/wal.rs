@@ -159,13 +159,23 @@ impl Wal {
         self.disk.replace(&self.path, &out)
     }
 
-    /// Writes buffered records and makes them durable.
-    pub fn sync(&mut self) -> io::Result<()> {
+    /// Writes buffered records to the file without making them durable:
+    /// they survive the process, not the machine.
+    pub fn write(&mut self) -> io::Result<()> {
         if self.buf.is_empty() {
             return Ok(());
         }
         self.disk.append(&self.path, &self.buf)?;
         self.buf.clear();
+        Ok(())
+    }
+
+    /// Writes buffered records and makes them durable.
+    pub fn sync(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        self.write()?;
         if crate::bugs::active(crate::bugs::Bug::AckBeforeFsync) {
             return Ok(());
         }

@@ -64,6 +64,17 @@ fn quota_transcript(ctl: &str, server: &Server) -> String {
     let big = "x".repeat(100_000);
     let mut filled = None;
     for n in 0..100 {
+        // Both servers count the backend's size at their 100 ms backend
+        // commits, and check the quota twice: before proposing (which
+        // raises NOSPACE) and when applying (which answers NOSPACE only).
+        // A commit landing between the two checks of the put that crosses
+        // the quota would answer it NOSPACE without the alarm, in etcd as
+        // in oxcd; waiting out the batch interval lets each put see the
+        // size of the ones before it, so the transcript is the same every
+        // time.
+        if n > 0 {
+            std::thread::sleep(Duration::from_millis(300));
+        }
         let o = run(ctl, &ep, &["put", "key", &big]);
         if !o.status.success() {
             filled = Some((n, o));

@@ -313,17 +313,7 @@ impl Metrics {
         methods: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
     ) {
         for (service, method, kind) in methods {
-            let labels = [method, service, kind];
-            self.grpc_started.with_label_values(&labels);
-            self.grpc_msg_received.with_label_values(&labels);
-            self.grpc_msg_sent.with_label_values(&labels);
-            if let Some(h) = &self.grpc_handling_seconds {
-                h.with_label_values(&labels);
-            }
-            for code in GRPC_CODES {
-                self.grpc_handled
-                    .with_label_values(&[code, method, service, kind]);
-            }
+            self.grpc_series(service, method, kind);
         }
     }
 

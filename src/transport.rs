@@ -266,7 +266,24 @@ async fn sender(
                 set_reachable(false);
                 continue;
             }
-            Wake::Message(None) => return, // the peer was removed
+            Wake::Message(None) => {
+                // The peer was removed. What was queued for it before is
+                // written, the commit of its own removal among it (the only
+                // way a removed member learns it must stop); closing the
+                // stream now would cancel the batches still in flight.
+                if let Some(l) = link.as_mut() {
+                    let answered = async {
+                        while !l.unacked.is_empty() {
+                            match l.acks.next().await {
+                                Some(Ok(_)) => l.unacked.pop_front(),
+                                _ => break,
+                            };
+                        }
+                    };
+                    let _ = tokio::time::timeout(PEER_TIMEOUT, answered).await;
+                }
+                return;
+            }
             Wake::Message(Some(m)) => {
                 let mut batch = vec![m];
                 while batch.len() < BATCH_MESSAGES_MAX {

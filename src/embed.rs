@@ -668,6 +668,7 @@ impl Member<'_> {
         }
         if removed {
             tracing::error!(target: "etcdserver", "{MemberRemoved}");
+            tracing::info!(target: "etcdserver", "the data-dir used by this member must be removed.");
             return Ok(Stopped::Removed);
         }
         Ok(Stopped::Shutdown)

@@ -10,7 +10,10 @@
 //! at most [`SNAPSHOT_CHUNK_BYTES`], and its outcome is reported to raft.
 //!
 //! Peers come and go with membership changes ([`Transport::add`],
-//! [`Transport::remove`]).
+//! [`Transport::remove`]). A member removed from the cluster is told so by
+//! the peers it still sends to, as etcd's peers answer it 410 Gone: it may
+//! have missed the commit of its own removal (partitioned, or the last
+//! message lost), and must stop all the same.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -62,10 +65,14 @@ pub trait RaftSink: Send + Sync + 'static {
     /// Hands a message from a peer to raft; `Err` when the loop has stopped.
     async fn step(&self, m: Message) -> Result<(), ()>;
     async fn report_snapshot(&self, to: u64, ok: bool);
+    /// A peer said this member was removed from the cluster.
+    async fn removed(&self);
 }
 
 /// Outbound half: one queue and sender task per peer.
 pub struct Transport {
+    /// This member's id, sent with every batch.
+    me: u64,
     peers: HashMap<u64, PeerLink>,
     /// Where snapshot outcomes are reported.
     raft: Arc<dyn RaftSink>,
@@ -77,12 +84,14 @@ pub struct Transport {
 
 impl Transport {
     pub fn new(
+        me: u64,
         raft: Arc<dyn RaftSink>,
         reachable: Reachable,
         dialer: Dialer,
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Transport {
         Transport {
+            me,
             peers: HashMap::new(),
             raft,
             reachable,
@@ -98,9 +107,13 @@ impl Transport {
         }
         let (tx, rx) = mpsc::channel(PEER_QUEUE_MAX);
         tokio::spawn(sender(
-            id,
-            url.to_string(),
+            Route {
+                from: self.me,
+                to: id,
+                url: url.to_string(),
+            },
             rx,
+            self.raft.clone(),
             self.reachable.clone(),
             self.dialer.clone(),
             self.metrics.clone(),
@@ -155,14 +168,32 @@ async fn connect(url: &str, dialer: &Dialer) -> Option<PeerClient<tonic::transpo
     )
 }
 
-async fn sender(
-    id: u64,
+/// Who a sender task sends for, and to whom.
+struct Route {
+    from: u64,
+    to: u64,
     url: String,
+}
+
+/// The answer a removed member gets from its former peers.
+fn member_removed() -> Status {
+    Status::failed_precondition(crate::raftnode::MemberRemoved.to_string())
+}
+
+fn is_member_removed(s: &Status) -> bool {
+    s.code() == tonic::Code::FailedPrecondition
+        && s.message() == crate::raftnode::MemberRemoved.to_string()
+}
+
+async fn sender(
+    route: Route,
     mut rx: mpsc::Receiver<Message>,
+    raft: Arc<dyn RaftSink>,
     reachable: Reachable,
     dialer: Dialer,
     metrics: Arc<crate::metrics::Metrics>,
 ) {
+    let Route { from, to: id, url } = route;
     let to = format!("{id:x}");
     let mut client: Option<PeerClient<tonic::transport::Channel>> = None;
     loop {
@@ -190,7 +221,15 @@ async fn sender(
                     .collect();
                 let bytes: usize = messages.iter().map(Vec::len).sum();
                 let started = crate::rt::time::now();
-                let sent = tokio::time::timeout(PEER_TIMEOUT, c.send(RaftBatch { messages })).await;
+                let sent =
+                    tokio::time::timeout(PEER_TIMEOUT, c.send(RaftBatch { messages, from })).await;
+                if let Ok(Err(s)) = &sent {
+                    if is_member_removed(s) {
+                        tracing::debug!(target: "rafthttp", "peer {to} refused: {}", s.message());
+                        raft.removed().await;
+                        return;
+                    }
+                }
                 let ok = matches!(sent, Ok(Ok(_)));
                 if ok {
                     // One unary call answered after the peer took the
@@ -243,6 +282,9 @@ async fn send_snapshot(url: String, mut m: Message, raft: Arc<dyn RaftSink>, dia
                 c.send_snapshot(futures::stream::iter(chunks)),
             )
             .await;
+            if matches!(&sent, Ok(Err(s)) if is_member_removed(s)) {
+                raft.removed().await;
+            }
             matches!(sent, Ok(Ok(_)))
         }
     };
@@ -268,6 +310,8 @@ pub trait PeerHost: Send + Sync + 'static {
         &self,
         req: crate::pb::etcdserverpb::LeaseTimeToLiveRequest,
     ) -> PeerTtlResponse;
+    /// Whether member `id` was removed from the cluster (it is refused).
+    fn is_removed(&self, id: u64) -> bool;
     /// This member's KV hash at a revision (etcd's `/members/hashkv`).
     fn hash_kv(&self, rev: i64) -> Result<crate::pb::etcdserverpb::HashKvResponse, Status>;
 }
@@ -303,7 +347,16 @@ fn bad_message(e: protobuf::ProtobufError) -> Status {
 #[tonic::async_trait]
 impl peer_server::Peer for PeerService {
     async fn send(&self, r: Request<RaftBatch>) -> Result<Response<Ack>, Status> {
-        for b in r.into_inner().messages {
+        let batch = r.into_inner();
+        if self.host.is_removed(batch.from) {
+            tracing::warn!(
+                target: "rafthttp",
+                "rejected the stream from peer {:x} since it was removed",
+                batch.from
+            );
+            return Err(member_removed());
+        }
+        for b in batch.messages {
             let m = Message::parse_from_bytes(&b).map_err(bad_message)?;
             self.host
                 .metrics()
@@ -324,7 +377,11 @@ impl peer_server::Peer for PeerService {
         let mut data = Vec::new();
         while let Some(chunk) = stream.message().await? {
             if head.is_none() {
-                head = Some(Message::parse_from_bytes(&chunk.message).map_err(bad_message)?);
+                let m = Message::parse_from_bytes(&chunk.message).map_err(bad_message)?;
+                if self.host.is_removed(m.from) {
+                    return Err(member_removed());
+                }
+                head = Some(m);
             }
             if data.len() + chunk.data.len() > SNAPSHOT_BYTES_MAX {
                 return Err(Status::resource_exhausted("snapshot too large"));

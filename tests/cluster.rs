@@ -359,6 +359,46 @@ fn a_member_far_behind_catches_up_from_a_snapshot() {
     }
 }
 
+/// Waits up to 10 s for `s` to exit by itself; its exit code. `what` says
+/// what failed if it keeps running.
+fn exit_code_within_10s(s: &mut Server, what: &str) -> Option<i32> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(st) = s.child.try_wait().unwrap() {
+            return st.code();
+        }
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `member add node4` as a learner through `first`: its ID and the
+/// `ETCD_INITIAL_CLUSTER` etcdctl printed for it, and all it printed.
+fn add_learner(c: &Cluster, first: &str) -> (String, String, String) {
+    let url = format!("http://127.0.0.1:{}", c.peer_ports[3]);
+    let o = common::ctl(
+        first,
+        &[
+            "member",
+            "add",
+            "node4",
+            &format!("--peer-urls={url}"),
+            "--learner",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = stdout(&o);
+    let id = out.split_whitespace().nth(1).unwrap().to_string();
+    let initial = out
+        .lines()
+        .find_map(|l| l.strip_prefix("ETCD_INITIAL_CLUSTER="))
+        .unwrap()
+        .trim_matches('"')
+        .to_string();
+    (id, initial, out)
+}
+
 #[test]
 fn member_add_join_and_remove() {
     let mut c = Cluster::start(3);
@@ -374,20 +414,8 @@ fn member_add_join_and_remove() {
         ),
         "OK\n"
     );
+    let (new_id, initial, out) = add_learner(&c, &first);
     let url = format!("http://127.0.0.1:{}", c.peer_ports[3]);
-    let o = common::ctl(
-        &first,
-        &[
-            "member",
-            "add",
-            "node4",
-            &format!("--peer-urls={url}"),
-            "--learner",
-        ],
-        None,
-    );
-    let out = stdout(&o);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(
         out.starts_with("Member ") && out.contains(" added to cluster "),
         "{out}"
@@ -396,14 +424,7 @@ fn member_add_join_and_remove() {
         out.contains("ETCD_INITIAL_CLUSTER_STATE=\"existing\""),
         "{out}"
     );
-    let initial = out
-        .lines()
-        .find_map(|l| l.strip_prefix("ETCD_INITIAL_CLUSTER="))
-        .unwrap()
-        .trim_matches('"')
-        .to_string();
     assert_eq!(initial.split(',').count(), 4, "{initial}");
-    let new_id = out.split_whitespace().nth(1).unwrap().to_string();
     let list = stdout(&common::ctl(&first, &["member", "list"], None));
     assert!(
         list.contains(&format!("{new_id}, unstarted, , {url}, , true")),
@@ -465,14 +486,7 @@ fn member_add_join_and_remove() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(stdout(&o).starts_with(&format!("Member {new_id:>16} removed from cluster ")));
     let removed = c.members[3].as_mut().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let code = loop {
-        if let Some(st) = removed.child.try_wait().unwrap() {
-            break st.code();
-        }
-        assert!(Instant::now() < deadline, "removed member still running");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let code = exit_code_within_10s(removed, "removed member still running");
     assert_eq!(code, Some(0), "etcd exits 0 when its member is removed");
     assert!(c
         .log(3)
@@ -480,17 +494,7 @@ fn member_add_join_and_remove() {
     // Restarted from its data dir, it knows it was removed and stops again
     // (the spawn replaces the log file, so the message is the restart's).
     let mut again = c.spawn_as(3, &initial, "existing");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let code = loop {
-        if let Some(st) = again.child.try_wait().unwrap() {
-            break st.code();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "a removed member restarted and kept running"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let code = exit_code_within_10s(&mut again, "a removed member restarted and kept running");
     assert_eq!(code, Some(0), "etcd exits 0 when its member is removed");
     assert!(c
         .log(3)
@@ -559,6 +563,35 @@ fn member_add_join_and_remove() {
         String::from_utf8_lossy(&o.stderr)
     );
     c.members[0] = Some(s);
+}
+
+/// A member removed while it was down never applied its removal. Started
+/// again from its data dir, it is told by its peers (etcd's peers answer it
+/// 410 Gone) and stops as removed, exit 0, with etcd's message.
+#[test]
+fn a_member_removed_while_down_is_told_by_its_peers() {
+    let mut c = Cluster::start(3);
+    c.client_ports.push(free_port());
+    c.peer_ports.push(free_port());
+    let first = c.members[0].as_ref().unwrap().endpoint();
+    let (new_id, initial, _) = add_learner(&c, &first);
+    let mut s = c.spawn_as(3, &initial, "existing");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !s.ctl(&["endpoint", "status"]).status.success() {
+        assert!(Instant::now() < deadline, "the learner never served");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    s.kill9();
+    let o = common::ctl(&first, &["member", "remove", &new_id], None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut again = c.spawn_as(3, &initial, "existing");
+    let code = exit_code_within_10s(&mut again, "a member removed while down kept running");
+    assert_eq!(code, Some(0), "etcd exits 0 when its member is removed");
+    assert!(c
+        .log(3)
+        .contains("the member has been permanently removed from the cluster"));
+    let list = stdout(&common::ctl(&first, &["member", "list"], None));
+    assert_eq!(list.lines().count(), 3, "{list}");
 }
 
 /// `etcd gateway start` in front of three members: clients that know only

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use madsim::runtime::{Handle, NodeHandle};
@@ -20,6 +21,8 @@ pub struct Member {
     pub node: NodeHandle,
     pub disk: SimDisk,
     pub backend: MemBackend,
+    /// Set once the member stopped because it was removed from the cluster.
+    pub removed: Arc<AtomicBool>,
 }
 
 impl Member {
@@ -128,12 +131,14 @@ pub fn start_member_on(
     let name = format!("etcd{i}");
     let ip: IpAddr = format!("10.0.0.{i}").parse().expect("ip");
     let (d, b) = (disk.clone(), backend.clone());
+    let removed = Arc::new(AtomicBool::new(false));
+    let r = removed.clone();
     let node = handle
         .create_node()
         .name(&name)
         .ip(ip)
         .init(move || {
-            let (cfg, d, b) = (cfg.clone(), d.clone(), b.clone());
+            let (cfg, d, b, r) = (cfg.clone(), d.clone(), b.clone(), r.clone());
             async move {
                 let listeners = oxcd::embed::listen(&cfg).await.expect("bind");
                 let stopped = oxcd::embed::run(
@@ -159,7 +164,8 @@ pub fn start_member_on(
                         if oxcd::rt::faults::get(node).fsync_fails
                             && e.to_string().contains("the disk failed the fsync") => {}
                     Err(e) => panic!("member stopped: {e}"),
-                    Ok(_) => {}
+                    Ok(oxcd::embed::Stopped::Removed) => r.store(true, Ordering::SeqCst),
+                    Ok(oxcd::embed::Stopped::Shutdown) => {}
                 }
             }
         })
@@ -170,6 +176,7 @@ pub fn start_member_on(
         node,
         disk,
         backend,
+        removed,
     }
 }
 

@@ -21,6 +21,9 @@ use crate::workload::register::{RegisterClient, SharedHistory};
 const SNAPSHOT_COUNT: &str = "--snapshot-count=25";
 /// Simulated time a membership step may take before the run fails.
 const STEP_BOUND: Duration = Duration::from_secs(60);
+/// Simulated time a removed member may keep running once faults are healed:
+/// its peers refuse its next probe (sent each second) as removed.
+const REMOVED_STOP_BOUND: Duration = Duration::from_secs(10);
 
 /// How a run's membership changes went, for its report.
 #[derive(Debug, Default)]
@@ -28,6 +31,8 @@ struct Changes {
     added: usize,
     promoted: usize,
     removed: usize,
+    /// Removed while cut off from the cluster.
+    removed_cut_off: usize,
 }
 
 /// The register workload on three members with compaction every few
@@ -45,7 +50,8 @@ pub async fn register_with_snapshots() -> Outcome {
 /// `--initial-cluster-state existing`, serve, and are removed again.
 ///
 /// Finds: membership bugs (a conf change applied differently by members,
-/// a joining member with the wrong state, a removed member still voting).
+/// a joining member with the wrong state, a removed member still voting or
+/// still running once healed).
 /// Cannot find: what the register scenarios cannot.
 pub async fn membership_under_load() -> Outcome {
     register_with_changes(3).await
@@ -73,21 +79,39 @@ async fn register_with_changes(changes_max: usize) -> Outcome {
     // After each fault (while the budget lasts) a member is added, joins and
     // is removed again.
     let changes = RefCell::new(Changes::default());
-    let (h, cn, u, ch) = (&handle, &client_node, &urls, &changes);
+    let gone = RefCell::new(Vec::new());
+    let (h, cn, u, ch, g) = (&handle, &client_node, &urls, &changes, &gone);
     let change = || -> Option<Step<'_>> {
         let i = 4 + ch.borrow().added;
         if ch.borrow().added >= changes_max {
             return None;
         }
         Some(Box::pin(async move {
-            let promoted = add_and_join(h, cn, u, i).await?;
+            let (member, promoted) = add_and_join(h, cn, u, i).await?;
             {
                 let mut c = ch.borrow_mut();
                 c.added += 1;
                 c.promoted += usize::from(promoted);
             }
-            remove(cn, u, i).await?;
-            ch.borrow_mut().removed += 1;
+            // Half the time the member is cut off while it is removed, so it
+            // never applies its removal: its peers must tell it once it is
+            // back (etcd's 410 Gone).
+            let cut_off = madsim::rand::thread_rng().gen_bool(0.5);
+            let net = madsim::net::NetSim::current();
+            if cut_off {
+                net.clog_node(member.node.id());
+            }
+            let removed = remove(cn, u, i).await;
+            if cut_off {
+                net.unclog_node(member.node.id());
+            }
+            removed?;
+            {
+                let mut c = ch.borrow_mut();
+                c.removed += 1;
+                c.removed_cut_off += usize::from(cut_off);
+            }
+            g.borrow_mut().push(member);
             Ok(())
         }))
     };
@@ -96,12 +120,34 @@ async fn register_with_changes(changes_max: usize) -> Outcome {
         clients_under_faults(&handle, &members, &client_node, schedule, client, change).await?;
     let (ops, unknown) =
         heal_and_check_register(&members, &client_node, urls.clone(), start, &history).await?;
+    removed_members_stop(&gone.into_inner()).await?;
     let changes = changes.into_inner();
     let snapshots = oxcd::raftnode::snapshots_installed() - snapshots_before;
     Ok(format!(
         "3 members, {SNAPSHOT_COUNT}: {ops} ops ({unknown} unknown outcome), {snapshots} snapshots installed, changes {changes:?}, faults {faults:?}, {:.1} simulated s",
         start.elapsed().as_secs_f64()
     ))
+}
+
+/// Every removed member stops (as removed) within [`REMOVED_STOP_BOUND`],
+/// whether or not it applied its own removal.
+async fn removed_members_stop(gone: &[crate::cluster::Member]) -> Result<(), String> {
+    use std::sync::atomic::Ordering;
+    #[allow(clippy::disallowed_methods)] // madsim's simulated clock
+    let deadline = Instant::now() + REMOVED_STOP_BOUND;
+    for m in gone {
+        while !m.removed.load(Ordering::SeqCst) {
+            #[allow(clippy::disallowed_methods)] // madsim's simulated clock
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "removed member {} still running {REMOVED_STOP_BOUND:?} after healing",
+                    m.name
+                ));
+            }
+            madsim::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
 }
 
 /// Retries `step` (a membership RPC through any original member) until it
@@ -187,14 +233,14 @@ async fn cluster_state(urls: &[String]) -> String {
 
 /// `member add` (maybe as a learner), start the member with
 /// `--initial-cluster-state existing`, wait until it serves, and promote a
-/// learner once it has caught up. Returns whether it was a learner (and so
-/// was promoted).
+/// learner once it has caught up. Returns the member and whether it was a
+/// learner (and so was promoted).
 async fn add_and_join(
     handle: &Handle,
     client_node: &NodeHandle,
     urls: &[String],
     i: usize,
-) -> Result<bool, String> {
+) -> Result<(crate::cluster::Member, bool), String> {
     let learner = madsim::rand::thread_rng().gen_bool(0.5);
     let peer = peer_url(i);
     let p = peer.clone();
@@ -261,7 +307,7 @@ async fn add_and_join(
         )
         .await?;
     }
-    Ok(learner)
+    Ok((m, learner))
 }
 
 /// `member remove` of member `i` (found by its peer URL).

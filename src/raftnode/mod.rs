@@ -78,6 +78,8 @@ pub enum RaftCmd {
     },
     /// How sending a snapshot to `to` went.
     ReportSnapshot { to: u64, ok: bool },
+    /// A peer refused this member's messages: it was removed.
+    Removed,
     /// A snapshot built off the loop (see `raftnode::snapshot`), or why
     /// it could not be.
     SnapshotBuilt(Box<Result<raft::eraftpb::Snapshot, String>>),
@@ -214,7 +216,7 @@ pub struct RaftNode {
     snapshot_count: u64,
     /// Applied index at the last compaction.
     compacted_at: u64,
-    /// This member applied its own removal.
+    /// This member applied its own removal, or a peer said it was removed.
     removed: bool,
     campaign_at_start: bool,
     election_ticks: usize,
@@ -244,6 +246,10 @@ impl RaftSink for mpsc::Sender<RaftCmd> {
     async fn report_snapshot(&self, to: u64, ok: bool) {
         let _ = self.send(RaftCmd::ReportSnapshot { to, ok }).await;
     }
+
+    async fn removed(&self) {
+        let _ = self.send(RaftCmd::Removed).await;
+    }
 }
 
 #[tonic::async_trait]
@@ -255,6 +261,12 @@ impl RaftSink for mpsc::WeakSender<RaftCmd> {
     async fn report_snapshot(&self, to: u64, ok: bool) {
         if let Some(tx) = self.upgrade() {
             tx.report_snapshot(to, ok).await;
+        }
+    }
+
+    async fn removed(&self) {
+        if let Some(tx) = self.upgrade() {
+            tx.removed().await;
         }
     }
 }
@@ -278,6 +290,7 @@ impl RaftNode {
         let sink: Arc<dyn RaftSink> = Arc::new(tx.downgrade());
         self.snapshot_tx = Some(tx.downgrade());
         let mut transport = Transport::new(
+            self.me(),
             sink,
             self.handle.reachable.clone(),
             self.peer_dialer.clone(),
@@ -383,6 +396,9 @@ impl RaftNode {
             RaftCmd::SnapshotBuilt(built) => self.snapshot_built(*built),
             RaftCmd::CommitBackend { reply } => self.checkpoint_waiters.push(reply),
             RaftCmd::ReadIndex { reply } => self.read_index(reply),
+            // Stops the loop as applying the removal would: the peers, which
+            // applied it, no longer take this member's messages.
+            RaftCmd::Removed => self.removed = true,
             RaftCmd::Step(m) => {
                 // Messages from unknown or removed peers are refused by raft.
                 let _ = self.raw.step(*m);

@@ -119,12 +119,12 @@ impl EtcdServer {
         Ok((m, list))
     }
 
-    /// etcd's MemberRemove.
     /// Whether `id` was a member and was removed (it can never come back).
     pub fn member_is_removed(&self, id: u64) -> bool {
         self.read().state.cluster.is_removed(id)
     }
 
+    /// etcd's MemberRemove.
     pub async fn member_remove(&self, id: u64) -> Result<Vec<Member>, ServerError> {
         let m = {
             let shared = self.read();
@@ -236,6 +236,10 @@ impl PeerHost for EtcdServer {
         req: crate::pb::etcdserverpb::LeaseTimeToLiveRequest,
     ) -> crate::pb::oxcdpeer::LeaseTimeToLiveResponse {
         self.serve_forwarded_time_to_live(req).await
+    }
+
+    fn is_removed(&self, id: u64) -> bool {
+        self.member_is_removed(id)
     }
 
     fn hash_kv(&self, rev: i64) -> Result<crate::pb::etcdserverpb::HashKvResponse, tonic::Status> {

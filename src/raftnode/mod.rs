@@ -205,7 +205,8 @@ pub struct RaftNode {
     checkpoint_waiters: Vec<oneshot::Sender<io::Result<crate::storage::backend::Checkpoint>>>,
     waiters: Waiters,
     read_seq: u64,
-    reads_pending: std::collections::HashMap<u64, oneshot::Sender<()>>,
+    /// Ordered, as `Waiters` are (dropped on shutdown in this order).
+    reads_pending: std::collections::BTreeMap<u64, oneshot::Sender<()>>,
     reads_ready: Vec<(u64, oneshot::Sender<()>)>,
     tick: Duration,
     transport: Option<Transport>,

@@ -2,7 +2,7 @@
 //! typed by what they wait for: an [`Answer`] can only reach a waiter of its
 //! own kind, so a put's caller gets a `PutResponse` by construction.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use tokio::sync::oneshot;
 
@@ -62,12 +62,13 @@ impl Waiter {
     }
 }
 
-/// Waiters of one result type.
-struct Wait<T>(HashMap<u64, Reply<T>>);
+/// Waiters of one result type. Ordered: dropping them on shutdown wakes
+/// their callers in this order, which a simulation replay must repeat.
+struct Wait<T>(BTreeMap<u64, Reply<T>>);
 
 impl<T> Default for Wait<T> {
     fn default() -> Self {
-        Wait(HashMap::new())
+        Wait(BTreeMap::new())
     }
 }
 

@@ -7,7 +7,7 @@
 //!
 //! Files are append-only logs, replaced whole when the WAL is compacted.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -120,7 +120,9 @@ struct SimFile {
 /// incarnations (the harness keeps it across kill and restart).
 #[derive(Default, Clone)]
 pub struct SimDisk {
-    files: Arc<Mutex<HashMap<PathBuf, SimFile>>>,
+    /// Ordered (not a `HashMap`): a crash draws a torn length per file in
+    /// this order, which a replay of the seed must repeat.
+    files: Arc<Mutex<BTreeMap<PathBuf, SimFile>>>,
 }
 
 impl SimDisk {

@@ -305,18 +305,6 @@ impl Metrics {
         }
     }
 
-    /// Lists every method with zeros, as go-grpc-prometheus's
-    /// `InitializeMetrics` does, so dashboards see each series from the
-    /// start. `methods` are `(service, method, grpc_type)`.
-    pub fn init_grpc_methods<'a>(
-        &self,
-        methods: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
-    ) {
-        for (service, method, kind) in methods {
-            self.grpc_series(service, method, kind);
-        }
-    }
-
     /// One gRPC method's series (created with zeros if new).
     pub fn grpc_series(&self, service: &str, method: &str, kind: &str) -> GrpcSeries {
         let labels = [method, service, kind];
@@ -426,7 +414,7 @@ mod tests {
     #[test]
     fn exposition_has_etcds_names_types_and_labels() {
         let m = Metrics::new(Level::Basic);
-        m.init_grpc_methods([("etcdserverpb.KV", "Range", "unary")]);
+        m.grpc_series("etcdserverpb.KV", "Range", "unary");
         m.carry_apply_counts(ApplyCounts {
             puts: 3,
             ..Default::default()
@@ -460,7 +448,7 @@ mod tests {
         }
         assert!(!text.contains("grpc_server_handling_seconds"));
         let extensive = Metrics::new(Level::Extensive);
-        extensive.init_grpc_methods([("etcdserverpb.KV", "Range", "unary")]);
+        extensive.grpc_series("etcdserverpb.KV", "Range", "unary");
         assert!(extensive
             .gather(&Scrape::default())
             .contains("# TYPE grpc_server_handling_seconds histogram"));

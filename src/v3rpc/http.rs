@@ -176,6 +176,9 @@ struct GrpcMetrics {
 }
 
 impl GrpcMetrics {
+    /// Creating the series lists every method of etcd's services with
+    /// zeros, as go-grpc-prometheus's `InitializeMetrics` does at etcd's
+    /// start-up, so dashboards see each series from the start.
     fn new(server: Arc<EtcdServer>) -> GrpcMetrics {
         let series = grpc_methods()
             .iter()
@@ -215,15 +218,6 @@ impl GrpcObserver for GrpcMetrics {
             h.observe(stats.took.as_secs_f64());
         }
     }
-}
-
-/// Lists every method of etcd's services in the member's metrics with
-/// zeros, as etcd does at start-up.
-pub fn init_grpc_metrics(server: &EtcdServer) {
-    let labels = grpc_methods()
-        .values()
-        .map(|g| (g.service.as_str(), g.method.as_str(), g.kind));
-    server.metrics().init_grpc_methods(labels);
 }
 
 /// The client port's plain HTTP face.

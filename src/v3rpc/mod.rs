@@ -103,7 +103,6 @@ pub async fn serve(
     let election = v3electionpb::election_server::ElectionServer::new(election::Election {
         server: server.clone(),
     });
-    http::init_grpc_metrics(&server);
     let http = Arc::new(http::ClientHttp {
         server: server.clone(),
         face,

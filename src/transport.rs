@@ -224,13 +224,6 @@ enum Wake {
     Timer,
 }
 
-/// One peer's sender: writes batches on a standing stream without waiting
-/// for the previous batch's answer (a unary call per batch cost a loopback
-/// round trip, 0.55 ms, in front of every batch), at most
-/// [`STREAM_WINDOW`] unanswered. The answers tell which peers are
-/// reachable: a batch unanswered after [`PEER_TIMEOUT`], or a stream that
-/// ends, marks the peer unreachable and the stream is opened again for the
-/// next batch; an idle peer is probed with an empty batch.
 /// Who a sender task sends for, and to whom.
 struct Route {
     from: u64,
@@ -248,6 +241,14 @@ fn is_member_removed(s: &Status) -> bool {
         && s.message() == crate::raftnode::MemberRemoved.to_string()
 }
 
+/// One peer's sender: writes batches on a standing stream without waiting
+/// for the previous batch's answer (a unary call per batch cost a loopback
+/// round trip, 0.55 ms, in front of every batch), at most
+/// [`STREAM_WINDOW`] unanswered. The answers tell which peers are
+/// reachable: a batch unanswered after [`PEER_TIMEOUT`], or a stream that
+/// ends, marks the peer unreachable and the stream is opened again for the
+/// next batch; an idle peer is probed with an empty batch. A peer that
+/// refuses this member as removed ends the sender and tells the raft loop.
 async fn sender(
     route: Route,
     mut rx: mpsc::Receiver<Message>,

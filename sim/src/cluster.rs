@@ -2,8 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use madsim::runtime::{Handle, NodeHandle};
 use oxcd::config::{self, Config, Parsed};
@@ -21,8 +20,9 @@ pub struct Member {
     pub node: NodeHandle,
     pub disk: SimDisk,
     pub backend: MemBackend,
-    /// Set once the member stopped because it was removed from the cluster.
-    pub removed: Arc<AtomicBool>,
+    /// When the member stopped because it was removed from the cluster
+    /// (simulated time).
+    pub removed_at: Arc<Mutex<Option<madsim::time::Instant>>>,
 }
 
 impl Member {
@@ -131,8 +131,8 @@ pub fn start_member_on(
     let name = format!("etcd{i}");
     let ip: IpAddr = format!("10.0.0.{i}").parse().expect("ip");
     let (d, b) = (disk.clone(), backend.clone());
-    let removed = Arc::new(AtomicBool::new(false));
-    let r = removed.clone();
+    let removed_at = Arc::new(Mutex::new(None));
+    let r = removed_at.clone();
     let node = handle
         .create_node()
         .name(&name)
@@ -164,7 +164,11 @@ pub fn start_member_on(
                         if oxcd::rt::faults::get(node).fsync_fails
                             && e.to_string().contains("the disk failed the fsync") => {}
                     Err(e) => panic!("member stopped: {e}"),
-                    Ok(oxcd::embed::Stopped::Removed) => r.store(true, Ordering::SeqCst),
+                    Ok(oxcd::embed::Stopped::Removed) => {
+                        #[allow(clippy::disallowed_methods)] // madsim's simulated clock
+                        let now = madsim::time::Instant::now();
+                        *r.lock().expect("removed_at lock") = Some(now);
+                    }
                     Ok(oxcd::embed::Stopped::Shutdown) => {}
                 }
             }
@@ -176,7 +180,7 @@ pub fn start_member_on(
         node,
         disk,
         backend,
-        removed,
+        removed_at,
     }
 }
 

@@ -21,8 +21,9 @@ use crate::workload::register::{RegisterClient, SharedHistory};
 const SNAPSHOT_COUNT: &str = "--snapshot-count=25";
 /// Simulated time a membership step may take before the run fails.
 const STEP_BOUND: Duration = Duration::from_secs(60);
-/// Simulated time a removed member may keep running once faults are healed:
-/// its peers refuse its next probe (sent each second) as removed.
+/// Simulated time a removed member may keep running once it can reach its
+/// peers again and the faults are healed: they refuse its next probe (sent
+/// each second) as removed.
 const REMOVED_STOP_BOUND: Duration = Duration::from_secs(10);
 
 /// How a run's membership changes went, for its report.
@@ -111,16 +112,20 @@ async fn register_with_changes(changes_max: usize) -> Outcome {
                 c.removed += 1;
                 c.removed_cut_off += usize::from(cut_off);
             }
-            g.borrow_mut().push(member);
+            #[allow(clippy::disallowed_methods)] // madsim's simulated clock
+            let back = Instant::now();
+            g.borrow_mut().push((member, back));
             Ok(())
         }))
     };
     let schedule = (0..CLIENTS, FAULTS_MAX);
     let faults =
         clients_under_faults(&handle, &members, &client_node, schedule, client, change).await?;
+    #[allow(clippy::disallowed_methods)] // madsim's simulated clock
+    let healed = Instant::now();
     let (ops, unknown) =
         heal_and_check_register(&members, &client_node, urls.clone(), start, &history).await?;
-    removed_members_stop(&gone.into_inner()).await?;
+    removed_members_stop(&gone.into_inner(), healed).await?;
     let changes = changes.into_inner();
     let snapshots = oxcd::raftnode::snapshots_installed() - snapshots_before;
     Ok(format!(
@@ -129,18 +134,33 @@ async fn register_with_changes(changes_max: usize) -> Outcome {
     ))
 }
 
-/// Every removed member stops (as removed) within [`REMOVED_STOP_BOUND`],
-/// whether or not it applied its own removal.
-async fn removed_members_stop(gone: &[crate::cluster::Member]) -> Result<(), String> {
-    use std::sync::atomic::Ordering;
-    #[allow(clippy::disallowed_methods)] // madsim's simulated clock
-    let deadline = Instant::now() + REMOVED_STOP_BOUND;
-    for m in gone {
-        while !m.removed.load(Ordering::SeqCst) {
+/// Every removed member stopped (as removed), whether or not it applied its
+/// own removal, within [`REMOVED_STOP_BOUND`] of the later of two moments:
+/// its removal, when it could reach its peers again (`back`), and the
+/// healing of the faults (`healed`), which may have kept its peers from it.
+async fn removed_members_stop(
+    gone: &[(crate::cluster::Member, Instant)],
+    healed: Instant,
+) -> Result<(), String> {
+    for (m, back) in gone {
+        let deadline = (*back).max(healed) + REMOVED_STOP_BOUND;
+        loop {
+            let stopped = *m.removed_at.lock().expect("removed_at lock");
+            match stopped {
+                Some(at) if at <= deadline => break,
+                Some(at) => {
+                    return Err(format!(
+                        "removed member {} stopped {:?} after it was back and the faults healed (bound {REMOVED_STOP_BOUND:?})",
+                        m.name,
+                        at - (*back).max(healed)
+                    ))
+                }
+                None => {}
+            }
             #[allow(clippy::disallowed_methods)] // madsim's simulated clock
             if Instant::now() >= deadline {
                 return Err(format!(
-                    "removed member {} still running {REMOVED_STOP_BOUND:?} after healing",
+                    "removed member {} still running {REMOVED_STOP_BOUND:?} after it was back and the faults healed",
                     m.name
                 ));
             }

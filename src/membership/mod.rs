@@ -75,6 +75,11 @@ impl RaftCluster {
 
     /// etcd's `ValidateConfigurationChange`.
     pub fn validate_change(&self, change: MemberChange, m: &Member) -> Result<(), MemberError> {
+        // etcd's ErrIDRemoved, which its v3 API answers as "member not
+        // found": a removed id never comes back, since its peers refuse it.
+        if self.removed.contains(&m.id) {
+            return Err(MemberError::NotFound);
+        }
         match change {
             MemberChange::AddVoter | MemberChange::AddLearner => {
                 if let Some(cur) = self.members.get(&m.id) {

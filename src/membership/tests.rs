@@ -123,3 +123,26 @@ fn the_cluster_version_is_set_once() {
     assert_eq!(c.version(), Some("3.4.0"));
     assert_eq!(major_minor("3.4.0"), "3.4");
 }
+
+#[test]
+fn a_removed_id_never_comes_back() {
+    let mut c = cluster(&[
+        member(1, "http://a:1", false, "a"),
+        member(2, "http://b:1", false, "b"),
+    ]);
+    let b = member(2, "http://b:1", false, "");
+    c.validate_change(MemberChange::Remove, &b).unwrap();
+    c.apply_change(MemberChange::Remove, &b);
+    assert!(c.is_removed(2));
+    for change in [
+        MemberChange::Remove,
+        MemberChange::AddVoter,
+        MemberChange::AddLearner,
+    ] {
+        assert_eq!(
+            c.validate_change(change, &b),
+            Err(MemberError::NotFound),
+            "{change:?}"
+        );
+    }
+}

@@ -455,7 +455,9 @@ impl RaftNode {
             self.install_snapshot(rd.snapshot()).await?;
         }
         // A leader may send before persisting (Raft §10.2.1).
-        self.send(rd.take_messages());
+        let to_peers = rd.take_messages();
+        let sent_early = !to_peers.is_empty();
+        self.send(to_peers);
         for rs in rd.take_read_states() {
             let Some(seq) = self.own_read_seq(&rs.request_ctx) else {
                 continue;
@@ -492,6 +494,14 @@ impl RaftNode {
             self.send(persisted.clone());
         }
         if must_sync {
+            if sent_early {
+                // The peer senders just woken wait in this worker's LIFO
+                // slot, which no other worker steals, and the fsync below
+                // blocks this worker: without a yield the appends leave only
+                // after the leader's fsync, and the followers' fsyncs cannot
+                // overlap it.
+                tokio::task::yield_now().await;
+            }
             crate::rt::faults::fsync_point(entries).await;
             if crate::rt::faults::fsync_fails() {
                 return Err(io::Error::other(

@@ -515,10 +515,14 @@ impl RaftNode {
         } else {
             self.wal.write()?;
         }
+        // The same LIFO slot: a follower's acknowledgements would wait for
+        // the applies below, and the leader's commit with them.
+        let mut acks_queued = !persisted.is_empty();
         if !early {
             self.send(persisted);
         }
         let committed = rd.take_committed_entries();
+        yield_before_apply(&mut acks_queued, &committed).await;
         self.apply(committed)?;
         let mut light = self.raw.advance(rd);
         if let Some(commit) = light.commit_index() {
@@ -526,6 +530,7 @@ impl RaftNode {
         }
         self.send(light.take_messages());
         let committed = light.take_committed_entries();
+        yield_before_apply(&mut acks_queued, &committed).await;
         self.apply(committed)?;
         self.raw.advance_apply();
         self.release_reads();
@@ -816,5 +821,14 @@ impl RaftNode {
             self.published = st;
             self.handle.shared.write().expect("state lock").status = st;
         }
+    }
+}
+
+/// Lets the peer senders woken by `queued` messages run before an apply
+/// that would otherwise hold this worker (and its LIFO slot) first.
+async fn yield_before_apply(queued: &mut bool, entries: &[Entry]) {
+    if *queued && !entries.is_empty() {
+        *queued = false;
+        tokio::task::yield_now().await;
     }
 }

@@ -366,6 +366,16 @@ fn a_member_far_behind_catches_up_from_a_snapshot() {
     }
 }
 
+/// Waits up to 20 s until a joining learner answers `endpoint status`
+/// (`endpoint health` reads linearizably, which a learner refuses).
+fn learner_serves(s: &Server) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !s.ctl(&["endpoint", "status"]).status.success() {
+        assert!(Instant::now() < deadline, "the learner never served");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Waits up to 10 s for `s` to exit by itself; its exit code. `what` says
 /// what failed if it keeps running.
 fn exit_code_within_10s(s: &mut Server, what: &str) -> Option<i32> {
@@ -440,12 +450,7 @@ fn member_add_join_and_remove() {
     );
     // The new member joins with the environment etcdctl printed.
     let s = c.spawn_as(3, &initial, "existing");
-    // (`endpoint health` reads linearizably, which a learner refuses.)
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !s.ctl(&["endpoint", "status"]).status.success() {
-        assert!(Instant::now() < deadline, "the learner never served");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    learner_serves(&s);
     let status = stdout(&s.ctl(&["endpoint", "status"]));
     assert_eq!(status.split(", ").nth(5), Some("true"), "{status}");
     // A learner serves serializable reads only.
@@ -595,11 +600,7 @@ fn removed_while_down(bin: &'static str) {
     let first = c.members[0].as_ref().unwrap().endpoint();
     let (new_id, initial, _) = add_learner(&c, &first);
     let mut s = c.spawn_as(3, &initial, "existing");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !s.ctl(&["endpoint", "status"]).status.success() {
-        assert!(Instant::now() < deadline, "the learner never served");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    learner_serves(&s);
     s.kill9();
     let o = common::ctl(&first, &["member", "remove", &new_id], None);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

@@ -143,7 +143,8 @@ async fn removed_members_stop(
     healed: Instant,
 ) -> Result<(), String> {
     for (m, back) in gone {
-        let deadline = (*back).max(healed) + REMOVED_STOP_BOUND;
+        let since = (*back).max(healed);
+        let deadline = since + REMOVED_STOP_BOUND;
         loop {
             let stopped = *m.removed_at.lock().expect("removed_at lock");
             match stopped {
@@ -152,7 +153,7 @@ async fn removed_members_stop(
                     return Err(format!(
                         "removed member {} stopped {:?} after it was back and the faults healed (bound {REMOVED_STOP_BOUND:?})",
                         m.name,
-                        at - (*back).max(healed)
+                        at - since
                     ))
                 }
                 None => {}

@@ -312,6 +312,9 @@ impl RaftNode {
             quota_max: crate::apply::alarm::quota_max(cfg.quota_backend_bytes),
             v2_changed: Default::default(),
         };
+        // Above the sequence numbers of this member's earlier runs (each
+        // used far fewer than one a nanosecond), unless the clock was set back.
+        let read_seq_start = crate::rt::time::unix_nanos().max(0) as u64;
         let node = RaftNode {
             raw,
             wal,
@@ -322,8 +325,7 @@ impl RaftNode {
             committer: None,
             checkpoint_waiters: Vec::new(),
             waiters: Default::default(),
-            read_seq: 0,
-            reads_pending: Default::default(),
+            reads: super::read_rounds::ReadRounds::new(read_seq_start),
             reads_ready: Vec::new(),
             tick: Duration::from_millis(cfg.tick_ms),
             transport: None,

@@ -17,6 +17,7 @@
 
 mod backend_batch;
 mod bootstrap;
+mod read_rounds;
 mod snapshot;
 mod wait;
 
@@ -31,6 +32,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use self::backend_batch::{BackendBatch, Committer};
 pub use self::bootstrap::{bootstrap_log, MemberRemoved, NodeConfig};
+use self::read_rounds::ReadRounds;
 pub use self::snapshot::{snapshots_installed, SNAPSHOT_CATCHUP_ENTRIES};
 use self::wait::Waiters;
 pub use self::wait::{ProposeError, Reply, Waiter};
@@ -49,8 +51,6 @@ use crate::transport::{RaftSink, Reachable, Transport};
 const BATCH_COMMANDS_MAX: usize = 4096;
 /// A learner is in sync when it has this share of the leader's log (etcd).
 const LEARNER_READY_PERCENT: f64 = 0.9;
-/// ReadIndex requests outstanding before abandoned ones are swept.
-const READS_PENDING_MAX: usize = 4096;
 
 /// A request to the raft loop.
 pub enum RaftCmd {
@@ -204,9 +204,8 @@ pub struct RaftNode {
     /// `CommitBackend` requests, answered after this cycle's batch.
     checkpoint_waiters: Vec<oneshot::Sender<io::Result<crate::storage::backend::Checkpoint>>>,
     waiters: Waiters,
-    read_seq: u64,
-    /// Ordered, as `Waiters` are (dropped on shutdown in this order).
-    reads_pending: std::collections::BTreeMap<u64, oneshot::Sender<()>>,
+    /// Linearizable reads waiting for a ReadIndex round or its answer.
+    reads: ReadRounds<oneshot::Sender<()>>,
     reads_ready: Vec<(u64, oneshot::Sender<()>)>,
     tick: Duration,
     transport: Option<Transport>,
@@ -345,12 +344,20 @@ impl RaftNode {
                     }
                 }
             }
-            // A simulated slow disk (rt::faults); always zero in production.
-            let slow_disk = crate::rt::faults::disk_latency();
-            if !slow_disk.is_zero() && self.raw.has_ready() {
-                tokio::time::sleep(slow_disk).await;
+            loop {
+                self.start_read_round();
+                // A simulated slow disk (rt::faults); always zero in production.
+                let slow_disk = crate::rt::faults::disk_latency();
+                if !slow_disk.is_zero() && self.raw.has_ready() {
+                    tokio::time::sleep(slow_disk).await;
+                }
+                self.on_ready().await?;
+                // A round just answered: start the next for the reads
+                // queued behind it, without waiting for another event.
+                if !self.reads.due() {
+                    break;
+                }
             }
-            self.on_ready().await?;
             self.backend_housekeeping().await?;
             if self.removed {
                 self.sync_backend().await?;
@@ -419,17 +426,21 @@ impl RaftNode {
     }
 
     fn read_index(&mut self, reply: oneshot::Sender<()>) {
-        // The leader keys pending reads by context, so it must be unique
-        // across members: member id, then a sequence number.
-        self.read_seq += 1;
-        let mut ctx = self.me().to_be_bytes().to_vec();
-        ctx.extend_from_slice(&self.read_seq.to_be_bytes());
-        self.raw.read_index(ctx);
-        if self.reads_pending.len() >= READS_PENDING_MAX {
-            // Callers that gave up (raft may drop a read silently).
-            self.reads_pending.retain(|_, r| !r.is_closed());
+        self.reads.queue(reply);
+    }
+
+    /// Asks raft for a ReadIndex round if one is due ([`ReadRounds`]).
+    fn start_read_round(&mut self) {
+        let (term, leader) = (self.raw.raft.term, self.raw.raft.leader_id);
+        let now = crate::rt::time::now();
+        // Callers that gave up ask again after 500 ms with a new reply.
+        if let Some(seq) = self.reads.start(now, term, leader, |r| !r.is_closed()) {
+            // The leader keys pending reads by context, so it must be unique
+            // across members: member id, then a sequence number.
+            let mut ctx = self.me().to_be_bytes().to_vec();
+            ctx.extend_from_slice(&seq.to_be_bytes());
+            self.raw.read_index(ctx);
         }
-        self.reads_pending.insert(self.read_seq, reply);
     }
 
     fn transfer_leader(&mut self, target: u64, reply: oneshot::Sender<Result<(), TransferError>>) {
@@ -462,9 +473,9 @@ impl RaftNode {
             let Some(seq) = self.own_read_seq(&rs.request_ctx) else {
                 continue;
             };
-            if let Some(reply) = self.reads_pending.remove(&seq) {
-                self.reads_ready.push((rs.index, reply));
-            }
+            let answered = self.reads.answered(seq);
+            self.reads_ready
+                .extend(answered.into_iter().map(|r| (rs.index, r)));
         }
         // Persist before anything that depends on it is applied or answered.
         let entries = !rd.entries().is_empty();

@@ -486,7 +486,12 @@ fn three_members_over_peer_tls_with_client_cert_auth() {
         assert!(!ask(eve_crt, eve_key).await, "another CA");
         assert!(!ask(bob_crt, bob_key).await, "another CN");
     });
-    assert!(log(&members[1]).contains("client certificate authentication failed"));
+    // The member logs the refusal after the client has seen it: wait for it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !log(&members[1]).contains("client certificate authentication failed") {
+        assert!(Instant::now() < deadline, "{}", log(&members[1]));
+        std::thread::sleep(Duration::from_millis(50));
+    }
     // Still one cluster serving.
     assert_eq!(stdout(&members[2].ctl(&["get", "over"])), "over\ntls\n");
     drop(members);

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 /// followed by a new one for the reads still waiting (raft drops a read
 /// silently when there is no leader or it has not committed in its term,
 /// and a message can be lost). A late answer to the old one still counts.
-pub(super) const READ_ROUND_PATIENCE: Duration = Duration::from_millis(300);
+const READ_ROUND_PATIENCE: Duration = Duration::from_millis(300);
 
 /// The latest round asked for.
 struct Round {
@@ -130,10 +130,15 @@ mod tests {
         true
     }
 
+    /// A fixed origin; the tests' times are offsets from it.
+    #[allow(clippy::disallowed_methods)]
+    fn origin() -> Instant {
+        Instant::now()
+    }
+
     #[test]
     fn reads_queued_during_a_round_share_the_next() {
-        #[allow(clippy::disallowed_methods)] // a fixed origin; times are offsets
-        let t0 = Instant::now();
+        let t0 = origin();
         let mut r = ReadRounds::new(100);
         assert_eq!(r.start(t0, 1, 1, open), None, "nothing to read");
         r.queue(1);
@@ -152,8 +157,7 @@ mod tests {
 
     #[test]
     fn a_stale_round_is_followed_and_a_late_answer_counts() {
-        #[allow(clippy::disallowed_methods)]
-        let t0 = Instant::now();
+        let t0 = origin();
         let mut r = ReadRounds::new(0);
         r.queue(1);
         assert_eq!(r.start(t0, 1, 1, open), Some(1));
@@ -175,8 +179,7 @@ mod tests {
 
     #[test]
     fn answers_of_an_earlier_run_and_abandoned_reads_are_ignored() {
-        #[allow(clippy::disallowed_methods)]
-        let t0 = Instant::now();
+        let t0 = origin();
         let mut r = ReadRounds::new(50);
         r.queue(1);
         assert_eq!(r.start(t0, 1, 1, open), Some(51));

@@ -29,9 +29,9 @@ use tonic::{Request, Response, Status};
 
 use crate::membership::MemberError;
 use crate::pb::oxcdpeer::{
-    peer_client::PeerClient, peer_server, Ack, LeaseRenewRequest, LeaseRenewResponse,
-    LeaseTimeToLiveResponse as PeerTtlResponse, MembersRequest, MembersResponse, PromoteRequest,
-    PromoteResponse, RaftBatch, SnapshotChunk,
+    peer_client::PeerClient, peer_server, Ack, LeaseRenewBatchRequest, LeaseRenewBatchResponse,
+    LeaseRenewRequest, LeaseRenewResponse, LeaseTimeToLiveResponse as PeerTtlResponse,
+    MembersRequest, MembersResponse, PromoteRequest, PromoteResponse, RaftBatch, SnapshotChunk,
 };
 use crate::rt::net::{self, Dialer, Listener, ServeOptions};
 use crate::server::Forwarded;
@@ -417,6 +417,8 @@ pub trait PeerHost: Send + Sync + 'static {
     async fn promote(&self, id: u64) -> Result<(), PromoteError>;
     /// A keep-alive forwarded by a follower (answered by the primary).
     async fn lease_renew(&self, id: i64) -> LeaseRenewResponse;
+    /// Keep-alives a follower forwarded together: one answer each, in order.
+    async fn lease_renew_batch(&self, ids: Vec<i64>) -> Vec<LeaseRenewResponse>;
     /// A TimeToLive forwarded by a follower (answered by the primary).
     async fn lease_time_to_live(
         &self,
@@ -569,6 +571,14 @@ impl peer_server::Peer for PeerService {
         ))
     }
 
+    async fn lease_renew_batch(
+        &self,
+        r: Request<LeaseRenewBatchRequest>,
+    ) -> Result<Response<LeaseRenewBatchResponse>, Status> {
+        let renewed = self.host.lease_renew_batch(r.into_inner().ids).await;
+        Ok(Response::new(LeaseRenewBatchResponse { renewed }))
+    }
+
     async fn lease_time_to_live(
         &self,
         r: Request<crate::pb::etcdserverpb::LeaseTimeToLiveRequest>,
@@ -594,20 +604,133 @@ impl peer_server::Peer for PeerService {
 /// a failure or when the leader moves.
 #[derive(Default)]
 pub struct LeaderConn {
-    dialer: Dialer,
-    conn: std::sync::Mutex<Option<(String, PeerClient<tonic::transport::Channel>)>>,
+    link: LeaderLink,
+    /// The queue of keep-alives to forward, and the task forwarding them
+    /// (started by the first); the task ends when this is dropped.
+    renewals: std::sync::OnceLock<mpsc::Sender<QueuedRenewal>>,
 }
+
+/// The dialed connection itself, shared with the renewal task.
+#[derive(Clone, Default)]
+struct LeaderLink {
+    dialer: Dialer,
+    /// The leader's URL and a client dialed to it.
+    conn: Arc<std::sync::Mutex<Option<(String, LeaderClient)>>>,
+}
+
+type LeaderClient = PeerClient<tonic::transport::Channel>;
+
+/// A keep-alive waiting for its batch.
+struct QueuedRenewal {
+    url: String,
+    id: i64,
+    reply: tokio::sync::oneshot::Sender<Forwarded<i64>>,
+}
+
+/// Keep-alives waiting to be forwarded before new ones wait to be queued.
+const RENEW_QUEUE_MAX: usize = 4096;
+/// Most keep-alives in one forwarded batch.
+const RENEW_BATCH_MAX: usize = 1024;
 
 impl LeaderConn {
     /// Dials the leader with `dialer` (the peer TLS).
     pub fn new(dialer: Dialer) -> LeaderConn {
         LeaderConn {
-            dialer,
-            conn: Default::default(),
+            link: LeaderLink {
+                dialer,
+                conn: Default::default(),
+            },
+            renewals: Default::default(),
         }
     }
 
-    async fn client(&self, url: &str) -> Option<PeerClient<tonic::transport::Channel>> {
+    async fn client(&self, url: &str) -> Option<LeaderClient> {
+        self.link.client(url).await
+    }
+
+    fn forget(&self) {
+        self.link.forget()
+    }
+
+    /// Asks the leader at `url` to renew lease `id`. Keep-alives queued
+    /// while a batch is in flight go together in the next one, as reads
+    /// share a ReadIndex round: one call and one leadership check on the
+    /// leader for all of them, where etcd 3.4 sends one HTTP request each.
+    pub async fn renew(&self, url: &str, id: i64) -> Forwarded<i64> {
+        let queue = self.renewals.get_or_init(|| {
+            let (tx, rx) = mpsc::channel(RENEW_QUEUE_MAX);
+            tokio::spawn(forward_renewals(self.link.clone(), rx));
+            tx
+        });
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let queued = QueuedRenewal {
+            url: url.to_string(),
+            id,
+            reply,
+        };
+        if queue.send(queued).await.is_err() {
+            return Forwarded::Retry;
+        }
+        answer.await.unwrap_or(Forwarded::Retry)
+    }
+}
+
+/// The renewal task: forwards the queued keep-alives in batches, one batch
+/// in flight at a time, each batch to one leader URL. A keep-alive for
+/// another leader abandons the batch in flight (its callers ask again), so
+/// a leader that stopped answering does not hold the new one's renewals
+/// back for the call's timeout.
+async fn forward_renewals(link: LeaderLink, mut rx: mpsc::Receiver<QueuedRenewal>) {
+    let mut queued: Vec<QueuedRenewal> = Vec::new();
+    let mut open = true;
+    loop {
+        if queued.is_empty() {
+            match rx.recv().await {
+                Some(r) => queued.push(r),
+                None => return,
+            }
+        }
+        while queued.len() < RENEW_BATCH_MAX {
+            match rx.try_recv() {
+                Ok(r) => queued.push(r),
+                Err(_) => break,
+            }
+        }
+        let url = queued[0].url.clone();
+        let (mut batch, rest): (Vec<_>, Vec<_>) = queued.drain(..).partition(|r| r.url == url);
+        queued = rest;
+        // Callers that gave up (their stream closed) need no renewal.
+        batch.retain(|r| !r.reply.is_closed());
+        if batch.is_empty() {
+            continue;
+        }
+        let ids = batch.iter().map(|r| r.id).collect();
+        let call = link.renew_batch(&url, ids);
+        tokio::pin!(call);
+        let answers = loop {
+            tokio::select! {
+                biased;
+                answers = &mut call => break answers,
+                r = rx.recv(), if open && queued.len() < RENEW_BATCH_MAX => match r {
+                    Some(r) => {
+                        let moved = r.url != url;
+                        queued.push(r);
+                        if moved {
+                            break batch.iter().map(|_| Forwarded::Retry).collect();
+                        }
+                    }
+                    None => open = false,
+                },
+            }
+        };
+        for (r, answer) in batch.into_iter().zip(answers) {
+            let _ = r.reply.send(answer);
+        }
+    }
+}
+
+impl LeaderLink {
+    async fn client(&self, url: &str) -> Option<LeaderClient> {
         if let Some((at, c)) = &*self.conn.lock().expect("leader connection") {
             if at == url {
                 return Some(c.clone());
@@ -621,30 +744,60 @@ impl LeaderConn {
     fn forget(&self) {
         *self.conn.lock().expect("leader connection") = None;
     }
-}
 
-/// Asks the leader at `url` to renew lease `id`.
-pub async fn forward_lease_renew(conn: &LeaderConn, url: &str, id: i64) -> Forwarded<i64> {
-    let Some(mut c) = conn.client(url).await else {
-        return Forwarded::Retry;
-    };
-    let asked =
-        tokio::time::timeout(PEER_TIMEOUT * 5, c.lease_renew(LeaseRenewRequest { id })).await;
-    if !matches!(asked, Ok(Ok(_))) {
-        conn.forget();
-    }
-    match asked {
-        Ok(Ok(r)) => {
-            let r = r.into_inner();
-            if !r.error.is_empty() {
-                Forwarded::Retry
-            } else if r.ttl <= 0 {
-                Forwarded::NotFound
-            } else {
-                Forwarded::Ok(r.ttl)
+    /// Asks the leader at `url` to renew `ids`: one answer each, in order.
+    async fn renew_batch(&self, url: &str, ids: Vec<i64>) -> Vec<Forwarded<i64>> {
+        let n = ids.len();
+        let retry = || (0..n).map(|_| Forwarded::Retry).collect();
+        let Some(mut c) = self.client(url).await else {
+            return retry();
+        };
+        let asked = tokio::time::timeout(
+            PEER_TIMEOUT * 5,
+            c.lease_renew_batch(LeaseRenewBatchRequest { ids: ids.clone() }),
+        )
+        .await;
+        match asked {
+            Ok(Ok(r)) => {
+                let renewed = r.into_inner().renewed;
+                let mut answers: Vec<_> = renewed.into_iter().take(n).map(forwarded).collect();
+                answers.resize_with(n, || Forwarded::Retry);
+                answers
+            }
+            // A leader from before batches: one call each.
+            Ok(Err(s)) if s.code() == tonic::Code::Unimplemented => {
+                let one = |id| {
+                    let mut c = c.clone();
+                    async move {
+                        let asked = tokio::time::timeout(
+                            PEER_TIMEOUT * 5,
+                            c.lease_renew(LeaseRenewRequest { id }),
+                        )
+                        .await;
+                        match asked {
+                            Ok(Ok(r)) => forwarded(r.into_inner()),
+                            _ => Forwarded::Retry,
+                        }
+                    }
+                };
+                futures::future::join_all(ids.into_iter().map(one)).await
+            }
+            _ => {
+                self.forget();
+                retry()
             }
         }
-        _ => Forwarded::Retry,
+    }
+}
+
+/// A forwarded renewal's answer.
+fn forwarded(r: LeaseRenewResponse) -> Forwarded<i64> {
+    if !r.error.is_empty() {
+        Forwarded::Retry
+    } else if r.ttl <= 0 {
+        Forwarded::NotFound
+    } else {
+        Forwarded::Ok(r.ttl)
     }
 }
 

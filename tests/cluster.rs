@@ -207,6 +207,61 @@ fn three_member_cluster_like_the_tutorial() {
 }
 
 #[test]
+fn keep_alives_forwarded_together_get_their_own_answers() {
+    use oxcd::pb::etcdserverpb::lease_client::LeaseClient;
+    use oxcd::pb::etcdserverpb::{LeaseGrantRequest, LeaseKeepAliveRequest, LeaseRevokeRequest};
+    let c = Cluster::start(3);
+    let rt = common::runtime();
+    let leader = c.leader();
+    let ep = |i: usize| format!("http://127.0.0.1:{}", c.client_ports[i]);
+    let follower = ep((leader + 1) % 3);
+    let leader = ep(leader);
+    // Each lease its own TTL, every fifth revoked: an answer given to the
+    // wrong keep-alive of a forwarded batch shows as a wrong TTL.
+    const LEASES: i64 = 80;
+    let ttl = |id: i64| 60 + id % 1000;
+    let revoked = |id: i64| id % 5 == 0;
+    rt.block_on(async {
+        let mut leases = LeaseClient::connect(leader).await.unwrap();
+        for id in 1000..1000 + LEASES {
+            let g = LeaseGrantRequest { ttl: ttl(id), id };
+            leases.lease_grant(g).await.unwrap();
+            if revoked(id) {
+                leases
+                    .lease_revoke(LeaseRevokeRequest { id })
+                    .await
+                    .unwrap();
+            }
+        }
+        let channel = tonic::transport::Endpoint::from_shared(follower)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            // All at once on the follower, one stream each, so they queue
+            // behind one another's batch.
+            let tasks: Vec<_> = (1000..1000 + LEASES)
+                .map(|id| {
+                    let mut leases = LeaseClient::new(channel.clone());
+                    tokio::spawn(async move {
+                        let req = futures::stream::iter([LeaseKeepAliveRequest { id }]);
+                        let mut answers = leases.lease_keep_alive(req).await.unwrap().into_inner();
+                        (id, answers.message().await.unwrap().unwrap())
+                    })
+                })
+                .collect();
+            for t in tasks {
+                let (id, answer) = t.await.unwrap();
+                assert_eq!(answer.id, id);
+                let want = if revoked(id) { 0 } else { ttl(id) };
+                assert_eq!(answer.ttl, want, "lease {id}");
+            }
+        }
+    });
+}
+
+#[test]
 fn writes_continue_after_the_leader_is_killed() {
     let mut c = Cluster::start(3);
     let rt = common::runtime();

@@ -94,11 +94,25 @@ impl EtcdServer {
         // leadership is confirmed first (a ReadIndex round), as etcd does
         // since 3.5.11 (`ensureLeadership`; the simulator found the same
         // window here).
-        if !self.ensure_leadership().await {
+        if !self.confirm_primary().await? {
             return Ok(None);
         }
-        // etcd's waitAppliedIndex: a grant this leader committed is applied.
+        self.renew_confirmed(id).await
+    }
+
+    /// Whether this member may answer renewals as the primary now: its
+    /// leadership confirmed by a ReadIndex round, and what it committed
+    /// applied (etcd's waitAppliedIndex: a grant it committed is known).
+    async fn confirm_primary(&self) -> Result<bool, ServerError> {
+        if !self.ensure_leadership().await {
+            return Ok(false);
+        }
         self.wait_applied().await?;
+        Ok(true)
+    }
+
+    /// [`Self::renew_here`] once [`Self::confirm_primary`] said yes.
+    async fn renew_confirmed(&self, id: i64) -> Result<Option<i64>, ServerError> {
         loop {
             let now = self.clock.now();
             let res = self
@@ -244,7 +258,7 @@ impl EtcdServer {
         let Some(url) = self.leader_peer_url() else {
             return Forwarded::Retry;
         };
-        crate::transport::forward_lease_renew(&self.leader_conn, &url, id).await
+        self.leader_conn.renew(&url, id).await
     }
 
     async fn forward_time_to_live(
@@ -268,20 +282,40 @@ impl EtcdServer {
         } else {
             Ok(None)
         };
+        renew_response(res)
+    }
+
+    /// The leader's side of a forwarded batch of keep-alives: one
+    /// leadership check for all of them, then each renewed as
+    /// [`Self::serve_forwarded_renew`] would.
+    pub(super) async fn serve_forwarded_renew_batch(
+        &self,
+        ids: Vec<i64>,
+    ) -> Vec<LeaseRenewResponse> {
+        let confirmed = async {
+            if !self.is_leader() || !self.confirm_primary().await? {
+                return Ok(None);
+            }
+            let renewed = ids
+                .iter()
+                .map(|&id| async move { renew_response(self.renew_confirmed(id).await) });
+            Ok(Some(futures::future::join_all(renewed).await))
+        };
+        let res = tokio::time::timeout(REQUEST_TIMEOUT, confirmed)
+            .await
+            .unwrap_or(Err(ServerError::Timeout));
         match res {
-            Ok(Some(ttl)) => LeaseRenewResponse {
-                ttl,
-                error: String::new(),
-            },
-            Err(ServerError::Lease(LeaseError::NotFound)) => LeaseRenewResponse::default(),
-            Ok(None) => LeaseRenewResponse {
-                ttl: -1,
-                error: "etcdserver: not primary".to_string(),
-            },
-            Err(e) => LeaseRenewResponse {
-                ttl: -1,
-                error: e.to_string(),
-            },
+            Ok(Some(renewed)) => renewed,
+            Ok(None) => ids.iter().map(|_| renew_response(Ok(None))).collect(),
+            Err(e) => {
+                let error = e.to_string();
+                ids.iter()
+                    .map(|_| LeaseRenewResponse {
+                        ttl: -1,
+                        error: error.clone(),
+                    })
+                    .collect()
+            }
         }
     }
 
@@ -316,5 +350,25 @@ impl EtcdServer {
                 ..Default::default()
             },
         }
+    }
+}
+
+/// A renewal's outcome on the leader as the follower that forwarded it
+/// reads it.
+fn renew_response(res: Result<Option<i64>, ServerError>) -> LeaseRenewResponse {
+    match res {
+        Ok(Some(ttl)) => LeaseRenewResponse {
+            ttl,
+            error: String::new(),
+        },
+        Err(ServerError::Lease(LeaseError::NotFound)) => LeaseRenewResponse::default(),
+        Ok(None) => LeaseRenewResponse {
+            ttl: -1,
+            error: "etcdserver: not primary".to_string(),
+        },
+        Err(e) => LeaseRenewResponse {
+            ttl: -1,
+            error: e.to_string(),
+        },
     }
 }

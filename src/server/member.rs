@@ -231,6 +231,13 @@ impl PeerHost for EtcdServer {
         self.serve_forwarded_renew(id).await
     }
 
+    async fn lease_renew_batch(
+        &self,
+        ids: Vec<i64>,
+    ) -> Vec<crate::pb::oxcdpeer::LeaseRenewResponse> {
+        self.serve_forwarded_renew_batch(ids).await
+    }
+
     async fn lease_time_to_live(
         &self,
         req: crate::pb::etcdserverpb::LeaseTimeToLiveRequest,

@@ -676,34 +676,30 @@ impl LeaderConn {
 }
 
 /// The renewal task: forwards the queued keep-alives in batches, one batch
-/// in flight at a time, each batch to one leader URL. A keep-alive for
-/// another leader abandons the batch in flight (its callers ask again), so
-/// a leader that stopped answering does not hold the new one's renewals
-/// back for the call's timeout.
+/// in flight at a time, to the leader the newest keep-alive names. A
+/// keep-alive naming another leader abandons the batch in flight and what
+/// is queued for the old leader (their callers ask again), so a leader that
+/// stopped answering does not hold the new one's renewals back for the
+/// call's timeout.
 async fn forward_renewals(link: LeaderLink, mut rx: mpsc::Receiver<QueuedRenewal>) {
     let mut queued: Vec<QueuedRenewal> = Vec::new();
+    let mut newest = String::new();
     let mut open = true;
     loop {
         if queued.is_empty() {
-            match rx.recv().await {
-                Some(r) => queued.push(r),
-                None => return,
-            }
+            let Some(r) = rx.recv().await else { return };
+            queue_renewal(&mut queued, &mut newest, r);
         }
-        while queued.len() < RENEW_BATCH_MAX {
-            match rx.try_recv() {
-                Ok(r) => queued.push(r),
-                Err(_) => break,
-            }
+        while let Ok(r) = rx.try_recv() {
+            queue_renewal(&mut queued, &mut newest, r);
         }
-        let url = queued[0].url.clone();
-        let (mut batch, rest): (Vec<_>, Vec<_>) = queued.drain(..).partition(|r| r.url == url);
-        queued = rest;
-        // Callers that gave up (their stream closed) need no renewal.
+        let mut batch = std::mem::take(&mut queued);
+        // Callers that gave up (their request timed out) need no renewal.
         batch.retain(|r| !r.reply.is_closed());
         if batch.is_empty() {
             continue;
         }
+        let url = newest.clone();
         let ids = batch.iter().map(|r| r.id).collect();
         let call = link.renew_batch(&url, ids);
         tokio::pin!(call);
@@ -711,11 +707,9 @@ async fn forward_renewals(link: LeaderLink, mut rx: mpsc::Receiver<QueuedRenewal
             tokio::select! {
                 biased;
                 answers = &mut call => break answers,
-                r = rx.recv(), if open && queued.len() < RENEW_BATCH_MAX => match r {
+                r = rx.recv(), if open => match r {
                     Some(r) => {
-                        let moved = r.url != url;
-                        queued.push(r);
-                        if moved {
+                        if queue_renewal(&mut queued, &mut newest, r) {
                             break batch.iter().map(|_| Forwarded::Retry).collect();
                         }
                     }
@@ -727,6 +721,27 @@ async fn forward_renewals(link: LeaderLink, mut rx: mpsc::Receiver<QueuedRenewal
             let _ = r.reply.send(answer);
         }
     }
+}
+
+/// Queues `r` for the next batch; returns whether it names another leader
+/// than the one before it. Everything queued names the newest leader; past
+/// [`RENEW_BATCH_MAX`] a keep-alive is asked to come again, so what waits
+/// here stays bounded while a batch is in flight.
+fn queue_renewal(queued: &mut Vec<QueuedRenewal>, newest: &mut String, r: QueuedRenewal) -> bool {
+    if r.url != *newest {
+        for old in queued.drain(..) {
+            let _ = old.reply.send(Forwarded::Retry);
+        }
+        newest.clone_from(&r.url);
+        queued.push(r);
+        return true;
+    }
+    if queued.len() >= RENEW_BATCH_MAX {
+        let _ = r.reply.send(Forwarded::Retry);
+    } else {
+        queued.push(r);
+    }
+    false
 }
 
 impl LeaderLink {

